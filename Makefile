@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard protos/nestor/v1/*.proto)
+
+.PHONY: venv demo test lint proto bench clean
+
+$(STAMP): constraints.txt requirements-dev.txt client_sdk/pyproject.toml controller/pyproject.toml executor/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e client_sdk -e controller -e executor -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nestor demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Regenerates the committed stubs; tests/test_proto_stubs.py fails when they are stale.
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=client_sdk --pyi_out=client_sdk \
+		--grpc_python_out=client_sdk $(PROTOS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache nestor.db* .nestor-demo

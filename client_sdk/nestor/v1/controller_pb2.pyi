@@ -1,0 +1,244 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from nestor.v1 import executor_pb2 as _executor_pb2
+from nestor.v1 import study_pb2 as _study_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StudyEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STUDY_EVENT_TYPE_UNSPECIFIED: _ClassVar[StudyEventType]
+    STUDY_EVENT_STUDY_CREATED: _ClassVar[StudyEventType]
+    STUDY_EVENT_STUDY_ENDED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_CREATED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_STARTED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_MEASUREMENT: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_COMPLETED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_STOPPED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_FAILED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_REQUEUED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_DECISION: _ClassVar[StudyEventType]
+STUDY_EVENT_TYPE_UNSPECIFIED: StudyEventType
+STUDY_EVENT_STUDY_CREATED: StudyEventType
+STUDY_EVENT_STUDY_ENDED: StudyEventType
+STUDY_EVENT_TRIAL_CREATED: StudyEventType
+STUDY_EVENT_TRIAL_STARTED: StudyEventType
+STUDY_EVENT_TRIAL_MEASUREMENT: StudyEventType
+STUDY_EVENT_TRIAL_COMPLETED: StudyEventType
+STUDY_EVENT_TRIAL_STOPPED: StudyEventType
+STUDY_EVENT_TRIAL_FAILED: StudyEventType
+STUDY_EVENT_TRIAL_REQUEUED: StudyEventType
+STUDY_EVENT_TRIAL_DECISION: StudyEventType
+
+class CreateStudyRequest(_message.Message):
+    __slots__ = ("spec", "request_id")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    spec: _study_pb2.StudySpec
+    request_id: str
+    def __init__(self, spec: _Optional[_Union[_study_pb2.StudySpec, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetStudyRequest(_message.Message):
+    __slots__ = ("study_id",)
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    def __init__(self, study_id: _Optional[str] = ...) -> None: ...
+
+class ListStudiesRequest(_message.Message):
+    __slots__ = ("include_finished",)
+    INCLUDE_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    include_finished: bool
+    def __init__(self, include_finished: _Optional[bool] = ...) -> None: ...
+
+class ListStudiesResponse(_message.Message):
+    __slots__ = ("studies",)
+    STUDIES_FIELD_NUMBER: _ClassVar[int]
+    studies: _containers.RepeatedCompositeFieldContainer[_study_pb2.Study]
+    def __init__(self, studies: _Optional[_Iterable[_Union[_study_pb2.Study, _Mapping]]] = ...) -> None: ...
+
+class StopStudyRequest(_message.Message):
+    __slots__ = ("study_id", "reason")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    reason: str
+    def __init__(self, study_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DeleteStudyRequest(_message.Message):
+    __slots__ = ("study_id",)
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    def __init__(self, study_id: _Optional[str] = ...) -> None: ...
+
+class DeleteStudyResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SuggestTrialsRequest(_message.Message):
+    __slots__ = ("study_id", "count", "client_id", "request_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    count: int
+    client_id: str
+    request_id: str
+    def __init__(self, study_id: _Optional[str] = ..., count: _Optional[int] = ..., client_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SuggestTrialsResponse(_message.Message):
+    __slots__ = ("trials", "study_done")
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    STUDY_DONE_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[_study_pb2.Trial]
+    study_done: bool
+    def __init__(self, trials: _Optional[_Iterable[_Union[_study_pb2.Trial, _Mapping]]] = ..., study_done: _Optional[bool] = ...) -> None: ...
+
+class ReportMeasurementRequest(_message.Message):
+    __slots__ = ("study_id", "trial_id", "measurement", "request_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trial_id: int
+    measurement: _study_pb2.Measurement
+    request_id: str
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ReportMeasurementResponse(_message.Message):
+    __slots__ = ("decision", "reason")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    decision: _study_pb2.Decision
+    reason: str
+    def __init__(self, decision: _Optional[_Union[_study_pb2.Decision, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CompleteTrialRequest(_message.Message):
+    __slots__ = ("study_id", "trial_id", "final_measurement", "error", "request_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    FINAL_MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trial_id: int
+    final_measurement: _study_pb2.Measurement
+    error: str
+    request_id: str
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., final_measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., error: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetTrialRequest(_message.Message):
+    __slots__ = ("study_id", "trial_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trial_id: int
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ...) -> None: ...
+
+class ListTrialsRequest(_message.Message):
+    __slots__ = ("study_id", "states", "include_measurements")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    states: _containers.RepeatedScalarFieldContainer[_study_pb2.TrialState]
+    include_measurements: bool
+    def __init__(self, study_id: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_study_pb2.TrialState, str]]] = ..., include_measurements: _Optional[bool] = ...) -> None: ...
+
+class ListTrialsResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[_study_pb2.Trial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[_study_pb2.Trial, _Mapping]]] = ...) -> None: ...
+
+class GetBestTrialsRequest(_message.Message):
+    __slots__ = ("study_id", "count")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    count: int
+    def __init__(self, study_id: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class GetBestTrialsResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[_study_pb2.Trial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[_study_pb2.Trial, _Mapping]]] = ...) -> None: ...
+
+class WatchStudyRequest(_message.Message):
+    __slots__ = ("study_id", "after_seq")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    after_seq: int
+    def __init__(self, study_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
+class StudyEvent(_message.Message):
+    __slots__ = ("seq", "study_id", "type", "time", "trial_id", "trial", "measurement", "study_state", "counts", "message")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    STUDY_STATE_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    study_id: str
+    type: StudyEventType
+    time: _timestamp_pb2.Timestamp
+    trial_id: int
+    trial: _study_pb2.Trial
+    measurement: _study_pb2.Measurement
+    study_state: _study_pb2.StudyState
+    counts: _study_pb2.TrialCounts
+    message: str
+    def __init__(self, seq: _Optional[int] = ..., study_id: _Optional[str] = ..., type: _Optional[_Union[StudyEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_id: _Optional[int] = ..., trial: _Optional[_Union[_study_pb2.Trial, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., study_state: _Optional[_Union[_study_pb2.StudyState, str]] = ..., counts: _Optional[_Union[_study_pb2.TrialCounts, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RegisterExecutorRequest(_message.Message):
+    __slots__ = ("address", "info")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    info: _executor_pb2.ExecutorInfo
+    def __init__(self, address: _Optional[str] = ..., info: _Optional[_Union[_executor_pb2.ExecutorInfo, _Mapping]] = ...) -> None: ...
+
+class RegisterExecutorResponse(_message.Message):
+    __slots__ = ("executor_id",)
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    executor_id: str
+    def __init__(self, executor_id: _Optional[str] = ...) -> None: ...
+
+class ListExecutorsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExecutorStatus(_message.Message):
+    __slots__ = ("address", "info", "healthy", "running_trials", "last_seen")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    info: _executor_pb2.ExecutorInfo
+    healthy: bool
+    running_trials: int
+    last_seen: _timestamp_pb2.Timestamp
+    def __init__(self, address: _Optional[str] = ..., info: _Optional[_Union[_executor_pb2.ExecutorInfo, _Mapping]] = ..., healthy: _Optional[bool] = ..., running_trials: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListExecutorsResponse(_message.Message):
+    __slots__ = ("executors",)
+    EXECUTORS_FIELD_NUMBER: _ClassVar[int]
+    executors: _containers.RepeatedCompositeFieldContainer[ExecutorStatus]
+    def __init__(self, executors: _Optional[_Iterable[_Union[ExecutorStatus, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,230 @@
+import datetime
+
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from nestor.v1 import space_pb2 as _space_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Goal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GOAL_UNSPECIFIED: _ClassVar[Goal]
+    GOAL_MINIMIZE: _ClassVar[Goal]
+    GOAL_MAXIMIZE: _ClassVar[Goal]
+
+class StudyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STUDY_STATE_UNSPECIFIED: _ClassVar[StudyState]
+    STUDY_RUNNING: _ClassVar[StudyState]
+    STUDY_COMPLETED: _ClassVar[StudyState]
+    STUDY_STOPPED: _ClassVar[StudyState]
+    STUDY_FAILED: _ClassVar[StudyState]
+
+class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRIAL_STATE_UNSPECIFIED: _ClassVar[TrialState]
+    TRIAL_PENDING: _ClassVar[TrialState]
+    TRIAL_RUNNING: _ClassVar[TrialState]
+    TRIAL_COMPLETED: _ClassVar[TrialState]
+    TRIAL_STOPPED: _ClassVar[TrialState]
+    TRIAL_FAILED: _ClassVar[TrialState]
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    DECISION_CONTINUE: _ClassVar[Decision]
+    DECISION_STOP: _ClassVar[Decision]
+GOAL_UNSPECIFIED: Goal
+GOAL_MINIMIZE: Goal
+GOAL_MAXIMIZE: Goal
+STUDY_STATE_UNSPECIFIED: StudyState
+STUDY_RUNNING: StudyState
+STUDY_COMPLETED: StudyState
+STUDY_STOPPED: StudyState
+STUDY_FAILED: StudyState
+TRIAL_STATE_UNSPECIFIED: TrialState
+TRIAL_PENDING: TrialState
+TRIAL_RUNNING: TrialState
+TRIAL_COMPLETED: TrialState
+TRIAL_STOPPED: TrialState
+TRIAL_FAILED: TrialState
+DECISION_UNSPECIFIED: Decision
+DECISION_CONTINUE: Decision
+DECISION_STOP: Decision
+
+class Objective(_message.Message):
+    __slots__ = ("metric", "goal", "target")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    goal: Goal
+    target: float
+    def __init__(self, metric: _Optional[str] = ..., goal: _Optional[_Union[Goal, str]] = ..., target: _Optional[float] = ...) -> None: ...
+
+class AlgorithmSpec(_message.Message):
+    __slots__ = ("name", "settings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    settings: _struct_pb2.Struct
+    def __init__(self, name: _Optional[str] = ..., settings: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class SchedulerSpec(_message.Message):
+    __slots__ = ("name", "settings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    settings: _struct_pb2.Struct
+    def __init__(self, name: _Optional[str] = ..., settings: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("max_trials", "max_parallel", "max_failed")
+    MAX_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PARALLEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILED_FIELD_NUMBER: _ClassVar[int]
+    max_trials: int
+    max_parallel: int
+    max_failed: int
+    def __init__(self, max_trials: _Optional[int] = ..., max_parallel: _Optional[int] = ..., max_failed: _Optional[int] = ...) -> None: ...
+
+class Fidelity(_message.Message):
+    __slots__ = ("name", "min", "max")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    min: float
+    max: float
+    def __init__(self, name: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class StudySpec(_message.Message):
+    __slots__ = ("name", "space", "objectives", "algorithm", "scheduler", "budget", "fidelity", "trainable", "trainable_config", "seed", "trial_timeout_s", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVES_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULER_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    FIDELITY_FIELD_NUMBER: _ClassVar[int]
+    TRAINABLE_FIELD_NUMBER: _ClassVar[int]
+    TRAINABLE_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    space: _space_pb2.SearchSpace
+    objectives: _containers.RepeatedCompositeFieldContainer[Objective]
+    algorithm: AlgorithmSpec
+    scheduler: SchedulerSpec
+    budget: Budget
+    fidelity: Fidelity
+    trainable: str
+    trainable_config: _struct_pb2.Struct
+    seed: int
+    trial_timeout_s: float
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[_space_pb2.SearchSpace, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., algorithm: _Optional[_Union[AlgorithmSpec, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerSpec, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., trainable: _Optional[str] = ..., trainable_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., seed: _Optional[int] = ..., trial_timeout_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class TrialCounts(_message.Message):
+    __slots__ = ("pending", "running", "completed", "stopped", "failed")
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    pending: int
+    running: int
+    completed: int
+    stopped: int
+    failed: int
+    def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class Study(_message.Message):
+    __slots__ = ("id", "spec", "state", "create_time", "end_time", "counts", "reason", "seed")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    spec: StudySpec
+    state: StudyState
+    create_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    counts: TrialCounts
+    reason: str
+    seed: int
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., reason: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class Measurement(_message.Message):
+    __slots__ = ("step", "metrics", "elapsed_s")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    metrics: _containers.ScalarMap[str, float]
+    elapsed_s: float
+    def __init__(self, step: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
+
+class Trial(_message.Message):
+    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _space_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_space_pb2.Value, _Mapping]] = ...) -> None: ...
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    id: int
+    params: _containers.MessageMap[str, _space_pb2.Value]
+    state: TrialState
+    measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
+    final_measurement: Measurement
+    executor: str
+    error: str
+    stop_reason: str
+    create_time: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    budget: float
+    attempt: int
+    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ...) -> None: ...
