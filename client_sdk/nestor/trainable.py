@@ -25,6 +25,8 @@ class TrialContext(Protocol):
     trial_id: int
     #: Fidelity granted (e.g. epochs); 0.0 when the study has no fidelity.
     budget: float
+    #: The fidelity's maximum; 0.0 when the study has no fidelity.
+    max_budget: float
     #: Name of the fidelity (e.g. "epoch"); empty when the study has none.
     fidelity: str
     #: The study's fixed ``trainable_config``.
@@ -84,6 +86,7 @@ class LocalContext:
     """Runs a trainable in this process, without controller or executor: for debugging a trainable."""
 
     budget: float = 0.0
+    max_budget: float = 0.0
     fidelity: str = ""
     config: Mapping[str, Any] = field(default_factory=dict)
     device: str = "cpu"

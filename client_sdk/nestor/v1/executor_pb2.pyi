@@ -87,7 +87,7 @@ class OuterGradient(_message.Message):
     def __init__(self, step: _Optional[int] = ..., gradients: _Optional[_Mapping[str, Tensor]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TrialAssignment(_message.Message):
-    __slots__ = ("study_id", "trial_id", "trainable", "params", "config", "fidelity_name", "budget", "deadline_s", "checkpoint_dir", "attempt", "outer", "seed")
+    __slots__ = ("study_id", "trial_id", "trainable", "params", "config", "fidelity_name", "budget", "deadline_s", "checkpoint_dir", "attempt", "outer", "seed", "max_budget")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class TrialAssignment(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     OUTER_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    MAX_BUDGET_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     trial_id: int
     trainable: str
@@ -119,7 +120,8 @@ class TrialAssignment(_message.Message):
     attempt: int
     outer: OuterVariables
     seed: int
-    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., trainable: _Optional[str] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fidelity_name: _Optional[str] = ..., budget: _Optional[float] = ..., deadline_s: _Optional[float] = ..., checkpoint_dir: _Optional[str] = ..., attempt: _Optional[int] = ..., outer: _Optional[_Union[OuterVariables, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+    max_budget: float
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., trainable: _Optional[str] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fidelity_name: _Optional[str] = ..., budget: _Optional[float] = ..., deadline_s: _Optional[float] = ..., checkpoint_dir: _Optional[str] = ..., attempt: _Optional[int] = ..., outer: _Optional[_Union[OuterVariables, _Mapping]] = ..., seed: _Optional[int] = ..., max_budget: _Optional[float] = ...) -> None: ...
 
 class MeasurementAnswer(_message.Message):
     __slots__ = ("step", "decision", "reason")

@@ -1,0 +1,1 @@
+"""Nestor controller: studies, search strategies, store and executor pool."""

@@ -1,0 +1,1 @@
+"""Nestor executor: runs registered trainables in worker processes."""
