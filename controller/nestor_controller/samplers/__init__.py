@@ -1,0 +1,30 @@
+"""Samplers by algorithm name. A new algorithm joins by being listed here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers.base import Observation, Sampler
+from nestor_controller.samplers.grid import GridSampler
+from nestor_controller.samplers.random import RandomSampler
+from nestor_controller.space import Space
+
+SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (RandomSampler, GridSampler)}
+
+
+def sampler_class(name: str) -> type[Sampler]:
+    cls = SAMPLERS.get(name or "random")
+    if cls is None:
+        raise SpecError(f"spec.algorithm.name: unknown algorithm {name!r} (known: {', '.join(sorted(SAMPLERS))})")
+    return cls
+
+
+def make_sampler(name: str, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
+                 seed: int) -> Sampler:
+    return sampler_class(name)(space, objectives, settings, seed)
+
+
+__all__ = ["SAMPLERS", "Observation", "Sampler", "make_sampler", "sampler_class"]

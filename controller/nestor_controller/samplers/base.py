@@ -1,0 +1,89 @@
+"""The sampler interface: what to try next.
+
+A sampler proposes parameter assignments. Everything it can derive from the
+study's history (told results) it reads from the history it is given; only
+what it cannot derive (its random generator, a cursor, a population) is its
+state, which must be JSON-serialisable and is persisted with the trial it
+produced.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from nestor.values import ParamValue
+
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.space import Space
+
+Assignment = dict[str, ParamValue]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished trial as strategies see it."""
+
+    trial_id: int
+    params: Mapping[str, ParamValue]
+    #: Objective values in objective order; None for a failed trial.
+    values: tuple[float, ...] | None
+    budget: float = 0.0
+
+
+class Sampler(ABC):
+    name: ClassVar[str]
+    #: Setting names this sampler accepts, with their defaults.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    #: Suggesting is slow enough (model fitting) to run off the event loop.
+    heavy: ClassVar[bool] = False
+
+    def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
+        self.space = space
+        self.objectives = list(objectives)
+        self.settings = {**self.defaults, **settings}
+        self.seed = seed
+
+    @classmethod
+    def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
+              max_trials: int) -> None:
+        """Raise SpecError when the settings or the space do not suit this sampler."""
+        unknown = sorted(set(settings) - set(cls.defaults))
+        if unknown:
+            known = ", ".join(sorted(cls.defaults)) or "none"
+            raise SpecError(
+                f"spec.algorithm.settings: unknown setting {unknown[0]!r} for algorithm {cls.name!r} "
+                f"(known: {known})"
+            )
+        if space.architecture is not None:
+            raise SpecError(f"spec.space.architecture: algorithm {cls.name!r} does not search architectures")
+
+    @abstractmethod
+    def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        """Up to `count` new assignments; fewer means the search is exhausted."""
+
+    def exhausted(self) -> bool:
+        return False
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state, enough to continue exactly where it stands."""
+
+    @abstractmethod
+    def load_state(self, state: Mapping[str, Any]) -> None: ...
+
+
+def setting(settings: Mapping[str, Any], name: str, kind: type, *, minimum: float | None = None) -> Any:
+    """A typed setting, or SpecError naming it."""
+    value = settings[name]
+    ok = isinstance(value, kind) or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value, ok = int(value), True
+    if not ok or (kind is not bool and isinstance(value, bool)):
+        raise SpecError(f"spec.algorithm.settings.{name}: expected {kind.__name__}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise SpecError(f"spec.algorithm.settings.{name}: must be >= {minimum}, got {value!r}")
+    return value
