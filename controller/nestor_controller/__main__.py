@@ -1,0 +1,3 @@
+from nestor_controller.cli import main
+
+main()

@@ -1,0 +1,393 @@
+"""The study engine: every study in memory, the executor pool, and dispatch.
+
+One asyncio task per running managed study fills free executor slots with
+suggestions; one task per running trial owns its RunTrial stream. Client-driven
+studies use the same StudyRuntime through ask/tell calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+import uuid
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+from nestor.v1 import executor_pb2, study_pb2
+from nestor.values import params_to_proto
+
+from nestor_controller.errors import NotFoundError, PreconditionError, SpecError
+from nestor_controller.model import MeasurementRecord, TrialRecord
+from nestor_controller.pool import ExecutorHandle, ExecutorPool
+from nestor_controller.store import Store
+from nestor_controller.store import executors as executors_table
+from nestor_controller.study import RUNNING, StudyRuntime, check_measurement
+from nestor_controller.validate import parse_spec
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: A trial whose executor is lost this many times fails instead of going back to the queue.
+MAX_ATTEMPTS = 5
+MAX_SUGGEST = 1000
+#: Answers remembered per request id, so that a retried call returns the first answer.
+REQUEST_CACHE = 100_000
+
+
+class Engine:
+    def __init__(self, store: Store, *, artifact_dir: str = "", poll_interval: float = 2.0) -> None:
+        self.store = store
+        self.artifact_dir = artifact_dir
+        self.studies: dict[str, StudyRuntime] = {}
+        self.pool = ExecutorPool(self.wake_all, poll_interval=poll_interval)
+        self.runs: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._answers: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
+
+    # --- life cycle ---------------------------------------------------------
+
+    async def start(self, static_executors: list[str]) -> None:
+        loaded = await asyncio.to_thread(self.store.load)
+        measurements: dict[tuple[str, int], list[MeasurementRecord]] = defaultdict(list)
+        for row in loaded.measurements:
+            measurements[(row["study_id"], int(row["trial_id"]))].append(
+                MeasurementRecord(int(row["step"]), json.loads(row["metrics"]), float(row["elapsed"])))
+        trials_by_study: dict[str, list[TrialRecord]] = defaultdict(list)
+        for row in loaded.trials:
+            t = TrialRecord.from_row(row)
+            t.measurements = measurements.get((t.study_id, t.id), [])
+            trials_by_study[t.study_id].append(t)
+        for row in loaded.studies:
+            rt = self._restore_study(row, trials_by_study.get(row["id"], []), loaded.last_seq.get(row["id"], 0))
+            self.studies[rt.id] = rt
+        self.pool.start()
+        for address in dict.fromkeys([*static_executors, *loaded.executors]):
+            self.pool.add(address)
+        for rt in self.studies.values():
+            if not rt.running:
+                continue
+            if rt.managed:
+                # Their executors' streams died with the previous controller: run them again from their checkpoints.
+                for t in sorted(rt.trials.values(), key=lambda t: t.id):
+                    if t.state == RUNNING:
+                        await rt.requeue(t, "the controller restarted")
+                self._start_runner(rt)
+            await rt.check_end()
+
+    def _restore_study(self, row: dict[str, Any], trials: list[TrialRecord], last_seq: int) -> StudyRuntime:
+        spec = json_format.Parse(row["spec"], study_pb2.StudySpec())
+        rt = StudyRuntime(self, row["id"], spec, parse_spec(spec), int(row["seed"]), float(row["created"]))
+        rt.state, rt.ended, rt.reason = int(row["state"]), row["ended"], row["reason"] or ""
+        rt.next_trial_id = int(row["next_trial_id"])
+        rt.sampler.load_state(json.loads(row["sampler_state"]))
+        rt.scheduler.load_state(json.loads(row["scheduler_state"]))
+        rt.last_seq = last_seq
+        finished = []
+        for t in sorted(trials, key=lambda t: t.id):
+            rt.trials[t.id] = t
+            rt.counts[t.state] += 1
+            if t.state == study_pb2.TRIAL_PENDING:
+                rt.pending.append(t.id)
+            elif t.finished:
+                finished.append(t)
+        from nestor_controller.objectives import objective_values
+        from nestor_controller.samplers import Observation
+
+        # History in the order trials ended: the order the strategy saw them.
+        for t in sorted(finished, key=lambda t: (t.ended or 0.0, t.id)):
+            failed = t.state == study_pb2.TRIAL_FAILED
+            values = objective_values(rt.objectives, t.final.metrics) if t.final and not failed else None
+            rt.history.append(Observation(t.id, t.params, values, t.budget))
+            if not failed:
+                rt._finished_curves.append(rt.curve(t.id))
+        rt.exhausted = rt.sampler.exhausted()
+        return rt
+
+    async def close(self) -> None:
+        for rt in self.studies.values():
+            if rt.runner:
+                rt.runner.cancel()
+        for task in list(self.runs.values()):
+            task.cancel()
+        await asyncio.gather(*[rt.runner for rt in self.studies.values() if rt.runner], *self.runs.values(),
+                             return_exceptions=True)
+        await self.pool.close()
+
+    def wake_all(self) -> None:
+        for rt in self.studies.values():
+            rt.wake.set()
+
+    # --- idempotent calls -----------------------------------------------------
+
+    async def once(self, method: str, request_id: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Runs fn once per (method, request id); a retry gets the first answer, or waits for it."""
+        if not request_id:
+            return await fn()
+        key = (method, request_id)
+        if key in self._answers:
+            return self._answers[key]  # type: ignore[no-any-return]
+        if key in self._inflight:
+            return await asyncio.shield(self._inflight[key])  # type: ignore[no-any-return]
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            answer = await fn()
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved: a failed call is not cached, the retry runs again
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        fut.set_result(answer)
+        self._answers[key] = answer
+        if len(self._answers) > REQUEST_CACHE:
+            self._answers.popitem(last=False)
+        return answer
+
+    # --- studies --------------------------------------------------------------
+
+    def get(self, study_id: str) -> StudyRuntime:
+        rt = self.studies.get(study_id)
+        if rt is None:
+            raise NotFoundError(f"study {study_id!r} not found")
+        return rt
+
+    async def create_study(self, spec: study_pb2.StudySpec) -> StudyRuntime:
+        parsed = parse_spec(spec)
+        if spec.trainable:
+            served = set().union(*(h.trainables for h in self.pool.handles.values() if h.healthy))
+            # With no executor known yet the study waits for one; with some, a typo must not wait forever.
+            if served and spec.trainable not in served:
+                raise SpecError(
+                    f"spec.trainable: no executor serves trainable {spec.trainable!r} "
+                    f"(served: {', '.join(sorted(served))})")
+        seed = spec.seed or secrets.randbelow(2**31 - 1) + 1
+        study_id = uuid.uuid4().hex[:12]
+        rt = StudyRuntime(self, study_id, spec, parsed, seed, time.time())
+        from nestor.v1 import controller_pb2
+
+        ops = [rt.study_row()]
+        evs: list[controller_pb2.StudyEvent] = []
+        rt.event(ops, evs, controller_pb2.STUDY_EVENT_STUDY_CREATED, message=spec.name)
+        await rt.commit(ops, evs)
+        self.studies[study_id] = rt
+        if rt.managed:
+            self._start_runner(rt)
+        log.info("study %s (%s) created: %s over %s", study_id, spec.name, parsed.algorithm,
+                 spec.trainable or "client-driven trials")
+        return rt
+
+    async def stop_study(self, study_id: str, reason: str) -> StudyRuntime:
+        rt = self.get(study_id)
+        await rt.end(study_pb2.STUDY_STOPPED, reason or "stopped by a user")
+        return rt
+
+    async def delete_study(self, study_id: str) -> None:
+        rt = self.get(study_id)
+        if rt.running:
+            await rt.end(study_pb2.STUDY_STOPPED, "deleted")
+        if rt.runner:
+            rt.runner.cancel()
+        await self.store.commit(self.store.delete_study_ops(study_id))
+        self.studies.pop(study_id, None)
+        for q in rt.subscribers:
+            q.put_nowait(None)
+
+    def cancel_trial_run(self, rt: StudyRuntime, trial_id: int) -> None:
+        task = self.runs.get((rt.id, trial_id))
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    # --- client-driven trials -------------------------------------------------
+
+    async def suggest(self, study_id: str, count: int, client_id: str) -> tuple[list[TrialRecord], bool]:
+        rt = self.get(study_id)
+        if rt.managed:
+            raise PreconditionError(
+                f"study {study_id} is managed: executors serving {rt.spec.trainable!r} run its trials")
+        if not 1 <= count <= MAX_SUGGEST:
+            raise SpecError(f"count: must be between 1 and {MAX_SUGGEST}, got {count}")
+        rt.require_running()
+        async with rt.lock:
+            n = int(min(count, rt.room()))
+            made = await rt.create_trials(n, client=client_id or "client") if n > 0 and not rt.exhausted else []
+            await rt.check_end()
+        c = rt.counts
+        done = not rt.running or (rt.exhausted and c[study_pb2.TRIAL_RUNNING] + c[study_pb2.TRIAL_PENDING] == 0)
+        return made, done
+
+    async def report(self, study_id: str, trial_id: int, measurement: study_pb2.Measurement) -> Any:
+        rt = self.get(study_id)
+        t = rt.running_trial(trial_id)
+        if rt.managed:
+            raise PreconditionError(f"{t.where()} runs on executor {t.executor}; it reports over RunTrial")
+        m = check_measurement(measurement, f"measurement of {t.where()}")
+        return await rt.record_measurement(t, m)
+
+    async def complete(self, study_id: str, trial_id: int, final: study_pb2.Measurement | None,
+                       error: str) -> TrialRecord:
+        rt = self.get(study_id)
+        t = rt.running_trial(trial_id)
+        if rt.managed:
+            raise PreconditionError(f"{t.where()} runs on executor {t.executor}; its result comes over RunTrial")
+        if error:
+            await rt.finish_trial(t, error=error)
+            return t
+        record = check_measurement(final, f"final measurement of {t.where()}") if final is not None else None
+        _, problem = rt.final_for(t, record)
+        if problem:
+            raise SpecError(problem)
+        await rt.finish_trial(t, final=record, stopped=bool(t.stop_reason))
+        return t
+
+    # --- executors --------------------------------------------------------------
+
+    async def register_executor(self, address: str, info: executor_pb2.ExecutorInfo) -> ExecutorHandle:
+        if not address or ":" not in address:
+            raise SpecError(f"address: expected host:port, got {address!r}")
+        known = address in self.pool.handles
+        handle = self.pool.add(address, info)
+        if not known:
+            await self.store.commit([self.store.upsert(executors_table, {"address": address,
+                                                                        "registered": time.time()})])
+        return handle
+
+    # --- managed trials -----------------------------------------------------------
+
+    def _start_runner(self, rt: StudyRuntime) -> None:
+        rt.runner = asyncio.create_task(self._run_study(rt), name=f"study-{rt.id}")
+
+    async def _run_study(self, rt: StudyRuntime) -> None:
+        while rt.running:
+            rt.wake.clear()
+            try:
+                await self._fill(rt)
+            except Exception:
+                log.exception("study %s: dispatch failed", rt.id)
+            if not rt.running:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rt.wake.wait(), timeout=1.0)
+
+    async def _fill(self, rt: StudyRuntime) -> None:
+        async with rt.lock:
+            while rt.running:
+                handles = self.pool.free_for(rt.spec.trainable)
+                if not handles:
+                    break
+                parallel = rt.spec.budget.max_parallel
+                if rt.pending:
+                    if parallel and rt.counts[study_pb2.TRIAL_RUNNING] >= parallel:
+                        break
+                    t = rt.trials[rt.pending[0]]
+                    await self._start_trial(rt, t, max(handles, key=lambda h: h.free))
+                    continue
+                n = min(sum(h.free for h in handles), rt.room())
+                if n <= 0 or rt.exhausted:
+                    break
+                await rt.create_trials(int(n))
+            await rt.check_end()
+
+    async def _start_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
+        self.pool.reserve(handle)
+        checkpoint_dir = os.path.join(self.artifact_dir, rt.id, f"trial-{t.id}") if self.artifact_dir else ""
+        try:
+            await rt.mark_started(t, handle.address, checkpoint_dir)
+        except BaseException:
+            self.pool.release(handle)
+            raise
+        self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle), name=f"trial-{rt.id}-{t.id}")
+
+    def _assignment(self, rt: StudyRuntime, t: TrialRecord) -> executor_pb2.TrialAssignment:
+        config = struct_pb2.Struct()
+        config.update(rt.parsed.trainable_config)
+        f = rt.parsed.fidelity
+        return executor_pb2.TrialAssignment(
+            study_id=rt.id, trial_id=t.id, trainable=rt.spec.trainable, params=params_to_proto(t.params),
+            config=config, fidelity_name=f.name if f else "", budget=t.budget, max_budget=f.max if f else 0.0,
+            deadline_s=rt.spec.trial_timeout_s, checkpoint_dir=t.checkpoint, attempt=t.attempt,
+            # Each trial its own seed, stable across attempts, derived from the study's.
+            seed=(rt.seed * 1_000_003 + t.id) % (2**31 - 1),
+        )
+
+    async def _run_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
+        call = handle.stub.RunTrial()
+        finished = False
+        try:
+            await call.write(executor_pb2.ControllerMessage(assignment=self._assignment(rt, t)))
+            stop_sent = False
+            async for msg in call:
+                if t.state != RUNNING:
+                    break
+                kind = msg.WhichOneof("body")
+                if kind == "measurement":
+                    try:
+                        m = check_measurement(msg.measurement, f"measurement of {t.where()}")
+                    except SpecError as e:
+                        await rt.finish_trial(t, error=str(e))
+                        await call.write(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial(reason=str(e))))
+                        finished = True
+                        break
+                    verdict = await rt.record_measurement(t, m)
+                    if verdict.stop and not stop_sent:
+                        stop_sent = True
+                        await call.write(executor_pb2.ControllerMessage(answer=executor_pb2.MeasurementAnswer(
+                            step=m.step, decision=study_pb2.DECISION_STOP, reason=verdict.reason)))
+                elif kind == "result":
+                    await self._finish_from_result(rt, t, msg.result)
+                    finished = True
+                    await call.done_writing()
+                elif kind == "outer_gradient":
+                    await rt.finish_trial(t, error=f"{t.where()} streamed an outer gradient, but algorithm "
+                                                   f"{rt.parsed.algorithm!r} has no outer variables")
+                    finished = True
+                    break
+            if not finished and t.state == RUNNING:
+                await self._lost(rt, t, handle, f"executor {handle.address} ended the trial's stream without a result")
+        except asyncio.CancelledError:
+            call.cancel()  # the study ended the trial: the executor stops it
+        except grpc.aio.AioRpcError as e:
+            if t.state == RUNNING:
+                why = f"executor {handle.address}: {e.code().name}: {e.details()}"
+                if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED):
+                    # Our view of its trainables or slots was stale: look again before the next dispatch.
+                    await self.pool._probe(handle)
+                    await rt.requeue(t, why)
+                else:
+                    await self._lost(rt, t, handle, why)
+        except Exception as e:
+            log.exception("trial %s of study %s", t.id, rt.id)
+            if t.state == RUNNING:
+                await rt.finish_trial(t, error=f"controller error while running the trial: {e!r}")
+        finally:
+            self.pool.release(handle)
+            self.runs.pop((rt.id, t.id), None)
+            rt.wake.set()
+
+    async def _finish_from_result(self, rt: StudyRuntime, t: TrialRecord, r: executor_pb2.TrialResult) -> None:
+        if r.error:
+            await rt.finish_trial(t, error=r.error)
+            return
+        final = None
+        if r.HasField("final_measurement"):
+            try:
+                final = check_measurement(r.final_measurement, f"final measurement of {t.where()}")
+            except SpecError as e:
+                await rt.finish_trial(t, error=str(e))
+                return
+        await rt.finish_trial(t, final=final, stopped=r.stopped)
+
+    async def _lost(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle, why: str) -> None:
+        self.pool.mark_lost(handle, why)
+        if t.attempt >= MAX_ATTEMPTS:
+            await rt.finish_trial(t, error=f"lost its executor {t.attempt} times; last: {why}")
+        else:
+            await rt.requeue(t, why)

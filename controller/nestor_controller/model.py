@@ -1,0 +1,107 @@
+"""In-memory records of trials and their conversions to protos and store rows."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+from nestor.v1 import study_pb2
+from nestor.values import ParamValue, params_to_proto
+
+FINISHED_TRIAL_STATES = frozenset({study_pb2.TRIAL_COMPLETED, study_pb2.TRIAL_STOPPED, study_pb2.TRIAL_FAILED})
+TRIAL_STATE_NAMES = {v: k.removeprefix("TRIAL_") for k, v in study_pb2.TrialState.items()}
+
+
+def timestamp(t: float | None) -> timestamp_pb2.Timestamp | None:
+    if t is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(t * 1e9))
+    return ts
+
+
+@dataclass
+class MeasurementRecord:
+    step: int
+    metrics: dict[str, float]
+    elapsed: float
+
+    def to_proto(self) -> study_pb2.Measurement:
+        return study_pb2.Measurement(step=self.step, metrics=self.metrics, elapsed_s=self.elapsed)
+
+    def to_json(self) -> str:
+        return json.dumps({"step": self.step, "metrics": self.metrics, "elapsed_s": self.elapsed})
+
+    @classmethod
+    def from_json(cls, text: str) -> MeasurementRecord:
+        d = json.loads(text)
+        return cls(int(d["step"]), {k: float(v) for k, v in d["metrics"].items()}, float(d["elapsed_s"]))
+
+    @classmethod
+    def from_proto(cls, m: study_pb2.Measurement) -> MeasurementRecord:
+        return cls(int(m.step), dict(m.metrics), float(m.elapsed_s))
+
+
+@dataclass
+class TrialRecord:
+    study_id: str
+    id: int
+    params: dict[str, ParamValue]
+    state: int = study_pb2.TRIAL_PENDING
+    measurements: list[MeasurementRecord] = field(default_factory=list)
+    final: MeasurementRecord | None = None
+    executor: str = ""
+    error: str = ""
+    stop_reason: str = ""
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    budget: float = 0.0
+    attempt: int = 0
+    checkpoint: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_TRIAL_STATES
+
+    @property
+    def state_name(self) -> str:
+        return TRIAL_STATE_NAMES.get(self.state, str(self.state))
+
+    def where(self) -> str:
+        return f"trial {self.id} of study {self.study_id}"
+
+    def to_proto(self, *, measurements: bool = True) -> study_pb2.Trial:
+        t = study_pb2.Trial(
+            study_id=self.study_id, id=self.id, params=params_to_proto(self.params), state=self.state,  # type: ignore[arg-type]
+            executor=self.executor, error=self.error, stop_reason=self.stop_reason,
+            create_time=timestamp(self.created), start_time=timestamp(self.started),
+            end_time=timestamp(self.ended), budget=self.budget, attempt=self.attempt,
+        )
+        if measurements:
+            t.measurements.extend(m.to_proto() for m in self.measurements)
+        if self.final is not None:
+            t.final_measurement.CopyFrom(self.final.to_proto())
+        return t
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "study_id": self.study_id, "id": self.id, "params": json.dumps(self.params), "state": self.state,
+            "executor": self.executor, "error": self.error, "stop_reason": self.stop_reason,
+            "created": self.created, "started": self.started, "ended": self.ended,
+            "final": self.final.to_json() if self.final else None, "budget": self.budget,
+            "attempt": self.attempt, "checkpoint": self.checkpoint,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TrialRecord:
+        return cls(
+            study_id=row["study_id"], id=int(row["id"]), params=json.loads(row["params"]), state=int(row["state"]),
+            executor=row["executor"] or "", error=row["error"] or "", stop_reason=row["stop_reason"] or "",
+            created=row["created"], started=row["started"], ended=row["ended"],
+            final=MeasurementRecord.from_json(row["final"]) if row["final"] else None,
+            budget=float(row["budget"] or 0.0), attempt=int(row["attempt"] or 0), checkpoint=row["checkpoint"] or "",
+        )

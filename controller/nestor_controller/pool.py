@@ -1,0 +1,133 @@
+"""Executors the controller can dispatch to: static addresses and self-registered ones.
+
+The pool counts the trials it has placed on each executor against the slots the
+executor describes, and polls each one so that a lost executor stops receiving
+trials and a new or recovered one starts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+from nestor.v1 import controller_pb2, executor_pb2, executor_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # Reconnect quickly after an executor restarts instead of backing off for minutes.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+@dataclass
+class ExecutorHandle:
+    address: str
+    channel: grpc.aio.Channel
+    stub: executor_pb2_grpc.ExecutorStub
+    info: executor_pb2.ExecutorInfo | None = None
+    healthy: bool = False
+    running: int = 0
+    last_seen: float = 0.0
+    failures: int = 0
+    trainables: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def free(self) -> int:
+        if not self.healthy or self.info is None:
+            return 0
+        return max(0, self.info.slots - self.running)
+
+    def status(self) -> controller_pb2.ExecutorStatus:
+        s = controller_pb2.ExecutorStatus(address=self.address, healthy=self.healthy, running_trials=self.running)
+        if self.info is not None:
+            s.info.CopyFrom(self.info)
+        if self.last_seen:
+            s.last_seen.FromNanoseconds(int(self.last_seen * 1e9))
+        return s
+
+
+class ExecutorPool:
+    def __init__(self, on_change: Callable[[], None], *, poll_interval: float = 2.0) -> None:
+        self.on_change = on_change
+        self.poll_interval = poll_interval
+        self.handles: dict[str, ExecutorHandle] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._monitor(), name="executor-pool-monitor")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for h in self.handles.values():
+            await h.channel.close()
+
+    def add(self, address: str, info: executor_pb2.ExecutorInfo | None = None) -> ExecutorHandle:
+        """Adds (or refreshes) an executor; a registration carries its info, a static address is described later."""
+        h = self.handles.get(address)
+        if h is None:
+            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            h = ExecutorHandle(address, channel, executor_pb2_grpc.ExecutorStub(channel))
+            self.handles[address] = h
+            log.info("executor %s added", address)
+        if info is not None:
+            self._describe_ok(h, info)
+        else:
+            asyncio.get_running_loop().create_task(self._probe(h))
+        return h
+
+    def free_for(self, trainable: str) -> list[ExecutorHandle]:
+        return [h for h in self.handles.values() if h.free > 0 and trainable in h.trainables]
+
+    def free_slots(self, trainable: str) -> int:
+        return sum(h.free for h in self.free_for(trainable))
+
+    def reserve(self, h: ExecutorHandle) -> None:
+        h.running += 1
+
+    def release(self, h: ExecutorHandle) -> None:
+        h.running = max(0, h.running - 1)
+        self.on_change()
+
+    def mark_lost(self, h: ExecutorHandle, why: str) -> None:
+        if h.healthy:
+            log.warning("executor %s lost: %s", h.address, why)
+        h.healthy = False
+        self.on_change()
+
+    def _describe_ok(self, h: ExecutorHandle, info: executor_pb2.ExecutorInfo) -> None:
+        was = h.healthy, h.info.slots if h.info else None, h.trainables
+        h.info = info
+        h.trainables = frozenset(info.trainables)
+        h.healthy = True
+        h.failures = 0
+        h.last_seen = time.time()
+        if was != (h.healthy, info.slots, h.trainables):
+            self.on_change()
+
+    async def _probe(self, h: ExecutorHandle) -> None:
+        try:
+            info = await h.stub.Describe(executor_pb2.DescribeRequest(), timeout=max(1.0, self.poll_interval))
+        except grpc.aio.AioRpcError as e:
+            h.failures += 1
+            # Two misses in a row: one slow answer from a loaded machine is not a lost executor.
+            if h.healthy and h.failures >= 2:
+                self.mark_lost(h, e.details() or e.code().name)
+            return
+        self._describe_ok(h, info)
+
+    async def _monitor(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            await asyncio.gather(*(self._probe(h) for h in list(self.handles.values())), return_exceptions=True)

@@ -1,0 +1,74 @@
+"""Builds and runs the controller's gRPC server (with health and reflection)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nestor.v1 import controller_pb2, controller_pb2_grpc
+
+from nestor_controller.engine import Engine
+from nestor_controller.service import ControllerService
+from nestor_controller.store import Store
+
+log = logging.getLogger(__name__)
+SERVICE = controller_pb2.DESCRIPTOR.services_by_name["Controller"].full_name
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    store: str = "sqlite:///nestor.db"
+    executors: list[str] = field(default_factory=list)
+    artifact_dir: str = ""
+    durable: bool = True
+    max_message_bytes: int = 4 * 1024 * 1024
+    poll_interval: float = 2.0
+
+
+async def serve(settings: Settings) -> None:
+    store = Store(settings.store, durable=settings.durable)
+    engine = Engine(store, artifact_dir=settings.artifact_dir, poll_interval=settings.poll_interval)
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        # Executors and clients may keep idle connections alive with pings.
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ])
+    controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(engine), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise SystemExit(f"nestor-controller: cannot listen on {settings.host}:{settings.port}")
+    await engine.start(settings.executors)
+    await server.start()
+    for name in ("", SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    print(f"nestor-controller listening on {settings.host}:{port}", flush=True)
+    log.info("store %s (%s), %d studies loaded", settings.store, "durable" if settings.durable else "not durable",
+             len(engine.studies))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    for name in ("", SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.stop(grace=2.0)
+    await engine.close()
+    await asyncio.to_thread(store.flush)
+    store.close()
+    print("nestor-controller stopped", file=sys.stderr, flush=True)

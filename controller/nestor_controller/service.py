@@ -1,0 +1,169 @@
+"""The Controller gRPC service: request checking and translation; the engine does the work."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from nestor.v1 import controller_pb2, controller_pb2_grpc, study_pb2
+
+from nestor_controller.engine import Engine
+from nestor_controller.errors import ControllerError, SpecError
+
+R = TypeVar("R")
+WATCH_PAGE = 5000
+
+
+def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Turns controller errors into gRPC statuses whose message says what was wrong and where."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await fn(self, request, context)
+        except ControllerError as e:
+            await context.abort(e.code, str(e))
+            raise  # abort raises; this keeps type checkers content
+
+    return wrapper
+
+
+def require_id(value: str, what: str) -> str:
+    if not value:
+        raise SpecError(f"{what}: required")
+    return value
+
+
+class ControllerService(controller_pb2_grpc.ControllerServicer):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @rpc
+    async def CreateStudy(self, request: controller_pb2.CreateStudyRequest, context: Any) -> study_pb2.Study:
+        async def create() -> study_pb2.Study:
+            return (await self.engine.create_study(request.spec)).to_proto()
+
+        return await self.engine.once("CreateStudy", request.request_id, create)
+
+    @rpc
+    async def GetStudy(self, request: controller_pb2.GetStudyRequest, context: Any) -> study_pb2.Study:
+        return self.engine.get(require_id(request.study_id, "study_id")).to_proto()
+
+    @rpc
+    async def ListStudies(self, request: controller_pb2.ListStudiesRequest,
+                          context: Any) -> controller_pb2.ListStudiesResponse:
+        studies = sorted(self.engine.studies.values(), key=lambda rt: rt.created)
+        return controller_pb2.ListStudiesResponse(
+            studies=[rt.to_proto() for rt in studies if request.include_finished or rt.running])
+
+    @rpc
+    async def StopStudy(self, request: controller_pb2.StopStudyRequest, context: Any) -> study_pb2.Study:
+        rt = await self.engine.stop_study(require_id(request.study_id, "study_id"), request.reason)
+        return rt.to_proto()
+
+    @rpc
+    async def DeleteStudy(self, request: controller_pb2.DeleteStudyRequest,
+                          context: Any) -> controller_pb2.DeleteStudyResponse:
+        await self.engine.delete_study(require_id(request.study_id, "study_id"))
+        return controller_pb2.DeleteStudyResponse()
+
+    @rpc
+    async def SuggestTrials(self, request: controller_pb2.SuggestTrialsRequest,
+                            context: Any) -> controller_pb2.SuggestTrialsResponse:
+        async def suggest() -> controller_pb2.SuggestTrialsResponse:
+            made, done = await self.engine.suggest(require_id(request.study_id, "study_id"), request.count,
+                                                   request.client_id)
+            return controller_pb2.SuggestTrialsResponse(trials=[t.to_proto() for t in made], study_done=done)
+
+        return await self.engine.once("SuggestTrials", request.request_id, suggest)
+
+    @rpc
+    async def ReportMeasurement(self, request: controller_pb2.ReportMeasurementRequest,
+                                context: Any) -> controller_pb2.ReportMeasurementResponse:
+        async def report() -> controller_pb2.ReportMeasurementResponse:
+            if not request.HasField("measurement"):
+                raise SpecError("measurement: required")
+            verdict = await self.engine.report(require_id(request.study_id, "study_id"), request.trial_id,
+                                               request.measurement)
+            decision = study_pb2.DECISION_STOP if verdict.stop else study_pb2.DECISION_CONTINUE
+            return controller_pb2.ReportMeasurementResponse(decision=decision, reason=verdict.reason)
+
+        return await self.engine.once("ReportMeasurement", request.request_id, report)
+
+    @rpc
+    async def CompleteTrial(self, request: controller_pb2.CompleteTrialRequest, context: Any) -> study_pb2.Trial:
+        async def complete() -> study_pb2.Trial:
+            final = request.final_measurement if request.HasField("final_measurement") else None
+            t = await self.engine.complete(require_id(request.study_id, "study_id"), request.trial_id, final,
+                                           request.error)
+            return t.to_proto()
+
+        return await self.engine.once("CompleteTrial", request.request_id, complete)
+
+    @rpc
+    async def GetTrial(self, request: controller_pb2.GetTrialRequest, context: Any) -> study_pb2.Trial:
+        return self.engine.get(require_id(request.study_id, "study_id")).trial(request.trial_id).to_proto()
+
+    @rpc
+    async def ListTrials(self, request: controller_pb2.ListTrialsRequest,
+                         context: Any) -> controller_pb2.ListTrialsResponse:
+        rt = self.engine.get(require_id(request.study_id, "study_id"))
+        states = set(request.states)
+        return controller_pb2.ListTrialsResponse(trials=[
+            t.to_proto(measurements=request.include_measurements)
+            for t in rt.trials.values() if not states or t.state in states])
+
+    @rpc
+    async def GetBestTrials(self, request: controller_pb2.GetBestTrialsRequest,
+                            context: Any) -> controller_pb2.GetBestTrialsResponse:
+        rt = self.engine.get(require_id(request.study_id, "study_id"))
+        if request.count < 0:
+            raise SpecError(f"count: must be >= 0, got {request.count}")
+        return controller_pb2.GetBestTrialsResponse(trials=[t.to_proto() for t in rt.best_trials(request.count or 1)])
+
+    @rpc
+    async def WatchStudy(self, request: controller_pb2.WatchStudyRequest,
+                         context: grpc.aio.ServicerContext) -> AsyncIterator[controller_pb2.StudyEvent]:
+        rt = self.engine.get(require_id(request.study_id, "study_id"))
+        if request.after_seq < 0:
+            raise SpecError(f"after_seq: must be >= 0, got {request.after_seq}")
+        # Subscribe before reading the stored events so nothing falls between the two.
+        queue = rt.subscribe()
+        try:
+            last = request.after_seq
+            while True:
+                page = await asyncio.to_thread(self.engine.store.events_after, rt.id, last, WATCH_PAGE)
+                for payload in page:
+                    ev = controller_pb2.StudyEvent.FromString(payload)
+                    await context.write(ev)
+                    last = ev.seq
+                    if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
+                        return
+                if len(page) < WATCH_PAGE:
+                    break
+            while True:
+                ev = await queue.get()
+                if ev is None:
+                    return  # the study was deleted
+                if ev.seq <= last:
+                    continue
+                await context.write(ev)
+                last = ev.seq
+                if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
+                    return
+        finally:
+            rt.unsubscribe(queue)
+
+    @rpc
+    async def RegisterExecutor(self, request: controller_pb2.RegisterExecutorRequest,
+                               context: Any) -> controller_pb2.RegisterExecutorResponse:
+        handle = await self.engine.register_executor(request.address, request.info)
+        return controller_pb2.RegisterExecutorResponse(executor_id=request.info.executor_id or handle.address)
+
+    @rpc
+    async def ListExecutors(self, request: controller_pb2.ListExecutorsRequest,
+                            context: Any) -> controller_pb2.ListExecutorsResponse:
+        return controller_pb2.ListExecutorsResponse(executors=[h.status() for h in self.engine.pool.handles.values()])

@@ -1,0 +1,396 @@
+"""One study in the controller's memory: its trials, its strategy and its events.
+
+Every change follows the same path: update memory (synchronously, so that no
+other coroutine sees half of it), collect the store rows and the events it
+produced, commit them in one transaction, and only then publish the events
+and answer. A crash before the commit loses a change nobody was told about;
+a crash after it loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from nestor.v1 import controller_pb2, study_pb2
+
+from nestor_controller.errors import PreconditionError, SpecError
+from nestor_controller.model import MeasurementRecord, TrialRecord, timestamp
+from nestor_controller.objectives import dominates, objective_values
+from nestor_controller.samplers import Observation, Sampler, make_sampler
+from nestor_controller.schedulers import CONTINUE, Scheduler, Verdict, scheduler_class
+from nestor_controller.store import Op, studies, trials
+from nestor_controller.store import events as events_table
+from nestor_controller.store import measurements as measurements_table
+from nestor_controller.validate import ParsedSpec
+
+if TYPE_CHECKING:
+    from nestor_controller.engine import Engine
+
+E = controller_pb2
+RUNNING, PENDING = study_pb2.TRIAL_RUNNING, study_pb2.TRIAL_PENDING
+COMPLETED, STOPPED, FAILED = study_pb2.TRIAL_COMPLETED, study_pb2.TRIAL_STOPPED, study_pb2.TRIAL_FAILED
+END_EVENT = {COMPLETED: E.STUDY_EVENT_TRIAL_COMPLETED, STOPPED: E.STUDY_EVENT_TRIAL_STOPPED,
+             FAILED: E.STUDY_EVENT_TRIAL_FAILED}
+STUDY_STATE_NAMES = {v: k.removeprefix("STUDY_") for k, v in study_pb2.StudyState.items()}
+
+
+def check_measurement(m: study_pb2.Measurement, where: str) -> MeasurementRecord:
+    """A measurement with finite metrics, or SpecError naming the bad one."""
+    if m.step < 0:
+        raise SpecError(f"{where}: step must be >= 0, got {m.step}")
+    for name, x in m.metrics.items():
+        if not name:
+            raise SpecError(f"{where}: a metric has an empty name")
+        if not math.isfinite(x):
+            raise SpecError(f"{where}: metric {name!r} at step {m.step} is {x}; metrics must be finite numbers")
+    if not math.isfinite(m.elapsed_s):
+        raise SpecError(f"{where}: elapsed_s must be finite")
+    return MeasurementRecord.from_proto(m)
+
+
+class StudyRuntime:
+    def __init__(self, engine: Engine, study_id: str, spec: study_pb2.StudySpec, parsed: ParsedSpec,
+                 seed: int, created: float) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.id = study_id
+        self.spec = spec
+        self.parsed = parsed
+        self.objectives = parsed.objectives
+        self.seed = seed
+        self.created = created
+        self.state = study_pb2.STUDY_RUNNING
+        self.ended: float | None = None
+        self.reason = ""
+        self.sampler: Sampler = make_sampler(parsed.algorithm, parsed.space, parsed.objectives,
+                                             parsed.algorithm_settings, seed)
+        self.scheduler: Scheduler = scheduler_class(parsed.scheduler)(
+            parsed.objectives[0], parsed.fidelity, parsed.scheduler_settings, seed)
+        self.trials: dict[int, TrialRecord] = {}
+        self.next_trial_id = 1
+        self.counts = dict.fromkeys((PENDING, RUNNING, COMPLETED, STOPPED, FAILED), 0)
+        self.pending: deque[int] = deque()
+        self.history: list[Observation] = []
+        self._finished_curves: list[list[tuple[int, float]]] = []
+        self.last_seq = 0
+        self.subscribers: set[asyncio.Queue[study_pb2.Study | controller_pb2.StudyEvent | None]] = set()
+        self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+        self.runner: asyncio.Task[None] | None = None
+        self.exhausted = False
+        self.last_error = ""
+
+    # --- views -----------------------------------------------------------
+
+    @property
+    def managed(self) -> bool:
+        return bool(self.spec.trainable)
+
+    @property
+    def running(self) -> bool:
+        return self.state == study_pb2.STUDY_RUNNING
+
+    @property
+    def max_trials(self) -> int:
+        return self.spec.budget.max_trials
+
+    @property
+    def max_failed(self) -> int | None:
+        b = self.spec.budget
+        if b.HasField("max_failed"):
+            return b.max_failed
+        return b.max_trials or None
+
+    def counts_proto(self) -> study_pb2.TrialCounts:
+        c = self.counts
+        return study_pb2.TrialCounts(pending=c[PENDING], running=c[RUNNING], completed=c[COMPLETED],
+                                     stopped=c[STOPPED], failed=c[FAILED])
+
+    def to_proto(self) -> study_pb2.Study:
+        s = study_pb2.Study(id=self.id, spec=self.spec, state=self.state, create_time=timestamp(self.created),  # type: ignore[arg-type]
+                            counts=self.counts_proto(), reason=self.reason, seed=self.seed)
+        if self.ended is not None:
+            s.end_time.CopyFrom(timestamp(self.ended))
+        return s
+
+    def trial(self, trial_id: int) -> TrialRecord:
+        t = self.trials.get(trial_id)
+        if t is None:
+            from nestor_controller.errors import NotFoundError
+
+            raise NotFoundError(f"trial {trial_id} of study {self.id} not found")
+        return t
+
+    def curve(self, trial_id: int) -> list[tuple[int, float]]:
+        metric = self.objectives[0].metric
+        return [(m.step, m.metrics[metric]) for m in self.trials[trial_id].measurements if metric in m.metrics]
+
+    def finished_curves(self) -> Sequence[list[tuple[int, float]]]:
+        return self._finished_curves
+
+    def best_trials(self, count: int) -> list[TrialRecord]:
+        done = [t for t in self.trials.values() if t.state == COMPLETED and t.final is not None]
+        scored = [(t, objective_values(self.objectives, t.final.metrics)) for t in done]  # type: ignore[union-attr]
+        scored = [(t, v) for t, v in scored if v is not None]
+        if len(self.objectives) == 1:
+            o = self.objectives[0]
+            scored.sort(key=lambda tv: (o.loss(tv[1][0]), tv[0].id))  # type: ignore[index]
+            return [t for t, _ in scored[:max(1, count)]]
+        front = [t for t, v in scored
+                 if not any(dominates(self.objectives, w, v) for _, w in scored)]  # type: ignore[arg-type]
+        return sorted(front, key=lambda t: t.id)
+
+    # --- store rows and events ------------------------------------------
+
+    def study_row(self) -> Op:
+        from google.protobuf import json_format
+
+        return self.store.upsert(studies, {
+            "id": self.id, "name": self.spec.name, "spec": json_format.MessageToJson(self.spec, indent=None),
+            "state": self.state, "seed": self.seed, "created": self.created, "ended": self.ended,
+            "reason": self.reason, "sampler_state": json.dumps(self.sampler.state()),
+            "scheduler_state": json.dumps(self.scheduler.state()), "next_trial_id": self.next_trial_id,
+        })
+
+    def trial_row(self, t: TrialRecord) -> Op:
+        return self.store.upsert(trials, t.to_row())
+
+    def event(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], type_: int, trial: TrialRecord | None = None,
+              measurement: MeasurementRecord | None = None, message: str = "") -> None:
+        self.last_seq += 1
+        ev = controller_pb2.StudyEvent(
+            seq=self.last_seq, study_id=self.id, type=type_, time=timestamp(time.time()),  # type: ignore[arg-type]
+            study_state=self.state, counts=self.counts_proto(), message=message,  # type: ignore[arg-type]
+        )
+        if trial is not None:
+            ev.trial_id = trial.id
+            ev.trial.CopyFrom(trial.to_proto(measurements=False))
+        if measurement is not None:
+            ev.measurement.CopyFrom(measurement.to_proto())
+        ops.append(self.store.insert(events_table, {"study_id": self.id, "seq": self.last_seq,
+                                                    "payload": ev.SerializeToString()}))
+        evs.append(ev)
+
+    async def commit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> None:
+        await self.store.commit(ops)
+        for ev in evs:
+            for q in self.subscribers:
+                q.put_nowait(ev)
+
+    def subscribe(self) -> asyncio.Queue[Any]:
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        self.subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[Any]) -> None:
+        self.subscribers.discard(q)
+
+    def set_state(self, t: TrialRecord, state: int) -> None:
+        self.counts[t.state] -= 1
+        t.state = state
+        self.counts[state] = self.counts.get(state, 0) + 1
+
+    # --- creating trials ----------------------------------------------------
+
+    def room(self) -> float:
+        """How many more trials may be created now (budget and parallelism)."""
+        c = self.counts
+        active = c[PENDING] + c[RUNNING]
+        room = math.inf
+        if self.max_trials:
+            room = self.max_trials - (c[COMPLETED] + c[STOPPED] + active)
+        if self.spec.budget.max_parallel:
+            room = min(room, self.spec.budget.max_parallel - active)
+        return max(0, room)
+
+    async def create_trials(self, count: int, *, client: str | None = None) -> list[TrialRecord]:
+        """New trials from the sampler: PENDING for executors, or RUNNING for the asking client."""
+        history = list(self.history)
+        running = [t.params for t in self.trials.values() if t.state in (PENDING, RUNNING)]
+        if self.sampler.heavy:
+            suggestions = await asyncio.to_thread(self.sampler.suggest, count, history, running)
+        else:
+            suggestions = self.sampler.suggest(count, history, running)
+        if len(suggestions) < count or self.sampler.exhausted():
+            self.exhausted = True
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        now = time.time()
+        out = []
+        for params in suggestions:
+            t = TrialRecord(self.id, self.next_trial_id, params, state=PENDING, created=now,
+                            budget=self.scheduler.budget_for_new_trial())
+            self.next_trial_id += 1
+            self.trials[t.id] = t
+            self.counts[PENDING] += 1
+            self.event(ops, evs, E.STUDY_EVENT_TRIAL_CREATED, t)
+            if client is not None:
+                self.set_state(t, RUNNING)
+                t.executor, t.started = client, now
+                self.event(ops, evs, E.STUDY_EVENT_TRIAL_STARTED, t)
+            else:
+                self.pending.append(t.id)
+            ops.append(self.trial_row(t))
+            out.append(t)
+        ops.append(self.study_row())
+        await self.commit(ops, evs)
+        return out
+
+    # --- measurements and results ------------------------------------------
+
+    async def record_measurement(self, t: TrialRecord, m: MeasurementRecord) -> Verdict:
+        t.measurements.append(m)
+        ops: list[Op] = [self.store.insert(measurements_table, {
+            "study_id": self.id, "trial_id": t.id, "step": m.step, "metrics": json.dumps(m.metrics),
+            "elapsed": m.elapsed})]
+        evs: list[controller_pb2.StudyEvent] = []
+        self.event(ops, evs, E.STUDY_EVENT_TRIAL_MEASUREMENT, t, m)
+        verdict = CONTINUE
+        if t.stop_reason:
+            verdict = Verdict(True, t.stop_reason)
+        elif self.objectives[0].metric in m.metrics:
+            verdict = self.scheduler.decide(t.id, self)
+            if verdict.stop:
+                t.stop_reason = verdict.reason
+                ops.append(self.trial_row(t))
+                ops.append(self.study_row())
+                self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
+        await self.commit(ops, evs)
+        return verdict
+
+    def final_for(self, t: TrialRecord, final: MeasurementRecord | None) -> tuple[MeasurementRecord | None, str]:
+        """The final measurement (given, or the last report) and, when unusable, why."""
+        if final is None or not final.metrics:
+            final = t.measurements[-1] if t.measurements else None
+        if final is None:
+            return None, f"{t.where()} ended with no measurement"
+        missing = [o.metric for o in self.objectives if o.metric not in final.metrics]
+        if missing:
+            have = ", ".join(sorted(final.metrics)) or "none"
+            return final, f"final measurement of {t.where()} lacks objective metric {missing[0]!r} (has: {have})"
+        return final, ""
+
+    async def finish_trial(self, t: TrialRecord, *, final: MeasurementRecord | None = None, error: str = "",
+                           stopped: bool = False) -> None:
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        self._end_trial(t, ops, evs, final=final, error=error, stopped=stopped)
+        self._check_end(ops, evs, t)
+        await self.commit(ops, evs)
+
+    def _end_trial(self, t: TrialRecord, ops: list[Op], evs: list[controller_pb2.StudyEvent], *,
+                   final: MeasurementRecord | None, error: str, stopped: bool) -> None:
+        if t.id in self.pending:
+            self.pending.remove(t.id)
+        if not error:
+            final, error = self.final_for(t, final)
+            if error and stopped and final is None:
+                error = ""  # stopped before its first report: nothing to score, but nothing went wrong
+        state = FAILED if error else (STOPPED if stopped or t.stop_reason else COMPLETED)
+        self.set_state(t, state)
+        t.final = final if state != FAILED else None
+        t.error = error
+        t.ended = time.time()
+        if state == FAILED:
+            self.last_error = error
+        values = objective_values(self.objectives, t.final.metrics) if t.final else None
+        self.history.append(Observation(t.id, t.params, values if state != FAILED else None, t.budget))
+        if state != FAILED:
+            self._finished_curves.append(self.curve(t.id))
+        ops.append(self.trial_row(t))
+        self.event(ops, evs, END_EVENT[state], t, message=error or t.stop_reason)
+        self.wake.set()
+
+    def _check_end(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], t: TrialRecord | None) -> None:
+        if not self.running:
+            return
+        c = self.counts
+        o = self.objectives[0]
+        if (t is not None and t.state == COMPLETED and o.target is not None and t.final is not None
+                and o.reached(t.final.metrics[o.metric])):
+            sign = ">=" if o.maximize else "<="
+            self._end_study(ops, evs, study_pb2.STUDY_COMPLETED,
+                            f"target {o.metric} {sign} {o.target:g} reached by trial {t.id}")
+        elif self.max_failed is not None and c[FAILED] > self.max_failed:
+            self._end_study(ops, evs, study_pb2.STUDY_FAILED,
+                            f"{c[FAILED]} trials failed, more than max_failed={self.max_failed}; "
+                            f"last error: {self.last_error[:500]}")
+        elif self.max_trials and c[COMPLETED] + c[STOPPED] >= self.max_trials:
+            self._end_study(ops, evs, study_pb2.STUDY_COMPLETED, f"budget of {self.max_trials} trials spent")
+        elif self.exhausted and c[PENDING] + c[RUNNING] == 0:
+            self._end_study(ops, evs, study_pb2.STUDY_COMPLETED,
+                            f"search space exhausted after {len(self.trials)} trials")
+
+    def _end_study(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], state: int, reason: str) -> None:
+        self.state = state
+        self.reason = reason
+        self.ended = time.time()
+        for t in list(self.trials.values()):
+            if t.state in (PENDING, RUNNING):
+                # Running trials end with the study; their executors are told to stop below.
+                self.engine.cancel_trial_run(self, t.id)
+                t.stop_reason = t.stop_reason or f"study ended: {reason}"
+                self._end_trial(t, ops, evs, final=None, error="", stopped=True)
+        ops.append(self.study_row())
+        self.event(ops, evs, E.STUDY_EVENT_STUDY_ENDED, message=reason)
+        self.wake.set()
+
+    async def end(self, state: int, reason: str) -> None:
+        if not self.running:
+            raise PreconditionError(f"study {self.id} is already {STUDY_STATE_NAMES[self.state]}")
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        self._end_study(ops, evs, state, reason)
+        await self.commit(ops, evs)
+
+    async def check_end(self) -> None:
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        self._check_end(ops, evs, None)
+        await self.commit(ops, evs)
+
+    # --- managed trials ------------------------------------------------------
+
+    async def mark_started(self, t: TrialRecord, executor: str, checkpoint_dir: str) -> None:
+        if t.id in self.pending:
+            self.pending.remove(t.id)
+        self.set_state(t, RUNNING)
+        t.executor = executor
+        t.started = time.time()
+        t.attempt += 1
+        t.checkpoint = checkpoint_dir
+        ops: list[Op] = [self.trial_row(t)]
+        evs: list[controller_pb2.StudyEvent] = []
+        self.event(ops, evs, E.STUDY_EVENT_TRIAL_STARTED, t, message=f"on {executor} (attempt {t.attempt})")
+        await self.commit(ops, evs)
+
+    async def requeue(self, t: TrialRecord, why: str) -> None:
+        """Puts a trial whose executor was lost back in the queue (it resumes from its checkpoint)."""
+        if t.state != RUNNING or not self.running:
+            return
+        self.set_state(t, PENDING)
+        t.executor = ""
+        self.pending.appendleft(t.id)
+        ops: list[Op] = [self.trial_row(t)]
+        evs: list[controller_pb2.StudyEvent] = []
+        self.event(ops, evs, E.STUDY_EVENT_TRIAL_REQUEUED, t, message=why)
+        await self.commit(ops, evs)
+        self.wake.set()
+
+    # --- client-driven trials ------------------------------------------------
+
+    def running_trial(self, trial_id: int) -> TrialRecord:
+        t = self.trial(trial_id)
+        if t.state != RUNNING:
+            raise PreconditionError(f"{t.where()} is {t.state_name}; it takes no more measurements or results")
+        return t
+
+    def require_running(self) -> None:
+        if not self.running:
+            raise PreconditionError(f"study {self.id} is {STUDY_STATE_NAMES[self.state]}: {self.reason}")
