@@ -215,7 +215,8 @@ class Engine:
                 f"study {study_id} is managed: executors serving {rt.spec.trainable!r} run its trials")
         if not 1 <= count <= MAX_SUGGEST:
             raise SpecError(f"count: must be between 1 and {MAX_SUGGEST}, got {count}")
-        rt.require_running()
+        if not rt.running:
+            return [], True  # the natural end of an ask/tell loop, not an error
         async with rt.lock:
             n = int(min(count, rt.room()))
             made = await rt.create_trials(n, client=client_id or "client") if n > 0 and not rt.exhausted else []

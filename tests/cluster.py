@@ -1,0 +1,110 @@
+"""Starts real controller and executor processes for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from nestor.v1 import controller_pb2, controller_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+
+
+class Server:
+    """A server process that printed `... listening on HOST:PORT`."""
+
+    def __init__(self, name: str, cmd: Sequence[str], log_dir: Path, env: dict[str, str] | None = None,
+                 timeout: float = 60.0) -> None:
+        self.name = name
+        self.cmd = list(cmd)
+        self.log_path = log_dir / f"{name}.log"
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), self.env.get("PYTHONPATH", "")]))
+        self.proc = self._spawn()
+        self.address = self._wait_listening(timeout)
+
+    def _spawn(self) -> subprocess.Popen[str]:
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - lives as long as the process
+        return subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=self._log, text=True, env=self.env,
+                                start_new_session=True)
+
+    def _wait_listening(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if " listening on " in line:
+                return line.strip().rsplit(" ", 1)[-1]
+        self.kill()
+        raise RuntimeError(f"{self.name} did not start: {' '.join(self.cmd)}\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()[-8000:]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: the server and its worker processes."""
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+
+def start_controller(workdir: Path, *args: str, store: str | None = None, port: int = 0) -> Server:
+    store = store or f"sqlite:///{workdir / 'nestor.db'}"
+    cmd = [sys.executable, "-m", "nestor_controller", "--port", str(port), "--store", store,
+           "--log-level", "INFO", *args]
+    return Server("controller", cmd, workdir)
+
+
+def start_executor(workdir: Path, controller: str | None, *args: str, slots: int = 1, name: str = "executor",
+                   trainables: Sequence[str] = ()) -> Server:
+    cmd = [sys.executable, "-m", "nestor_executor", "--port", "0", "--slots", str(slots),
+           "--artifact-dir", str(workdir / "artifacts")]
+    if controller:
+        cmd += ["--controller", controller]
+    for t in trainables:
+        cmd += ["--trainable", t]
+    return Server(name, [*cmd, *args], workdir)
+
+
+def controller_stub(address: str) -> controller_pb2_grpc.ControllerStub:
+    return controller_pb2_grpc.ControllerStub(grpc.insecure_channel(address))
+
+
+def wait_for_executors(stub: controller_pb2_grpc.ControllerStub, count: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ex = stub.ListExecutors(controller_pb2.ListExecutorsRequest()).executors
+        if sum(1 for e in ex if e.healthy) >= count:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"fewer than {count} executors registered within {timeout} s")
