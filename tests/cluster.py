@@ -24,6 +24,7 @@ class Server:
                  timeout: float = 60.0) -> None:
         self.name = name
         self.cmd = list(cmd)
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), self.env.get("PYTHONPATH", "")]))
