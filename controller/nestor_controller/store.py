@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -75,7 +76,7 @@ trials = Table(
 
 measurements = Table(
     "measurements", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("study_id", String(64), nullable=False, index=True),
     Column("trial_id", BigInteger, nullable=False),
     Column("step", BigInteger, nullable=False),
@@ -96,7 +97,29 @@ executors = Table(
     Column("registered", Float, nullable=False),
 )
 
+answers = Table(
+    "answers", metadata,
+    Column("method", String(64), primary_key=True),
+    Column("request_id", String(128), primary_key=True),
+    Column("study_id", String(64), nullable=False, index=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
 Op = tuple[Executable, dict[str, Any]]
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def migrate(engine: Engine) -> None:
+    """Brings the schema to the newest revision (a no-op when it is there already)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
 
 
 def upsert(engine: Engine, table: Table, row: dict[str, Any]) -> Op:
@@ -143,7 +166,7 @@ class Store:
         self.engine = create_engine(url, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", self._sqlite_pragmas)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
         self._inserts: dict[str, Executable] = {}
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._writer, name="nestor-store-writer", daemon=True)
@@ -295,5 +318,5 @@ class Store:
     def delete_study_ops(self, study_id: str) -> list[Op]:
         return [
             (delete(t).where(t.c.study_id == study_id), {})
-            for t in (measurements, events, trials)
+            for t in (measurements, events, trials, answers)
         ] + [(delete(studies).where(studies.c.id == study_id), {})]
