@@ -1,11 +1,28 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cluster import Server, controller_stub, start_controller
 from nestor.v1 import controller_pb2_grpc
+from postgres import fresh_database, postgres_server
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each engine: the durability tests run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server = request.getfixturevalue("postgres_url")
+    return fresh_database(server, f"nestor_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture

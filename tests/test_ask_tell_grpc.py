@@ -57,8 +57,8 @@ def test_watch_streams_every_event_of_the_study(stub) -> None:
     assert [e.seq for e in replay] == seqs[5:]
 
 
-def test_study_survives_controller_kill_and_continues(tmp_path: Path) -> None:
-    ctl = start_controller(tmp_path)
+def test_study_survives_controller_kill_and_continues(tmp_path: Path, store_url: str) -> None:
+    ctl = start_controller(tmp_path, store=store_url)
     stub = controller_stub(ctl.address)
     sid = stub.CreateStudy(c.CreateStudyRequest(spec=branin_spec(6))).id
     run_trials(stub, sid, 3)
@@ -66,7 +66,7 @@ def test_study_survives_controller_kill_and_continues(tmp_path: Path) -> None:
     before = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
     ctl.kill()
 
-    ctl = start_controller(tmp_path)
+    ctl = start_controller(tmp_path, store=store_url)
     try:
         stub = controller_stub(ctl.address)
         after = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials

@@ -158,6 +158,9 @@ class Loaded:
 
 class Store:
     def __init__(self, url: str, *, durable: bool = True) -> None:
+        if url.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 is the driver we install; SQLAlchemy would otherwise look for psycopg2.
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         self.url = url
         self.durable = durable
         connect_args: dict[str, Any] = {}
