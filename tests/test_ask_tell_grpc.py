@@ -119,3 +119,32 @@ def test_retried_calls_with_the_same_request_id_change_nothing(stub) -> None:
     assert stub.CompleteTrial(done) == stub.CompleteTrial(done)
     trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
     assert len(trials) == 1 and len(trials[0].measurements) == 1
+
+
+def test_retry_after_a_controller_crash_returns_the_first_answer(tmp_path: Path, store_url: str) -> None:
+    ctl = start_controller(tmp_path, store=store_url)
+    stub = controller_stub(ctl.address)
+    create = c.CreateStudyRequest(spec=branin_spec(5), request_id="create-1")
+    sid = stub.CreateStudy(create).id
+    ask = c.SuggestTrialsRequest(study_id=sid, count=2, request_id="ask-1")
+    first = stub.SuggestTrials(ask)
+    tid = first.trials[0].id
+    report = c.ReportMeasurementRequest(study_id=sid, trial_id=tid, request_id="rep-1",
+                                        measurement=s.Measurement(step=1, metrics={"y": 3.0}))
+    answered = stub.ReportMeasurement(report)
+    done = c.CompleteTrialRequest(study_id=sid, trial_id=tid, request_id="done-1")
+    completed = stub.CompleteTrial(done)
+    ctl.kill()
+
+    ctl = start_controller(tmp_path, store=store_url)
+    try:
+        stub = controller_stub(ctl.address)
+        assert stub.CreateStudy(create).id == sid
+        assert [t.id for t in stub.SuggestTrials(ask).trials] == [t.id for t in first.trials]
+        assert stub.ReportMeasurement(report) == answered
+        assert stub.CompleteTrial(done).id == completed.id
+        assert len(stub.ListStudies(c.ListStudiesRequest(include_finished=True)).studies) == 1
+        trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+        assert len(trials) == 2 and len(trials[0].measurements) == 1
+    finally:
+        ctl.stop()

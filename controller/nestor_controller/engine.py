@@ -27,6 +27,7 @@ from nestor.values import params_to_proto
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError
 from nestor_controller.model import MeasurementRecord, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
+from nestor_controller.requests import RequestTag, current_request, note_request
 from nestor_controller.store import Store
 from nestor_controller.store import executors as executors_table
 from nestor_controller.study import RUNNING, StudyRuntime, check_measurement
@@ -51,6 +52,7 @@ class Engine:
         self.runs: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._answers: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._notes: dict[tuple[str, str], dict[str, Any]] = {}
 
     # --- life cycle ---------------------------------------------------------
 
@@ -65,6 +67,8 @@ class Engine:
             t = TrialRecord.from_row(row)
             t.measurements = measurements.get((t.study_id, t.id), [])
             trials_by_study[t.study_id].append(t)
+        for row in loaded.answers:
+            self._notes[(row["method"], row["request_id"])] = json.loads(row["payload"])
         for row in loaded.studies:
             rt = self._restore_study(row, trials_by_study.get(row["id"], []), loaded.last_seq.get(row["id"], 0))
             self.studies[rt.id] = rt
@@ -127,17 +131,27 @@ class Engine:
 
     # --- idempotent calls -----------------------------------------------------
 
-    async def once(self, method: str, request_id: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """Runs fn once per (method, request id); a retry gets the first answer, or waits for it."""
+    async def once(self, method: str, request_id: str, fn: Callable[[], Awaitable[T]],
+                   rebuild: Callable[[dict[str, Any]], T]) -> T:
+        """Runs fn once per (method, request id); a retry gets the first answer, or waits for it.
+
+        Answers of this controller's lifetime are cached; older ones are rebuilt by `rebuild`
+        from the note the first call committed with its change.
+        """
         if not request_id:
             return await fn()
+        if len(request_id) > 128:
+            raise SpecError(f"request_id: longer than 128 characters ({len(request_id)})")
         key = (method, request_id)
         if key in self._answers:
             return self._answers[key]  # type: ignore[no-any-return]
         if key in self._inflight:
             return await asyncio.shield(self._inflight[key])  # type: ignore[no-any-return]
+        if key in self._notes:
+            return rebuild(self._notes[key])
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
+        token = current_request.set(RequestTag(method, request_id))
         try:
             answer = await fn()
         except BaseException as e:
@@ -145,6 +159,7 @@ class Engine:
             fut.exception()  # retrieved: a failed call is not cached, the retry runs again
             raise
         finally:
+            current_request.reset(token)
             self._inflight.pop(key, None)
         fut.set_result(answer)
         self._answers[key] = answer
@@ -177,6 +192,7 @@ class Engine:
         ops = [rt.study_row()]
         evs: list[controller_pb2.StudyEvent] = []
         rt.event(ops, evs, controller_pb2.STUDY_EVENT_STUDY_CREATED, message=spec.name)
+        note_request(study=study_id)
         await rt.commit(ops, evs)
         self.studies[study_id] = rt
         if rt.managed:
@@ -221,9 +237,13 @@ class Engine:
             n = int(min(count, rt.room()))
             made = await rt.create_trials(n, client=client_id or "client") if n > 0 and not rt.exhausted else []
             await rt.check_end()
+        return made, self.suggest_done(rt)
+
+    @staticmethod
+    def suggest_done(rt: StudyRuntime) -> bool:
+        """No trial will ever be suggested again."""
         c = rt.counts
-        done = not rt.running or (rt.exhausted and c[study_pb2.TRIAL_RUNNING] + c[study_pb2.TRIAL_PENDING] == 0)
-        return made, done
+        return not rt.running or (rt.exhausted and c[study_pb2.TRIAL_RUNNING] + c[study_pb2.TRIAL_PENDING] == 0)
 
     async def report(self, study_id: str, trial_id: int, measurement: study_pb2.Measurement) -> Any:
         rt = self.get(study_id)

@@ -46,7 +46,10 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         async def create() -> study_pb2.Study:
             return (await self.engine.create_study(request.spec)).to_proto()
 
-        return await self.engine.once("CreateStudy", request.request_id, create)
+        def rebuild(note: dict[str, Any]) -> study_pb2.Study:
+            return self.engine.get(note["study"]).to_proto()
+
+        return await self.engine.once("CreateStudy", request.request_id, create, rebuild)
 
     @rpc
     async def GetStudy(self, request: controller_pb2.GetStudyRequest, context: Any) -> study_pb2.Study:
@@ -78,7 +81,12 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                                                    request.client_id)
             return controller_pb2.SuggestTrialsResponse(trials=[t.to_proto() for t in made], study_done=done)
 
-        return await self.engine.once("SuggestTrials", request.request_id, suggest)
+        def rebuild(note: dict[str, Any]) -> controller_pb2.SuggestTrialsResponse:
+            rt = self.engine.get(request.study_id)
+            return controller_pb2.SuggestTrialsResponse(trials=[rt.trial(i).to_proto() for i in note["trials"]],
+                                                        study_done=self.engine.suggest_done(rt))
+
+        return await self.engine.once("SuggestTrials", request.request_id, suggest, rebuild)
 
     @rpc
     async def ReportMeasurement(self, request: controller_pb2.ReportMeasurementRequest,
@@ -91,7 +99,11 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             decision = study_pb2.DECISION_STOP if verdict.stop else study_pb2.DECISION_CONTINUE
             return controller_pb2.ReportMeasurementResponse(decision=decision, reason=verdict.reason)
 
-        return await self.engine.once("ReportMeasurement", request.request_id, report)
+        def rebuild(note: dict[str, Any]) -> controller_pb2.ReportMeasurementResponse:
+            decision = study_pb2.DECISION_STOP if note["stop"] else study_pb2.DECISION_CONTINUE
+            return controller_pb2.ReportMeasurementResponse(decision=decision, reason=note["reason"])
+
+        return await self.engine.once("ReportMeasurement", request.request_id, report, rebuild)
 
     @rpc
     async def CompleteTrial(self, request: controller_pb2.CompleteTrialRequest, context: Any) -> study_pb2.Trial:
@@ -101,7 +113,10 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                                            request.error)
             return t.to_proto()
 
-        return await self.engine.once("CompleteTrial", request.request_id, complete)
+        def rebuild(note: dict[str, Any]) -> study_pb2.Trial:
+            return self.engine.get(request.study_id).trial(note["trial"]).to_proto()
+
+        return await self.engine.once("CompleteTrial", request.request_id, complete, rebuild)
 
     @rpc
     async def GetTrial(self, request: controller_pb2.GetTrialRequest, context: Any) -> study_pb2.Trial:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,7 @@ class Loaded:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     last_seq: dict[str, int] = field(default_factory=dict)
     executors: list[str] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Store:
@@ -306,6 +308,9 @@ class Store:
                     events.c.study_id)):
                 out.last_seq[study_id] = int(seq)
             out.executors = [r.address for r in conn.execute(select(executors))]
+            # Retries come within seconds or minutes; a day of answers is plenty to recognise them.
+            recent = conn.execute(select(answers).where(answers.c.created > time.time() - 86400))
+            out.answers = [dict(r._mapping) for r in recent]
         return out
 
     def events_after(self, study_id: str, after_seq: int, limit: int = 5000) -> list[bytes]:

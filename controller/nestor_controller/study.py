@@ -22,6 +22,7 @@ from nestor.v1 import controller_pb2, study_pb2
 from nestor_controller.errors import PreconditionError, SpecError
 from nestor_controller.model import MeasurementRecord, TrialRecord, timestamp
 from nestor_controller.objectives import dominates, objective_values
+from nestor_controller.requests import answer_op, note_request
 from nestor_controller.samplers import Observation, Sampler, make_sampler
 from nestor_controller.schedulers import CONTINUE, Scheduler, Verdict, scheduler_class
 from nestor_controller.store import Op, studies, trials
@@ -178,6 +179,9 @@ class StudyRuntime:
         evs.append(ev)
 
     async def commit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> None:
+        answer = answer_op(self.store, self.id)
+        if answer is not None:
+            ops.append(answer)
         await self.store.commit(ops)
         for ev in evs:
             for q in self.subscribers:
@@ -239,6 +243,7 @@ class StudyRuntime:
             ops.append(self.trial_row(t))
             out.append(t)
         ops.append(self.study_row())
+        note_request(trials=[t.id for t in out])
         await self.commit(ops, evs)
         return out
 
@@ -261,6 +266,7 @@ class StudyRuntime:
                 ops.append(self.trial_row(t))
                 ops.append(self.study_row())
                 self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
+        note_request(trial=t.id, stop=verdict.stop, reason=verdict.reason)
         await self.commit(ops, evs)
         return verdict
 
@@ -282,6 +288,7 @@ class StudyRuntime:
         evs: list[controller_pb2.StudyEvent] = []
         self._end_trial(t, ops, evs, final=final, error=error, stopped=stopped)
         self._check_end(ops, evs, t)
+        note_request(trial=t.id)
         await self.commit(ops, evs)
 
     def _end_trial(self, t: TrialRecord, ops: list[Op], evs: list[controller_pb2.StudyEvent], *,
