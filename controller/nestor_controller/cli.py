@@ -20,7 +20,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--store", default=os.environ.get("NESTOR_STORE", "sqlite:///nestor.db"),
                    help="SQLAlchemy URL of the store: sqlite:///path or postgresql://... (default sqlite:///nestor.db)")
     p.add_argument("--executors", default=os.environ.get("NESTOR_EXECUTORS", ""),
-                   help="comma-separated executor addresses host:port (executors may also register themselves)")
+                   help="comma-separated executors: host:port, or dns:///name:port to follow every address of a "
+                        "DNS name (a Kubernetes headless Service); executors may also register themselves")
+    p.add_argument("--health-interval", type=float, default=2.0,
+                   help="seconds between health checks of each executor; two misses and its trials are requeued")
+    p.add_argument("--dns-interval", type=float, default=10.0, help="seconds between DNS re-resolutions")
     p.add_argument("--artifact-dir", default=os.environ.get("NESTOR_ARTIFACT_DIR", ""),
                    help="directory shared with executors for trial checkpoints (default: each executor's own)")
     p.add_argument("--durability", choices=["sync", "off"], default="sync",
@@ -33,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         host=a.host, port=a.port, store=a.store,
         executors=[x.strip() for x in a.executors.split(",") if x.strip()],
         artifact_dir=a.artifact_dir, durable=a.durability == "sync",
-        max_message_bytes=int(a.max_message_mb * 1024 * 1024),
+        max_message_bytes=int(a.max_message_mb * 1024 * 1024), poll_interval=a.health_interval,
+        dns_interval=a.dns_interval,
     )
 
 

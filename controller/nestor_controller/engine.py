@@ -44,12 +44,15 @@ REQUEST_CACHE = 100_000
 
 
 class Engine:
-    def __init__(self, store: Store, *, artifact_dir: str = "", poll_interval: float = 2.0) -> None:
+    def __init__(self, store: Store, *, artifact_dir: str = "", poll_interval: float = 2.0,
+                 dns_interval: float = 10.0) -> None:
         self.store = store
         self.artifact_dir = artifact_dir
         self.studies: dict[str, StudyRuntime] = {}
-        self.pool = ExecutorPool(self.wake_all, poll_interval=poll_interval)
+        self.pool = ExecutorPool(self.wake_all, poll_interval=poll_interval, on_lost=self._executor_lost,
+                                 dns_interval=dns_interval)
         self.runs: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self.run_executor: dict[tuple[str, int], str] = {}
         self._answers: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._notes: dict[tuple[str, str], dict[str, Any]] = {}
@@ -74,7 +77,10 @@ class Engine:
             self.studies[rt.id] = rt
         self.pool.start()
         for address in dict.fromkeys([*static_executors, *loaded.executors]):
-            self.pool.add(address)
+            if address.startswith("dns:"):
+                self.pool.add_dns(address)
+            else:
+                self.pool.add(address)
         for rt in self.studies.values():
             if not rt.running:
                 continue
@@ -217,6 +223,13 @@ class Engine:
         for q in rt.subscribers:
             q.put_nowait(None)
 
+    def _executor_lost(self, handle: ExecutorHandle) -> None:
+        """An executor stopped answering: its trials go back to the queue now, not when TCP notices."""
+        for key, address in list(self.run_executor.items()):
+            task = self.runs.get(key)
+            if address == handle.address and task is not None and task is not asyncio.current_task():
+                task.cancel()
+
     def cancel_trial_run(self, rt: StudyRuntime, trial_id: int) -> None:
         task = self.runs.get((rt.id, trial_id))
         if task is not None and task is not asyncio.current_task():
@@ -326,6 +339,7 @@ class Engine:
             self.pool.release(handle)
             raise
         self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle), name=f"trial-{rt.id}-{t.id}")
+        self.run_executor[(rt.id, t.id)] = handle.address
 
     def _assignment(self, rt: StudyRuntime, t: TrialRecord) -> executor_pb2.TrialAssignment:
         config = struct_pb2.Struct()
@@ -342,11 +356,17 @@ class Engine:
     async def _run_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
         call = handle.stub.RunTrial()
         finished = False
+        attempt = t.attempt
+
+        def current() -> bool:
+            # After a requeue the trial may run again elsewhere: this stream then speaks for nothing.
+            return t.state == RUNNING and t.attempt == attempt
+
         try:
             await call.write(executor_pb2.ControllerMessage(assignment=self._assignment(rt, t)))
             stop_sent = False
             async for msg in call:
-                if t.state != RUNNING:
+                if not current():
                     break
                 kind = msg.WhichOneof("body")
                 if kind == "measurement":
@@ -371,12 +391,14 @@ class Engine:
                                                    f"{rt.parsed.algorithm!r} has no outer variables")
                     finished = True
                     break
-            if not finished and t.state == RUNNING:
+            if not finished and current():
                 await self._lost(rt, t, handle, f"executor {handle.address} ended the trial's stream without a result")
         except asyncio.CancelledError:
-            call.cancel()  # the study ended the trial: the executor stops it
+            call.cancel()  # the study ended the trial, or its executor was lost: the executor stops it
+            if current():
+                await rt.requeue(t, f"executor {handle.address} was lost")
         except grpc.aio.AioRpcError as e:
-            if t.state == RUNNING:
+            if current():
                 why = f"executor {handle.address}: {e.code().name}: {e.details()}"
                 if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED):
                     # Our view of its trainables or slots was stale: look again before the next dispatch.
@@ -386,11 +408,13 @@ class Engine:
                     await self._lost(rt, t, handle, why)
         except Exception as e:
             log.exception("trial %s of study %s", t.id, rt.id)
-            if t.state == RUNNING:
+            if current():
                 await rt.finish_trial(t, error=f"controller error while running the trial: {e!r}")
         finally:
             self.pool.release(handle)
-            self.runs.pop((rt.id, t.id), None)
+            if self.runs.get((rt.id, t.id)) is asyncio.current_task():
+                del self.runs[(rt.id, t.id)]
+                del self.run_executor[(rt.id, t.id)]
             rt.wake.set()
 
     async def _finish_from_result(self, rt: StudyRuntime, t: TrialRecord, r: executor_pb2.TrialResult) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ CHANNEL_OPTIONS = [
     # Reconnect quickly after an executor restarts instead of backing off for minutes.
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # Pings find a cut link on a quiet stream (a trial between reports) within ~15 s.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
 ]
 
 
@@ -55,21 +61,40 @@ class ExecutorHandle:
         return s
 
 
+def parse_dns_target(target: str) -> tuple[str, int]:
+    """`dns:///name:port` (gRPC's form; an authority between the slashes is ignored) -> (name, port)."""
+    rest = target.removeprefix("dns:")
+    rest = rest[2:].split("/", 1)[1] if rest.startswith("//") else rest
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"executor target {target!r}: expected dns:///name:port")
+    return host.strip("[]"), int(port)
+
+
 class ExecutorPool:
-    def __init__(self, on_change: Callable[[], None], *, poll_interval: float = 2.0) -> None:
+    def __init__(self, on_change: Callable[[], None], *, poll_interval: float = 2.0,
+                 on_lost: Callable[[ExecutorHandle], None] | None = None, dns_interval: float = 10.0) -> None:
         self.on_change = on_change
+        self.on_lost = on_lost
         self.poll_interval = poll_interval
+        self.dns_interval = dns_interval
         self.handles: dict[str, ExecutorHandle] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._monitor(), name="executor-pool-monitor")
+        self._tasks.append(asyncio.create_task(self._monitor(), name="executor-pool-monitor"))
+
+    def add_dns(self, target: str) -> None:
+        """Follows a DNS name: every address it resolves to is one executor (a Kubernetes headless Service)."""
+        host, port = parse_dns_target(target)
+        self._tasks.append(asyncio.create_task(self._follow_dns(host, port), name=f"dns-{host}"))
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         for h in self.handles.values():
             await h.channel.close()
 
@@ -100,10 +125,13 @@ class ExecutorPool:
         h.running = max(0, h.running - 1)
         self.on_change()
 
-    def mark_lost(self, h: ExecutorHandle, why: str) -> None:
+    def mark_lost(self, h: ExecutorHandle, why: str, *, confirmed: bool = False) -> None:
+        """Stops dispatching to `h`; `confirmed` (it stopped answering health checks) also gives up its trials."""
         if h.healthy:
             log.warning("executor %s lost: %s", h.address, why)
         h.healthy = False
+        if confirmed and self.on_lost is not None:
+            self.on_lost(h)
         self.on_change()
 
     def _describe_ok(self, h: ExecutorHandle, info: executor_pb2.ExecutorInfo) -> None:
@@ -122,10 +150,35 @@ class ExecutorPool:
         except grpc.aio.AioRpcError as e:
             h.failures += 1
             # Two misses in a row: one slow answer from a loaded machine is not a lost executor.
-            if h.healthy and h.failures >= 2:
-                self.mark_lost(h, e.details() or e.code().name)
+            if h.failures == 2 or (h.healthy and h.failures > 2):
+                self.mark_lost(h, e.details() or e.code().name, confirmed=True)
             return
         self._describe_ok(h, info)
+
+    async def _follow_dns(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        known: set[str] = set()
+        while True:
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as e:
+                log.warning("cannot resolve executors at %s:%d: %s", host, port, e)
+                infos = []
+            v4 = [i[4][0] for i in infos if i[0] == socket.AF_INET]
+            # A dual-stack name lists each pod twice; one family keeps one handle per executor.
+            ips = v4 or [i[4][0] for i in infos if i[0] == socket.AF_INET6]
+            addresses = {f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips}
+            for address in sorted(addresses - known):
+                self.add(address)
+            for address in known - addresses:
+                h = self.handles.get(address)
+                if h is not None:
+                    self.mark_lost(h, f"no longer listed by DNS name {host}")
+                    if h.running == 0:
+                        await h.channel.close()
+                        del self.handles[address]
+            known = addresses
+            await asyncio.sleep(self.dns_interval)
 
     async def _monitor(self) -> None:
         while True:

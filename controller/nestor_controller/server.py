@@ -31,11 +31,13 @@ class Settings:
     durable: bool = True
     max_message_bytes: int = 4 * 1024 * 1024
     poll_interval: float = 2.0
+    dns_interval: float = 10.0
 
 
 async def serve(settings: Settings) -> None:
     store = Store(settings.store, durable=settings.durable)
-    engine = Engine(store, artifact_dir=settings.artifact_dir, poll_interval=settings.poll_interval)
+    engine = Engine(store, artifact_dir=settings.artifact_dir, poll_interval=settings.poll_interval,
+                    dns_interval=settings.dns_interval)
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
