@@ -1,0 +1,135 @@
+"""The shared determinism test: every algorithm and scheduler the controller has joins it.
+
+A seeded study run one trial at a time, killed with SIGKILL and restarted any
+number of times, produces exactly the same trials (parameters, decisions and
+results) as the same study run without interruption. The cases come from the
+registries, so a new sampler or scheduler is tested by being registered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from cluster import controller_stub, start_controller
+from nestor.v1 import controller_pb2 as c
+from nestor.v1 import space_pb2 as sp
+from nestor.v1 import study_pb2 as s
+from nestor_controller.samplers import SAMPLERS
+from nestor_controller.schedulers import SCHEDULERS
+
+TRIALS = 10
+STEPS = 4
+#: Settings that make an algorithm fit the small test budget.
+SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3}}
+CASES = [(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"]
+
+
+def spec(algorithm: str, scheduler: str) -> s.StudySpec:
+    out = s.StudySpec(
+        name=f"{algorithm}-{scheduler}", seed=1234,
+        space=sp.SearchSpace(parameters=[
+            sp.Parameter(name="x", double=sp.DoubleDomain(min=-2, max=2)),
+            sp.Parameter(name="n", int=sp.IntDomain(min=1, max=64, scale=sp.SCALE_LOG)),
+            sp.Parameter(name="kind", categorical=sp.CategoricalDomain(choices=[
+                sp.Value(string_value="a"), sp.Value(string_value="b")]))]),
+        objectives=[s.Objective(metric="loss", goal=s.GOAL_MINIMIZE)],
+        algorithm=s.AlgorithmSpec(name=algorithm), scheduler=s.SchedulerSpec(name=scheduler),
+        fidelity=s.Fidelity(name="step", min=1, max=STEPS), budget=s.Budget(max_trials=TRIALS, max_parallel=1))
+    out.algorithm.settings.update(SETTINGS.get(algorithm, {}))
+    if scheduler == "median":
+        out.scheduler.settings.update({"min_trials": 2})
+    return out
+
+
+def loss(params: dict[str, s.Value], step: int) -> float:
+    x, n, kind = params["x"].double_value, params["n"].int_value, params["kind"].string_value
+    return (x - 0.5) ** 2 + 0.1 * math.log(n) + (0.3 if kind == "b" else 0.0) + 1.0 / step
+
+
+class Chaos:
+    """A controller that a background thread SIGKILLs at random instants and restarts."""
+
+    def __init__(self, tmp: Path, kills: int, seed: str) -> None:
+        self.tmp = tmp
+        self.ctl = start_controller(tmp)
+        self.kills_left = kills
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._kill_loop, daemon=True)
+        if kills:
+            self.thread.start()
+
+    def _kill_loop(self) -> None:
+        while self.kills_left and not self.done.wait(self.rng.uniform(0.05, 0.4)):
+            with self.lock:
+                self.ctl.kill()
+                self.ctl = start_controller(self.tmp)
+                self.kills_left -= 1
+
+    def call(self, method: str, request: object) -> object:
+        """Retries UNAVAILABLE with the same request (and so the same request id), like the SDK."""
+        for _ in range(200):
+            with self.lock:
+                address = self.ctl.address
+            try:
+                return getattr(controller_stub(address), method)(request, timeout=10)
+            except grpc.RpcError as e:
+                if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                time.sleep(0.05)
+        raise AssertionError(f"{method} never succeeded")
+
+    def close(self) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        self.ctl.stop()
+
+
+def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
+    chaos = Chaos(tmp, kills, f"{algorithm}/{scheduler}")
+    ids = itertools.count()
+
+    def call(method: str, request: object) -> object:
+        request.request_id = f"r{next(ids)}"  # type: ignore[attr-defined]
+        time.sleep(0.04)  # a client that thinks between calls gives the killer room to strike
+        return chaos.call(method, request)
+
+    try:
+        sid = call("CreateStudy", c.CreateStudyRequest(spec=spec(algorithm, scheduler))).id
+        while True:
+            resp = call("SuggestTrials", c.SuggestTrialsRequest(study_id=sid, count=1))
+            if not resp.trials:
+                break
+            t = resp.trials[0]
+            for step in range(1, STEPS + 1):
+                answer = call("ReportMeasurement", c.ReportMeasurementRequest(
+                    study_id=sid, trial_id=t.id, measurement=s.Measurement(step=step, metrics={
+                        "loss": loss(t.params, step)})))
+                if answer.decision == s.DECISION_STOP:
+                    break
+            call("CompleteTrial", c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
+        killed = kills - chaos.kills_left
+        trials = chaos.call("ListTrials", c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+        return killed, [(t.id, sorted((k, str(v)) for k, v in t.params.items()), t.state, len(t.measurements),
+                         t.final_measurement.metrics["loss"]) for t in trials]
+    finally:
+        chaos.close()
+
+
+@pytest.mark.parametrize(("algorithm", "scheduler"), CASES)
+def test_killed_and_resumed_study_repeats_the_uninterrupted_one(tmp_path: Path, algorithm: str,
+                                                                  scheduler: str) -> None:
+    _, straight = run(tmp_path / "straight", algorithm, scheduler, 0)
+    assert len(straight) == TRIALS
+    killed, resumed = run(tmp_path / "killed", algorithm, scheduler, 5)
+    assert resumed == straight
+    assert killed == 5, "the study ended before the controller was killed five times"
