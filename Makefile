@@ -30,5 +30,10 @@ proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=client_sdk --pyi_out=client_sdk \
 		--grpc_python_out=client_sdk $(PROTOS)
 
+# Benchmarks print comparable tables; they install their peers (Optuna, ...) first.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements-bench.txt
+	$(BIN)/python bench/overhead.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache nestor.db* .nestor-demo
