@@ -1,0 +1,99 @@
+"""One channel to the controller: deadlines, auth metadata, retries, error conversion.
+
+Retrying is safe because every call that changes state carries a request id
+the controller deduplicates by (a retry gets the first answer), and the other
+calls only read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from nestor.errors import Unavailable, from_rpc_error
+from nestor.v1 import controller_pb2_grpc
+
+DEFAULT_ADDRESS = "localhost:50051"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Retries on UNAVAILABLE back off from this delay, doubling...
+FIRST_BACKOFF_S = 0.1
+#: ...for at most this long in all (about a controller restart).
+RETRY_WINDOW_S = 10.0
+#: Time a retried attempt must still have before the call's deadline.
+MIN_ATTEMPT_S = 0.25
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    # gRPC's default reconnect backoff starts at 1 s and grows to 2 min: far slower than our retries,
+    # which would then fail fast against a channel that is not even trying to reconnect yet.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+def default_address() -> str:
+    return os.environ.get("NESTOR_CONTROLLER") or DEFAULT_ADDRESS
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Connection:
+    """The controller stub behind one insecure channel; thread-safe like the channel itself."""
+
+    def __init__(self, address: str | None = None, *, timeout: float = 30.0,
+                 token: str | None = None) -> None:
+        self.address = address or default_address()
+        self.timeout = timeout
+        token = token if token is not None else os.environ.get("NESTOR_TOKEN")
+        self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        self.channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        self.stub = controller_pb2_grpc.ControllerStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
+        """A unary call; retried on UNAVAILABLE (same request) within ``timeout`` and the retry window."""
+        rpc = getattr(self.stub, method)
+        start = time.monotonic()
+        deadline = start + (self.timeout if timeout is None else timeout)
+        retry_until = min(deadline, start + RETRY_WINDOW_S)
+        delay = FIRST_BACKOFF_S
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return rpc(request, timeout=max(deadline - time.monotonic(), 0.01), metadata=self.metadata)
+            except grpc.RpcError as e:
+                err = from_rpc_error(e, target=self.address)
+            # The last wait is cut to fit the retry window, so a controller back within it is always tried,
+            # but an attempt is only worth starting with time left to answer: one cut short by the deadline
+            # would report DEADLINE_EXCEEDED and hide the real problem.
+            now = time.monotonic()
+            wait = min(delay, retry_until - now, deadline - now - MIN_ATTEMPT_S)
+            if not isinstance(err, Unavailable) or wait < FIRST_BACKOFF_S / 2:
+                if isinstance(err, Unavailable) and attempts > 1:
+                    err.details += f" (gave up after {attempts} attempts in {time.monotonic() - start:.1f} s)"
+                raise err
+            time.sleep(wait)
+            delay *= 2
+
+    def stream(self, method: str, request: Any, *, timeout: float | None = None) -> Iterator[Any]:
+        """A server stream; no deadline by default (watching lasts as long as the study); errors converted."""
+        call = getattr(self.stub, method)(request, timeout=timeout, metadata=self.metadata)
+        try:
+            yield from call
+        except grpc.RpcError as e:
+            raise from_rpc_error(e, target=self.address) from None
+        finally:
+            # Whoever stops iterating early must not leave the stream open on the server.
+            call.cancel()
+

@@ -1,0 +1,196 @@
+"""`Study`: a handle on one study of the controller."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from nestor.connection import FIRST_BACKOFF_S, RETRY_WINDOW_S, new_request_id
+from nestor.errors import DeadlineExceeded, NestorError, Unavailable
+from nestor.trial import Trial
+from nestor.v1 import controller_pb2, study_pb2
+
+if TYPE_CHECKING:
+    from nestor.connection import Connection
+
+STUDY_STATE_NAMES: dict[int, str] = {v: k.removeprefix("STUDY_") for k, v in study_pb2.StudyState.items()}
+#: Polling period of ``wait`` once the watch stream is unusable: short at first, then at most this.
+MAX_POLL_S = 2.0
+
+TrialStateLike = int | str
+
+
+def trial_state(x: TrialStateLike) -> study_pb2.TrialState:
+    """A TrialState from its number or name (``completed``, ``COMPLETED`` or ``TRIAL_COMPLETED``)."""
+    if isinstance(x, int):
+        return x  # type: ignore[return-value]
+    name = x.strip().upper()
+    try:
+        return study_pb2.TrialState.Value(name if name.startswith("TRIAL_") else f"TRIAL_{name}")
+    except ValueError:
+        known = ", ".join(n.removeprefix("TRIAL_").lower() for n in study_pb2.TrialState.keys()[1:])
+        raise ValueError(f"unknown trial state {x!r} (expected one of: {known})") from None
+
+
+def default_client_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Study:
+    """One study; cheap to create (``Client.study(id)`` makes no call)."""
+
+    def __init__(self, connection: Connection, study_id: str, proto: study_pb2.Study | None = None) -> None:
+        self._conn = connection
+        self.id = study_id
+        self._proto = proto
+        #: Set once a ``suggest`` call answered that no trial will ever be suggested again.
+        self.exhausted = False
+
+    def __repr__(self) -> str:
+        return f"Study(id={self.id!r})"
+
+    # --- the study record -----------------------------------------------------
+
+    def info(self, *, timeout: float | None = None) -> study_pb2.Study:
+        """The study as the controller has it now (GetStudy)."""
+        request = controller_pb2.GetStudyRequest(study_id=self.id)
+        self._proto = self._conn.call("GetStudy", request, timeout=timeout)
+        return self._proto
+
+    @property
+    def proto(self) -> study_pb2.Study:
+        """The last study record fetched (fetches one the first time)."""
+        return self._proto if self._proto is not None else self.info()
+
+    @property
+    def state(self) -> study_pb2.StudyState:
+        """The current state (a fresh GetStudy)."""
+        return self.info().state
+
+    @property
+    def spec(self) -> study_pb2.StudySpec:
+        return self.proto.spec
+
+    @property
+    def name(self) -> str:
+        return self.proto.spec.name
+
+    # --- ask/tell --------------------------------------------------------------
+
+    def suggest(self, count: int = 1, client_id: str | None = None) -> list[Trial]:
+        """New trials to evaluate (client-driven studies); empty once the budget is spent."""
+        request = controller_pb2.SuggestTrialsRequest(study_id=self.id, count=count,
+                                                      client_id=client_id or default_client_id(),
+                                                      request_id=new_request_id())
+        answer = self._conn.call("SuggestTrials", request)
+        self.exhausted = answer.study_done
+        return [Trial(self._conn, t) for t in answer.trials]
+
+    # --- trials ------------------------------------------------------------------
+
+    def trials(self, states: Iterable[TrialStateLike] | None = None,
+               measurements: bool = False) -> list[Trial]:
+        """Every trial (or those in ``states``), by id."""
+        wanted = [trial_state(s) for s in states or ()]
+        request = controller_pb2.ListTrialsRequest(study_id=self.id, states=wanted,
+                                                   include_measurements=measurements)
+        return [Trial(self._conn, t) for t in self._conn.call("ListTrials", request).trials]
+
+    def trial(self, trial_id: int) -> Trial:
+        request = controller_pb2.GetTrialRequest(study_id=self.id, trial_id=trial_id)
+        return Trial(self._conn, self._conn.call("GetTrial", request))
+
+    def best_trials(self, count: int = 1) -> list[Trial]:
+        """The best ``count`` trials (single objective) or the Pareto front (several)."""
+        request = controller_pb2.GetBestTrialsRequest(study_id=self.id, count=count)
+        return [Trial(self._conn, t) for t in self._conn.call("GetBestTrials", request).trials]
+
+    def best(self) -> Trial | None:
+        """The best trial so far; None before any trial has a result."""
+        best = self.best_trials(1)
+        return best[0] if best else None
+
+    # --- following the study -------------------------------------------------------
+
+    def watch(self, after_seq: int = 0) -> Iterator[controller_pb2.StudyEvent]:
+        """Every event after ``after_seq``, then live events until the study ends.
+
+        A stream broken by an unreachable controller (a restart) resumes after the
+        last event received, so no event is lost or repeated.
+        """
+        last = after_seq
+        delay = FIRST_BACKOFF_S
+        broken_since: float | None = None
+        while True:
+            stream = self._conn.stream("WatchStudy", controller_pb2.WatchStudyRequest(study_id=self.id,
+                                                                                      after_seq=last))
+            try:
+                with contextlib.closing(stream):
+                    for event in stream:
+                        last, broken_since, delay = event.seq, None, FIRST_BACKOFF_S
+                        yield event
+                return
+            except Unavailable:
+                now = time.monotonic()
+                broken_since = broken_since if broken_since is not None else now
+                if now - broken_since + delay > RETRY_WINDOW_S:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+
+    def wait(self, timeout: float | None = None) -> study_pb2.Study:
+        """Blocks until the study is no longer running; returns its final record.
+
+        Follows the watch stream; if the stream cannot be used, polls GetStudy.
+        Raises DeadlineExceeded (a TimeoutError) after ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def remaining() -> float | None:
+            if deadline is None:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded(f"study {self.id} is still running after {timeout} s")
+            return left
+
+        info = self.info(timeout=remaining())
+        if info.state != study_pb2.STUDY_RUNNING:
+            return info
+        try:
+            stream = self._conn.stream("WatchStudy", controller_pb2.WatchStudyRequest(study_id=self.id),
+                                       timeout=remaining())
+            with contextlib.closing(stream):
+                for event in stream:
+                    if event.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
+                        break
+        except DeadlineExceeded:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"study {self.id} is still running after {timeout} s") from None
+        except NestorError:
+            pass  # the stream is unusable (e.g. a proxy that cuts streams): poll instead
+        # The record, not the stream, is the truth: confirm the end (or poll until it comes).
+        poll = FIRST_BACKOFF_S
+        while True:
+            info = self.info(timeout=remaining())
+            if info.state != study_pb2.STUDY_RUNNING:
+                return info
+            left = remaining()
+            time.sleep(poll if left is None else min(poll, left))
+            poll = min(poll * 2, MAX_POLL_S)
+
+    # --- ending it -------------------------------------------------------------------
+
+    def stop(self, reason: str = "") -> study_pb2.Study:
+        """Stops the study: no new trials, running trials are told to stop."""
+        request = controller_pb2.StopStudyRequest(study_id=self.id, reason=reason)
+        self._proto = self._conn.call("StopStudy", request)
+        return self._proto
+
+    def delete(self) -> None:
+        """Deletes the study and its trials from the controller."""
+        self._conn.call("DeleteStudy", controller_pb2.DeleteStudyRequest(study_id=self.id))

@@ -1,0 +1,127 @@
+"""`Trial`: one point of a study's space, as a handle that can report and complete it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from nestor.connection import new_request_id
+from nestor.trainable import check_metrics
+from nestor.v1 import controller_pb2, study_pb2
+from nestor.values import ParamValue, params_from_proto
+
+if TYPE_CHECKING:
+    from nestor.connection import Connection
+
+TRIAL_STATE_NAMES: dict[int, str] = {v: k.removeprefix("TRIAL_") for k, v in study_pb2.TrialState.items()}
+TRIAL_STATE_NAMES[study_pb2.TRIAL_STATE_UNSPECIFIED] = "UNSPECIFIED"
+
+
+class Trial:
+    """A trial of a study. ``report``/``complete``/``fail`` are for client-driven (ask/tell) studies."""
+
+    def __init__(self, connection: Connection, proto: study_pb2.Trial) -> None:
+        self._conn = connection
+        self.proto = proto
+        self._params: dict[str, ParamValue] | None = None
+        # Measures elapsed time when the trial carries no start time (older controllers).
+        self._t0 = time.monotonic()
+        self._last_step = max((m.step for m in proto.measurements), default=0)
+        self.should_stop = False
+        self.stop_reason = ""
+
+    # --- what the trial is -------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        return self.proto.id
+
+    @property
+    def study_id(self) -> str:
+        return self.proto.study_id
+
+    @property
+    def params(self) -> dict[str, ParamValue]:
+        if self._params is None:
+            self._params = params_from_proto(self.proto.params)
+        return self._params
+
+    @property
+    def state(self) -> study_pb2.TrialState:
+        return self.proto.state
+
+    @property
+    def state_name(self) -> str:
+        return TRIAL_STATE_NAMES.get(self.proto.state, str(self.proto.state))
+
+    @property
+    def measurements(self) -> list[study_pb2.Measurement]:
+        return list(self.proto.measurements)
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        return dict(self.proto.final_measurement.metrics)
+
+    @property
+    def executor(self) -> str:
+        return self.proto.executor
+
+    @property
+    def error(self) -> str:
+        return self.proto.error
+
+    @property
+    def budget(self) -> float:
+        return self.proto.budget
+
+    def __repr__(self) -> str:
+        return (f"Trial(study={self.study_id!r}, id={self.id}, state={self.state_name}, "
+                f"params={self.params!r})")
+
+    def _replace(self, proto: study_pb2.Trial) -> Trial:
+        self.proto = proto
+        self._params = None
+        return self
+
+    def refresh(self) -> Trial:
+        """Reloads the trial from the controller, with its measurements."""
+        return self._replace(self._conn.call(
+            "GetTrial", controller_pb2.GetTrialRequest(study_id=self.study_id, trial_id=self.id)))
+
+    # --- ask/tell ------------------------------------------------------------
+
+    def _elapsed(self) -> float:
+        if self.proto.HasField("start_time"):
+            return max(0.0, time.time() - self.proto.start_time.ToNanoseconds() / 1e9)
+        return time.monotonic() - self._t0
+
+    def _measurement(self, step: int, metrics: Mapping[str, float]) -> study_pb2.Measurement:
+        checked = check_metrics(metrics, f"trial {self.id}, step {step}")
+        return study_pb2.Measurement(step=step, metrics=checked, elapsed_s=self._elapsed())
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        """Sends an intermediate measurement; True means the controller asks the trial to stop."""
+        request = controller_pb2.ReportMeasurementRequest(
+            study_id=self.study_id, trial_id=self.id, measurement=self._measurement(step, metrics),
+            request_id=new_request_id())
+        answer = self._conn.call("ReportMeasurement", request)
+        self._last_step = max(self._last_step, step)
+        if answer.decision == study_pb2.DECISION_STOP:
+            self.should_stop = True
+            self.stop_reason = answer.reason
+        return self.should_stop
+
+    def complete(self, metrics: Mapping[str, float] | None = None) -> Trial:
+        """Tells the final result; without ``metrics`` the last reported measurement is the result."""
+        request = controller_pb2.CompleteTrialRequest(study_id=self.study_id, trial_id=self.id,
+                                                      request_id=new_request_id())
+        if metrics is not None:
+            request.final_measurement.CopyFrom(self._measurement(self._last_step, metrics))
+        return self._replace(self._conn.call("CompleteTrial", request))
+
+    def fail(self, reason: str) -> Trial:
+        """Tells that the trial failed, and why."""
+        request = controller_pb2.CompleteTrialRequest(study_id=self.study_id, trial_id=self.id,
+                                                      error=reason or "failed", request_id=new_request_id())
+        return self._replace(self._conn.call("CompleteTrial", request))

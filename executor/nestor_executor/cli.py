@@ -1,0 +1,86 @@
+"""`nestor-executor`: the command line of the executor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from typing import NoReturn
+
+from nestor_executor import registry
+from nestor_executor.devices import DeviceError, cpu_count, detect
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nestor-executor", description="Nestor executor: runs trainables in "
+                                "persistent worker processes, one per slot, and streams what they measure.")
+    p.add_argument("--host", default=os.environ.get("NESTOR_HOST", "127.0.0.1"),
+                   help="interface to listen on (0.0.0.0 in a container); default 127.0.0.1")
+    p.add_argument("--port", type=int, default=50052,
+                   help="port to listen on; 0 picks a free one (default 50052)")
+    p.add_argument("--controller", default=os.environ.get("NESTOR_CONTROLLER", ""),
+                   help="controller to register with, host:port (default: env NESTOR_CONTROLLER; none: the "
+                        "controller must be given this executor's address)")
+    p.add_argument("--advertise", default="",
+                   help="host:port the controller should dial (default: --host:port, or this host's name "
+                        "when listening on all interfaces)")
+    p.add_argument("--slots", type=int, default=0,
+                   help="trials run at once, one worker process each (default: one per GPU, else 1)")
+    p.add_argument("--trainable", action="append", default=[], metavar="NAME=module:function",
+                   help="serve this trainable too (repeatable; may override a built-in: digits_mlp, "
+                        "synthetic, noop)")
+    p.add_argument("--artifact-dir", default=os.environ.get("NESTOR_ARTIFACT_DIR", "nestor-artifacts"),
+                   help="where trials keep checkpoints unless the controller names a directory "
+                        "(default ./nestor-artifacts)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: every CUDA GPU if there is one, else the CPU (default auto)")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch threads per worker (default: CPU cores / slots, at least 1)")
+    p.add_argument("--register-interval", type=float, default=10.0,
+                   help="seconds between re-registrations with the controller (default 10)")
+    p.add_argument("--log-level", default=os.environ.get("NESTOR_LOG_LEVEL", "INFO"))
+    return p
+
+
+def fail(message: str) -> NoReturn:
+    print(f"nestor-executor: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.slots < 0:
+        fail(f"--slots must be at least 1, got {args.slots}")
+    if args.torch_threads < 0:
+        fail(f"--torch-threads must be at least 1, got {args.torch_threads}")
+    if args.register_interval <= 0:
+        fail(f"--register-interval must be positive, got {args.register_interval}")
+    try:
+        trainables = registry.build(args.trainable)
+    except registry.SpecError as e:
+        fail(str(e))
+    try:
+        devices = detect(args.device)
+    except DeviceError as e:
+        fail(str(e))
+    slots = args.slots or (len(devices) if devices[0].kind == "cuda" else 1)
+
+    # Imported late: a bad command line fails before grpc loads.
+    from nestor_executor.server import Settings, serve
+
+    settings = Settings(
+        host=args.host, port=args.port, controller=args.controller, advertise=args.advertise, slots=slots,
+        devices=devices, trainables=trainables, artifact_dir=os.path.abspath(args.artifact_dir),
+        torch_threads=args.torch_threads or max(1, cpu_count() // slots),
+        register_interval=args.register_interval)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The executor's gRPC server: `Executor.Describe`, `Executor.RunTrial`, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import signal
+import socket
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nestor.v1 import executor_pb2, executor_pb2_grpc, study_pb2
+from nestor.values import params_from_proto
+
+from nestor_executor import wire
+from nestor_executor.devices import Device, slot_devices
+from nestor_executor.registration import register_forever
+from nestor_executor.slots import Slot, SlotPool, TrialRun
+
+log = logging.getLogger(__name__)
+SERVICE = executor_pb2.DESCRIPTOR.services_by_name["Executor"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 50052
+    controller: str = ""
+    advertise: str = ""
+    slots: int = 1
+    devices: list[Device] = field(default_factory=list)
+    trainables: dict[str, str] = field(default_factory=dict)  # name -> module:function
+    artifact_dir: str = "nestor-artifacts"
+    torch_threads: int = 1
+    register_interval: float = 10.0
+    # Seconds a trial gets to end after its controller went away, and on shutdown.
+    stop_grace: float = 5.0
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("nestor-executor")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def assignment_to_json(a: executor_pb2.TrialAssignment) -> dict[str, Any]:
+    return {
+        "study_id": a.study_id, "trial_id": a.trial_id, "trainable": a.trainable,
+        "params": params_from_proto(a.params), "config": json_format.MessageToDict(a.config),
+        "fidelity_name": a.fidelity_name, "budget": a.budget, "max_budget": a.max_budget,
+        "checkpoint_dir": a.checkpoint_dir, "attempt": a.attempt, "seed": a.seed,
+        "outer": wire.outer_from_proto(a.outer) if a.HasField("outer") else {},
+    }
+
+
+def busy_message(slots: int) -> str:
+    return f"all {slots} slots are busy" if slots != 1 else "its only slot is busy"
+
+
+class ExecutorService(executor_pb2_grpc.ExecutorServicer):
+    def __init__(self, pool: SlotPool, settings: Settings, executor_id: str) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.executor_id = executor_id
+        self.draining = False
+
+    def info(self) -> executor_pb2.ExecutorInfo:
+        devices = list(dict.fromkeys(s.device for s in self.pool.slots))
+        return executor_pb2.ExecutorInfo(
+            executor_id=self.executor_id, slots=len(self.pool.slots), busy_slots=self.pool.busy,
+            devices=[d.to_proto() for d in devices], trainables=sorted(self.settings.trainables),
+            version=version())
+
+    async def Describe(self, request: executor_pb2.DescribeRequest,
+                       context: Any) -> executor_pb2.ExecutorInfo:
+        return self.info()
+
+    async def RunTrial(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        first = await context.read()
+        kind = None if first is grpc.aio.EOF else first.WhichOneof("body")
+        if kind != "assignment":
+            got = "the end of the stream" if first is grpc.aio.EOF else (kind or "an empty message")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"RunTrial: the first message must be an assignment, got {got}")
+        a = first.assignment
+        if self.draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the executor is shutting down")
+        if a.trainable not in self.settings.trainables:
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"trainable {a.trainable!r} is not served by this executor "
+                                f"(it serves: {', '.join(sorted(self.settings.trainables))})")
+        slot = self.pool.acquire()
+        if slot is None:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy_message(len(self.pool.slots)))
+        assert slot is not None
+        run = self.pool.begin(slot, assignment_to_json(a), a.deadline_s)
+        control = asyncio.create_task(self._control(context, slot, run))
+        try:
+            await context.write(executor_pb2.ExecutorMessage(started=executor_pb2.TrialStarted(
+                executor_id=self.executor_id, device=slot.device.name, slot=slot.index)))
+            while True:
+                msg = await run.out.get()
+                slot.consumed(run)
+                if msg.WhichOneof("body") == "result":
+                    if run.interrupted and (msg.result.error or msg.result.stopped):
+                        # The trial did not finish: the controller should run it again elsewhere.
+                        await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                            "the executor shut down and interrupted the trial")
+                    await context.write(msg)
+                    return
+                await context.write(msg)
+        except BaseException:
+            # Cancelled by the controller, or it went away: let the trial end, or replace its worker.
+            slot.abandon(run, self.settings.stop_grace)
+            raise
+        finally:
+            control.cancel()
+
+    async def _control(self, context: grpc.aio.ServicerContext, slot: Slot, run: TrialRun) -> None:
+        """The controller's messages while the trial runs: stop decisions and outer variables."""
+        with contextlib.suppress(grpc.RpcError, grpc.aio.AbortError, grpc.aio.UsageError, ConnectionError):
+            while True:
+                msg = await context.read()
+                if msg is grpc.aio.EOF:
+                    return
+                kind = msg.WhichOneof("body")
+                if kind == "stop" or (kind == "answer" and msg.answer.decision == study_pb2.DECISION_STOP):
+                    slot.request_stop(run)
+                elif kind == "outer":
+                    slot.update_outer(run, wire.outer_from_proto(msg.outer))
+                elif kind == "assignment":
+                    log.warning("RunTrial: ignoring a second assignment for trial %s of study %s",
+                                run.assignment["trial_id"], run.assignment["study_id"])
+
+
+def advertised_address(settings: Settings, port: int) -> str:
+    if settings.advertise:
+        return settings.advertise
+    host = settings.host
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = socket.gethostname()  # a wildcard cannot be dialled from another machine
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+async def serve(settings: Settings) -> None:
+    devices = slot_devices(settings.devices, settings.slots)
+    pool = SlotPool(devices, {
+        "trainables": settings.trainables, "artifact_dir": settings.artifact_dir,
+        "torch_threads": settings.torch_threads,
+    })
+    pool.start()  # workers import torch while the server starts
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        # The controller pings its executors' connections to notice a cut link.
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_ping_strikes", 0),
+    ])
+    host = settings.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # IPv6
+    port = server.add_insecure_port(f"{host}:{settings.port}")
+    if port == 0:
+        await pool.close()
+        print(f"nestor-executor: cannot listen on {host}:{settings.port}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
+    executor_id = f"{socket.gethostname()}:{port}-{uuid.uuid4().hex[:8]}"
+    service = ExecutorService(pool, settings, executor_id)
+    executor_pb2_grpc.add_ExecutorServicer_to_server(service, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+    await server.start()
+    for name in ("", SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    print(f"nestor-executor listening on {host}:{port}", flush=True)
+    log.info("executor %s: %d slot(s) on %s; trainables: %s", executor_id, len(devices),
+             ", ".join(dict.fromkeys(d.name for d in devices)), ", ".join(sorted(settings.trainables)))
+
+    registration = None
+    if settings.controller:
+        address = advertised_address(settings, port)
+        registration = asyncio.create_task(
+            register_forever(settings.controller, address, service.info, settings.register_interval))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    service.draining = True
+    for name in ("", SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    if registration is not None:
+        registration.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await registration
+    await pool.drain(settings.stop_grace)
+    await server.stop(grace=2.0)
+    await pool.close()
+    print("nestor-executor stopped", file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Trainables every executor serves: digits_mlp, synthetic and noop."""

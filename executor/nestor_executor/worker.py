@@ -1,0 +1,289 @@
+"""The worker process: one per slot, persistent across trials.
+
+It imports torch and every registered trainable once, then runs the trials the
+executor sends it, one at a time, on its main thread (trainables may rely on
+signals or on being the main thread). A reader thread takes the executor's
+control messages (stop, outer variables) so that they reach the running trial
+while it trains.
+
+Only JSON crosses the pipe. This module imports nothing heavy at the top: the
+worker sets thread counts in its environment before numpy and torch load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import importlib
+import json
+import os
+import queue
+import random
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from nestor.trainable import check_metrics
+
+from nestor_executor import wire
+
+ERROR_CAP = 4000
+
+
+class RunState:
+    """What the reader thread changes under a running trial; plain attributes are atomic under the GIL."""
+
+    def __init__(self, run_id: int, outer: Mapping[str, Any]) -> None:
+        self.id = run_id
+        self.stop = False
+        self.outer_step = int(outer.get("s", 0))
+        self.outer: dict[str, Any] = {n: wire.tensor_from_json(t) for n, t in outer.get("values", {}).items()}
+
+    def update_outer(self, msg: Mapping[str, Any]) -> None:
+        values = {**self.outer, **{n: wire.tensor_from_json(t) for n, t in msg["values"].items()}}
+        # Swap the whole dict so a trainable iterating ctx.outer never sees it change under it.
+        self.outer = values
+        self.outer_step = int(msg.get("s", 0))
+
+
+class Channel:
+    """The worker's end of the pipe; sends are locked because a trainable may report from its own threads."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.runs: queue.SimpleQueue[tuple[dict[str, Any], RunState]] = queue.SimpleQueue()
+        self.current: RunState | None = None
+
+    def send(self, msg: Mapping[str, Any]) -> None:
+        data = wire.encode(msg)
+        with self.lock:
+            self.conn.send_bytes(data)
+
+    def read_forever(self) -> None:
+        while True:
+            try:
+                msg = wire.decode(self.conn.recv_bytes())
+            except (EOFError, OSError):
+                _exit(0)  # the executor is gone: nobody will read our results
+            kind = msg.get("t")
+            if kind == "run":
+                # Created here, not on the main thread, so a stop sent right after the run cannot be missed.
+                self.current = RunState(msg["id"], msg["a"].get("outer") or {})
+                self.runs.put((msg, self.current))
+            elif kind in ("stop", "outer"):
+                state = self.current
+                if state is not None and state.id == msg.get("id"):
+                    if kind == "stop":
+                        state.stop = True
+                    else:
+                        state.update_outer(msg)
+            elif kind == "exit":
+                _exit(0)
+
+
+def _exit(code: int) -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def safe_name(x: object) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", str(x)) or "_"
+
+
+class WorkerContext:
+    """The `nestor.trainable.TrialContext` a trainable sees inside a worker."""
+
+    def __init__(self, a: Mapping[str, Any], state: RunState, channel: Channel, device: str,
+                 artifact_dir: str) -> None:
+        self.study_id: str = a["study_id"]
+        self.trial_id: int = int(a["trial_id"])
+        self.budget: float = float(a["budget"])
+        self.max_budget: float = float(a["max_budget"])
+        self.fidelity: str = a["fidelity_name"]
+        self.config: Mapping[str, Any] = a["config"]
+        self.device = device
+        self.seed: int = int(a["seed"])
+        self.attempt: int = int(a["attempt"])
+        self.checkpoint_dir: str = a["checkpoint_dir"] or os.path.join(
+            artifact_dir, safe_name(self.study_id), str(self.trial_id))
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        self.last: tuple[int, dict[str, float]] | None = None
+        self.t0 = time.monotonic()
+        self._state = state
+        self._send = channel.send
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        step = int(step)
+        m = check_metrics(metrics, f"report at step {step}")
+        self.last = (step, m)
+        self._send({"t": "m", "s": step, "v": m, "e": time.monotonic() - self.t0})
+        return self._state.stop
+
+    @property
+    def should_stop(self) -> bool:
+        return self._state.stop
+
+    @property
+    def outer(self) -> Mapping[str, Any]:
+        return self._state.outer
+
+    def send_outer_grad(self, gradients: Mapping[str, Any],
+                        metrics: Mapping[str, float] | None = None) -> None:
+        grads = {str(name): wire.tensor_to_json(str(name), x) for name, x in gradients.items()}
+        m = check_metrics(metrics or {}, "outer gradient")
+        # The step of the outer variables the gradient was computed at, so the controller can spot stale ones.
+        self._send({"t": "g", "s": self._state.outer_step, "g": grads, "v": m})
+
+    def checkpoint_saved(self, step: int, path: str) -> None:
+        self._send({"t": "c", "s": int(step), "p": os.fspath(path)})
+
+
+def format_error(e: BaseException) -> str:
+    """'Type: message' then the tail of the traceback (without this module's frame), capped."""
+    head = f"{type(e).__name__}: {e}"[:1000]
+    tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+    text = "".join(traceback.format_exception(type(e), e, tb)).rstrip()
+    room = ERROR_CAP - len(head) - 1
+    if len(text) > room:
+        text = "..." + text[-(room - 3):]
+    return f"{head}\n{text}"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{target} is not callable")
+    return obj
+
+
+class Worker:
+    def __init__(self, conn: Connection, config: Mapping[str, Any]) -> None:
+        self.channel = Channel(conn)
+        self.device: str = config["device"]
+        self.artifact_dir: str = config["artifact_dir"]
+        self.trainables: dict[str, Callable[..., Any]] = {}
+        self.failed: dict[str, str] = {}
+        for name, target in config["trainables"].items():
+            try:
+                self.trainables[name] = resolve(target)
+            except Exception as e:
+                # The executor checked the spec at start; record why it fails here and fail only its trials.
+                self.failed[name] = (f"trainable {name!r} ({target}) cannot be loaded in the worker: "
+                                     f"{format_error(e)}")
+
+    def serve(self) -> None:
+        threading.Thread(target=self.channel.read_forever, name="nestor-control", daemon=True).start()
+        self.channel.send({"t": "ready", "pid": os.getpid(), "failed": self.failed})
+        self.warm_up()
+        while True:
+            msg, state = self.channel.runs.get()
+            self.channel.send(self.run(msg["a"], state))
+
+    def warm_up(self) -> None:
+        """Calls each trainable module's optional `warmup()` (e.g. loading its data) while no trial waits."""
+        seen: set[str] = set()
+        for fn in self.trainables.values():
+            module = sys.modules.get(getattr(fn, "__module__", "") or "")
+            warmup = getattr(module, "warmup", None)
+            if module is None or module.__name__ in seen or not callable(warmup):
+                continue
+            seen.add(module.__name__)
+            if not self.channel.runs.empty():
+                return
+            try:
+                warmup(self.device)
+            except Exception as e:
+                print(f"nestor worker: warmup of {module.__name__} failed: {format_error(e)}",
+                      file=sys.stderr)
+
+    def run(self, a: Mapping[str, Any], state: RunState) -> dict[str, Any]:
+        name = a["trainable"]
+        ctx: WorkerContext | None = None
+        final: dict[str, float] | None = None
+        error = ""
+        try:
+            ctx = WorkerContext(a, state, self.channel, self.device, self.artifact_dir)
+            if name in self.failed:
+                raise RuntimeError(self.failed[name])
+            seed_everything(ctx.seed)
+            out = self.trainables[name](dict(a["params"]), ctx)
+            if out is not None:
+                if not isinstance(out, Mapping):
+                    raise TypeError(f"trainable {name!r} returned a {type(out).__name__}; "
+                                    "expected a dict of metrics or None")
+                final = check_metrics(out, "trainable result")
+            elif ctx.last is not None:
+                final = ctx.last[1]
+            else:
+                error = f"trainable {name!r} returned no metrics and reported none"
+        except BaseException as e:  # SystemExit too: sys.exit in a trainable fails its trial, not the worker
+            error = format_error(e)
+        finally:
+            self.after_trial()
+        return {
+            "t": "result", "final": final, "error": error, "stopped": state.stop,
+            "s": ctx.last[0] if ctx is not None and ctx.last is not None else 0,
+            "e": time.monotonic() - ctx.t0 if ctx is not None else 0.0,
+        }
+
+    def after_trial(self) -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None and self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the executor dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _setup_process(config: Mapping[str, Any]) -> None:
+    _die_with_parent()
+    # The executor's stdout carries its one 'listening' line; trainables' prints go to its log.
+    os.dup2(2, 1)
+    faulthandler.enable()
+    # Ctrl-C (and a SIGTERM sent to the process group) reach the workers too, but the executor decides how
+    # its trials end: it stops them, then ends its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threads = int(config["torch_threads"])
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+    device: str = config["device"]
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+
+
+def worker_main(conn: Connection, config_json: str) -> None:
+    """Entry point of a spawned worker; the config is JSON so nothing but a string is pickled by spawn."""
+    config = json.loads(config_json)
+    _setup_process(config)
+    Worker(conn, config).serve()
