@@ -7,6 +7,7 @@ whatever the way out is.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -73,7 +74,10 @@ def run_demo(trials: int = 24, executors: int = 2, seed: int = 7, console: Conso
         address = controller.wait_listening(START_TIMEOUT_S)
         console.print(f"controller listening on [bold]{address}[/bold]")
         # Started together: each spends seconds importing torch, no need to pay that N times in a row.
-        executor_cmd = [executor_bin, "--port", "0", "--controller", address, "--slots", "1"]
+        # Executors share this machine: more torch threads than cores makes OpenMP spin instead of train.
+        threads = max(1, (os.cpu_count() or 1) // executors)
+        executor_cmd = [executor_bin, "--port", "0", "--controller", address, "--slots", "1",
+                        "--torch-threads", str(threads)]
         workers = [supervisor.start(f"executor-{i + 1}", executor_cmd, "nestor-executor", workdir)
                    for i in range(executors)]
         for w in workers:

@@ -62,8 +62,28 @@ def slot_devices(devices: list[Device], slots: int) -> list[Device]:
     return [devices[i % len(devices)] for i in range(slots)]
 
 
-def cpu_count() -> int:
+def cgroup_cpu_limit(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
+    """The CPU quota of this container (cgroup v2), e.g. 2.0 for a Kubernetes limit of 2; None if unlimited."""
     try:
-        return len(os.sched_getaffinity(0))
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return float(quota) / float(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def cpu_count() -> int:
+    """Cores this process may use: its affinity, capped by its container's quota (a pod sees every core)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cores = min(cores, max(1, int(limit)))
+    return cores
