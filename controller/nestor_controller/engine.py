@@ -365,11 +365,15 @@ class Engine:
         try:
             await call.write(executor_pb2.ControllerMessage(assignment=self._assignment(rt, t)))
             stop_sent = False
+            # Steps stored by an earlier attempt: a trial resumed from its checkpoint sends them again.
+            stored_steps = {x.step for x in t.measurements}
             async for msg in call:
                 if not current():
                     break
                 kind = msg.WhichOneof("body")
                 if kind == "measurement":
+                    if msg.measurement.step in stored_steps:
+                        continue
                     try:
                         m = check_measurement(msg.measurement, f"measurement of {t.where()}")
                     except SpecError as e:

@@ -166,6 +166,9 @@ async def serve(settings: Settings) -> None:
         ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_ping_strikes", 0),
+        # And the executor pings back: a trial whose controller was cut off is stopped, not left running.
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
     ])
     host = settings.host
     if ":" in host and not host.startswith("["):

@@ -103,10 +103,11 @@ def epochs_of(params: Mapping[str, Any], ctx: Any) -> int:
 
 
 def save(path: str, model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
-         metrics: dict[str, float]) -> None:
+         history: list[tuple[int, dict[str, float]]]) -> None:
     # Write then rename: a worker killed mid-save leaves the previous checkpoint intact.
     tmp = f"{path}.tmp"
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "metrics": metrics}
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+             "history": [[e, m] for e, m in history]}
     torch.save(state, tmp)
     os.replace(tmp, path)
 
@@ -132,7 +133,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     os.makedirs(ctx.checkpoint_dir, exist_ok=True)
     path = os.path.join(ctx.checkpoint_dir, CHECKPOINT)
     start = 0
-    metrics: dict[str, float] = {}
+    history: list[tuple[int, dict[str, float]]] = []
     if os.path.exists(path):
         state = torch.load(path, map_location=device, weights_only=True)
         try:
@@ -141,7 +142,12 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         except (RuntimeError, ValueError, KeyError) as e:
             raise ValueError(f"digits_mlp: checkpoint {path} does not fit these parameters: {e}") from None
         start = int(state["epoch"])
-        metrics = dict(state.get("metrics", {}))
+        history = [(int(e), dict(m)) for e, m in state.get("history", [])]
+        # Reports sent just before the previous attempt ended may never have been stored: the controller
+        # keeps the first copy of each epoch and ignores the rest.
+        for e, m in history:
+            ctx.report(e, m)
+    metrics: dict[str, float] = history[-1][1] if history else {}
 
     n = len(x_tr)
     bs = s["batch_size"]
@@ -161,7 +167,8 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
             total += loss.detach() * len(idx)
         accuracy, val_loss = evaluate(model, x_va, y_va)
         metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n}
-        save(path, model, opt, epoch, metrics)
+        history.append((epoch, metrics))
+        save(path, model, opt, epoch, history)
         ctx.checkpoint_saved(epoch, path)
         if ctx.report(epoch, metrics):
             break
