@@ -154,6 +154,9 @@ class FakeController(controller_pb2_grpc.ControllerServicer):
         for ev in self.events:
             if ev.seq <= request.after_seq:
                 continue
+            if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
+                # Before the event goes out: a client that stops reading at it asks GetStudy next.
+                self.study.state = study_pb2.STUDY_COMPLETED
             yield ev
             if self.break_watch_after == ev.seq:
                 self.break_watch_after = None
