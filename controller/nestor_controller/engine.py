@@ -21,14 +21,14 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format, struct_pb2
-from nestor.v1 import executor_pb2, study_pb2
+from nestor.v1 import controller_pb2, executor_pb2, study_pb2
 from nestor.values import params_to_proto
 
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError
 from nestor_controller.model import MeasurementRecord, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestTag, current_request, note_request
-from nestor_controller.store import Store
+from nestor_controller.store import Op, Store
 from nestor_controller.store import executors as executors_table
 from nestor_controller.study import RUNNING, StudyRuntime, check_measurement
 from nestor_controller.validate import parse_spec
@@ -313,33 +313,46 @@ class Engine:
 
     async def _fill(self, rt: StudyRuntime) -> None:
         async with rt.lock:
-            while rt.running:
-                handles = self.pool.free_for(rt.spec.trainable)
-                if not handles:
-                    break
-                parallel = rt.spec.budget.max_parallel
-                if rt.pending:
-                    if parallel and rt.counts[study_pb2.TRIAL_RUNNING] >= parallel:
-                        break
-                    t = rt.trials[rt.pending[0]]
-                    await self._start_trial(rt, t, max(handles, key=lambda h: h.free))
-                    continue
-                n = min(sum(h.free for h in handles), rt.room())
-                if n <= 0 or rt.exhausted:
-                    break
-                await rt.create_trials(int(n))
+            while rt.running and await self._dispatch_batch(rt):
+                pass
             await rt.check_end()
 
-    async def _start_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
-        self.pool.reserve(handle)
-        checkpoint_dir = os.path.join(self.artifact_dir, rt.id, f"trial-{t.id}") if self.artifact_dir else ""
+    async def _dispatch_batch(self, rt: StudyRuntime) -> bool:
+        """Starts trials on every free slot (creating them as needed) with one commit; False when none started."""
+        slots = [h for h in sorted(self.pool.free_for(rt.spec.trainable), key=lambda h: -h.free)
+                 for _ in range(h.free)]
+        allowed = len(slots)
+        parallel = rt.spec.budget.max_parallel
+        if parallel:
+            allowed = min(allowed, parallel - rt.counts[study_pb2.TRIAL_RUNNING])
+        if allowed <= 0:
+            return False
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        if len(rt.pending) < allowed and not rt.exhausted:
+            n = int(min(allowed - len(rt.pending), rt.room()))
+            if n > 0:
+                await rt.new_trials(n, ops, evs)
+        batch: list[tuple[TrialRecord, ExecutorHandle]] = []
+        while rt.pending and len(batch) < allowed:
+            t, handle = rt.trials[rt.pending[0]], slots[len(batch)]
+            self.pool.reserve(handle)
+            checkpoint_dir = os.path.join(self.artifact_dir, rt.id, f"trial-{t.id}") if self.artifact_dir else ""
+            rt.start_ops(t, handle.address, checkpoint_dir, ops, evs)
+            batch.append((t, handle))
+        if not ops:
+            return False
         try:
-            await rt.mark_started(t, handle.address, checkpoint_dir)
+            await rt.commit(ops, evs)
         except BaseException:
-            self.pool.release(handle)
+            for _, handle in batch:
+                self.pool.release(handle)
             raise
-        self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle), name=f"trial-{rt.id}-{t.id}")
-        self.run_executor[(rt.id, t.id)] = handle.address
+        for t, handle in batch:
+            self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle),
+                                                           name=f"trial-{rt.id}-{t.id}")
+            self.run_executor[(rt.id, t.id)] = handle.address
+        return bool(batch)
 
     def _assignment(self, rt: StudyRuntime, t: TrialRecord) -> executor_pb2.TrialAssignment:
         config = struct_pb2.Struct()
@@ -381,9 +394,11 @@ class Engine:
                         await call.write(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial(reason=str(e))))
                         finished = True
                         break
-                    verdict = await rt.record_measurement(t, m)
+                    stored_steps.add(m.step)
+                    verdict, committed = rt.record_measurement_soon(t, m)
                     if verdict.stop and not stop_sent:
                         stop_sent = True
+                        await committed  # a decision is sent only once it is durable
                         await call.write(executor_pb2.ControllerMessage(answer=executor_pb2.MeasurementAnswer(
                             step=m.step, decision=study_pb2.DECISION_STOP, reason=verdict.reason)))
                 elif kind == "result":

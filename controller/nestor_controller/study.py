@@ -187,6 +187,10 @@ class StudyRuntime:
             for q in self.subscribers:
                 q.put_nowait(ev)
 
+    def commit_soon(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Task[None]:
+        """Queues the commit now (keeping its place in the store's order); the task ends when it is done."""
+        return asyncio.ensure_future(self.commit(ops, evs))
+
     def subscribe(self) -> asyncio.Queue[Any]:
         q: asyncio.Queue[Any] = asyncio.Queue()
         self.subscribers.add(q)
@@ -215,6 +219,15 @@ class StudyRuntime:
 
     async def create_trials(self, count: int, *, client: str | None = None) -> list[TrialRecord]:
         """New trials from the sampler: PENDING for executors, or RUNNING for the asking client."""
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        out = await self.new_trials(count, ops, evs, client=client)
+        await self.commit(ops, evs)
+        return out
+
+    async def new_trials(self, count: int, ops: list[Op], evs: list[controller_pb2.StudyEvent], *,
+                         client: str | None = None) -> list[TrialRecord]:
+        """Like create_trials, but the caller commits `ops` (with more changes of its own)."""
         history = list(self.history)
         running = [t.params for t in self.trials.values() if t.state in (PENDING, RUNNING)]
         if self.sampler.heavy:
@@ -223,8 +236,6 @@ class StudyRuntime:
             suggestions = self.sampler.suggest(count, history, running)
         if len(suggestions) < count or self.sampler.exhausted():
             self.exhausted = True
-        ops: list[Op] = []
-        evs: list[controller_pb2.StudyEvent] = []
         now = time.time()
         out = []
         for params in suggestions:
@@ -244,12 +255,21 @@ class StudyRuntime:
             out.append(t)
         ops.append(self.study_row())
         note_request(trials=[t.id for t in out])
-        await self.commit(ops, evs)
         return out
 
     # --- measurements and results ------------------------------------------
 
     async def record_measurement(self, t: TrialRecord, m: MeasurementRecord) -> Verdict:
+        verdict, committed = self.record_measurement_soon(t, m)
+        await committed
+        return verdict
+
+    def record_measurement_soon(self, t: TrialRecord, m: MeasurementRecord) -> tuple[Verdict, asyncio.Task[None]]:
+        """Records a measurement and decides on it now; the returned task ends when both are committed.
+
+        A stream of reports then shares commits instead of waiting for one per report; whoever acts on
+        the verdict (answers it) waits for the task first.
+        """
         t.measurements.append(m)
         ops: list[Op] = [self.store.insert(measurements_table, {
             "study_id": self.id, "trial_id": t.id, "step": m.step, "metrics": json.dumps(m.metrics),
@@ -267,8 +287,7 @@ class StudyRuntime:
                 ops.append(self.study_row())
                 self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
         note_request(trial=t.id, stop=verdict.stop, reason=verdict.reason)
-        await self.commit(ops, evs)
-        return verdict
+        return verdict, self.commit_soon(ops, evs)
 
     def final_for(self, t: TrialRecord, final: MeasurementRecord | None) -> tuple[MeasurementRecord | None, str]:
         """The final measurement (given, or the last report) and, when unusable, why."""
@@ -365,6 +384,14 @@ class StudyRuntime:
     # --- managed trials ------------------------------------------------------
 
     async def mark_started(self, t: TrialRecord, executor: str, checkpoint_dir: str) -> None:
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        self.start_ops(t, executor, checkpoint_dir, ops, evs)
+        await self.commit(ops, evs)
+
+    def start_ops(self, t: TrialRecord, executor: str, checkpoint_dir: str, ops: list[Op],
+                  evs: list[controller_pb2.StudyEvent]) -> None:
+        """Marks a pending trial started on `executor`; the caller commits `ops` before dispatching it."""
         if t.id in self.pending:
             self.pending.remove(t.id)
         self.set_state(t, RUNNING)
@@ -372,10 +399,8 @@ class StudyRuntime:
         t.started = time.time()
         t.attempt += 1
         t.checkpoint = checkpoint_dir
-        ops: list[Op] = [self.trial_row(t)]
-        evs: list[controller_pb2.StudyEvent] = []
+        ops.append(self.trial_row(t))
         self.event(ops, evs, E.STUDY_EVENT_TRIAL_STARTED, t, message=f"on {executor} (attempt {t.attempt})")
-        await self.commit(ops, evs)
 
     async def requeue(self, t: TrialRecord, why: str) -> None:
         """Puts a trial whose executor was lost back in the queue (it resumes from its checkpoint)."""
