@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from nestor.v1 import executor_pb2 as nestor_dot_v1_dot_executor__pb2
 from nestor.v1 import study_pb2 as nestor_dot_v1_dot_study__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anestor/v1/controller.proto\x12\tnestor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18nestor/v1/executor.proto\x1a\x15nestor/v1/study.proto\"L\n\x12\x43reateStudyRequest\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.nestor.v1.StudySpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"#\n\x0fGetStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\".\n\x12ListStudiesRequest\x12\x18\n\x10include_finished\x18\x01 \x01(\x08\"8\n\x13ListStudiesResponse\x12!\n\x07studies\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Study\"4\n\x10StopStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"&\n\x12\x44\x65leteStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteStudyResponse\"^\n\x14SuggestTrialsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"M\n\x15SuggestTrialsResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Trial\x12\x12\n\nstudy_done\x18\x02 \x01(\x08\"\x7f\n\x18ReportMeasurementRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12+\n\x0bmeasurement\x18\x03 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"R\n\x19ReportMeasurementResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x13.nestor.v1.Decision\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x90\x01\n\x14\x43ompleteTrialRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12\x31\n\x11\x66inal_measurement\x18\x03 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"5\n\x0fGetTrialRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\"j\n\x11ListTrialsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12%\n\x06states\x18\x02 \x03(\x0e\x32\x15.nestor.v1.TrialState\x12\x1c\n\x14include_measurements\x18\x03 \x01(\x08\"6\n\x12ListTrialsResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Trial\"7\n\x14GetBestTrialsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"9\n\x15GetBestTrialsResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Trial\"8\n\x11WatchStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"\xc3\x02\n\nStudyEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x10\n\x08study_id\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.nestor.v1.StudyEventType\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trial_id\x18\x05 \x01(\x03\x12\x1f\n\x05trial\x18\x06 \x01(\x0b\x32\x10.nestor.v1.Trial\x12+\n\x0bmeasurement\x18\x07 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12*\n\x0bstudy_state\x18\x08 \x01(\x0e\x32\x15.nestor.v1.StudyState\x12&\n\x06\x63ounts\x18\t \x01(\x0b\x32\x16.nestor.v1.TrialCounts\x12\x0f\n\x07message\x18\n \x01(\t\"Q\n\x17RegisterExecutorRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12%\n\x04info\x18\x02 \x01(\x0b\x32\x17.nestor.v1.ExecutorInfo\"/\n\x18RegisterExecutorResponse\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\"\x16\n\x14ListExecutorsRequest\"\xa0\x01\n\x0e\x45xecutorStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12%\n\x04info\x18\x02 \x01(\x0b\x32\x17.nestor.v1.ExecutorInfo\x12\x0f\n\x07healthy\x18\x03 \x01(\x08\x12\x16\n\x0erunning_trials\x18\x04 \x01(\x05\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x15ListExecutorsResponse\x12,\n\texecutors\x18\x01 \x03(\x0b\x32\x19.nestor.v1.ExecutorStatus*\xed\x02\n\x0eStudyEventType\x12 \n\x1cSTUDY_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19STUDY_EVENT_STUDY_CREATED\x10\x01\x12\x1b\n\x17STUDY_EVENT_STUDY_ENDED\x10\x02\x12\x1d\n\x19STUDY_EVENT_TRIAL_CREATED\x10\x03\x12\x1d\n\x19STUDY_EVENT_TRIAL_STARTED\x10\x04\x12!\n\x1dSTUDY_EVENT_TRIAL_MEASUREMENT\x10\x05\x12\x1f\n\x1bSTUDY_EVENT_TRIAL_COMPLETED\x10\x06\x12\x1d\n\x19STUDY_EVENT_TRIAL_STOPPED\x10\x07\x12\x1c\n\x18STUDY_EVENT_TRIAL_FAILED\x10\x08\x12\x1e\n\x1aSTUDY_EVENT_TRIAL_REQUEUED\x10\t\x12\x1e\n\x1aSTUDY_EVENT_TRIAL_DECISION\x10\n2\xa5\x08\n\nController\x12>\n\x0b\x43reateStudy\x12\x1d.nestor.v1.CreateStudyRequest\x1a\x10.nestor.v1.Study\x12\x38\n\x08GetStudy\x12\x1a.nestor.v1.GetStudyRequest\x1a\x10.nestor.v1.Study\x12L\n\x0bListStudies\x12\x1d.nestor.v1.ListStudiesRequest\x1a\x1e.nestor.v1.ListStudiesResponse\x12:\n\tStopStudy\x12\x1b.nestor.v1.StopStudyRequest\x1a\x10.nestor.v1.Study\x12L\n\x0b\x44\x65leteStudy\x12\x1d.nestor.v1.DeleteStudyRequest\x1a\x1e.nestor.v1.DeleteStudyResponse\x12R\n\rSuggestTrials\x12\x1f.nestor.v1.SuggestTrialsRequest\x1a .nestor.v1.SuggestTrialsResponse\x12^\n\x11ReportMeasurement\x12#.nestor.v1.ReportMeasurementRequest\x1a$.nestor.v1.ReportMeasurementResponse\x12\x42\n\rCompleteTrial\x12\x1f.nestor.v1.CompleteTrialRequest\x1a\x10.nestor.v1.Trial\x12\x38\n\x08GetTrial\x12\x1a.nestor.v1.GetTrialRequest\x1a\x10.nestor.v1.Trial\x12I\n\nListTrials\x12\x1c.nestor.v1.ListTrialsRequest\x1a\x1d.nestor.v1.ListTrialsResponse\x12R\n\rGetBestTrials\x12\x1f.nestor.v1.GetBestTrialsRequest\x1a .nestor.v1.GetBestTrialsResponse\x12\x43\n\nWatchStudy\x12\x1c.nestor.v1.WatchStudyRequest\x1a\x15.nestor.v1.StudyEvent0\x01\x12[\n\x10RegisterExecutor\x12\".nestor.v1.RegisterExecutorRequest\x1a#.nestor.v1.RegisterExecutorResponse\x12R\n\rListExecutors\x12\x1f.nestor.v1.ListExecutorsRequest\x1a .nestor.v1.ListExecutorsResponseB0\n\rdev.nestor.v1P\x01Z\x1dnestor.dev/nestor/v1;nestorv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anestor/v1/controller.proto\x12\tnestor.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18nestor/v1/executor.proto\x1a\x15nestor/v1/study.proto\"L\n\x12\x43reateStudyRequest\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.nestor.v1.StudySpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"#\n\x0fGetStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\".\n\x12ListStudiesRequest\x12\x18\n\x10include_finished\x18\x01 \x01(\x08\"8\n\x13ListStudiesResponse\x12!\n\x07studies\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Study\"4\n\x10StopStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"&\n\x12\x44\x65leteStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteStudyResponse\"^\n\x14SuggestTrialsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"M\n\x15SuggestTrialsResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Trial\x12\x12\n\nstudy_done\x18\x02 \x01(\x08\"\x7f\n\x18ReportMeasurementRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12+\n\x0bmeasurement\x18\x03 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"R\n\x19ReportMeasurementResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x13.nestor.v1.Decision\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x90\x01\n\x14\x43ompleteTrialRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12\x31\n\x11\x66inal_measurement\x18\x03 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"5\n\x0fGetTrialRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\"j\n\x11ListTrialsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12%\n\x06states\x18\x02 \x03(\x0e\x32\x15.nestor.v1.TrialState\x12\x1c\n\x14include_measurements\x18\x03 \x01(\x08\"6\n\x12ListTrialsResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Trial\"7\n\x14GetBestTrialsRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"9\n\x15GetBestTrialsResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.nestor.v1.Trial\"8\n\x11WatchStudyRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"\xe8\x02\n\nStudyEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x10\n\x08study_id\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.nestor.v1.StudyEventType\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trial_id\x18\x05 \x01(\x03\x12\x1f\n\x05trial\x18\x06 \x01(\x0b\x32\x10.nestor.v1.Trial\x12+\n\x0bmeasurement\x18\x07 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12*\n\x0bstudy_state\x18\x08 \x01(\x0e\x32\x15.nestor.v1.StudyState\x12&\n\x06\x63ounts\x18\t \x01(\x0b\x32\x16.nestor.v1.TrialCounts\x12\x0f\n\x07message\x18\n \x01(\t\x12#\n\x05outer\x18\x0b \x01(\x0b\x32\x14.nestor.v1.OuterStep\"\xd5\x02\n\tOuterStep\x12\x10\n\x08trial_id\x18\x01 \x01(\x03\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x15\n\rgradient_step\x18\x03 \x01(\x03\x12\x30\n\x06values\x18\x04 \x03(\x0b\x32 .nestor.v1.OuterStep.ValuesEntry\x12\x32\n\x07metrics\x18\x05 \x03(\x0b\x32!.nestor.v1.OuterStep.MetricsEntry\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x1a@\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.nestor.v1.Tensor:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x80\x01\n\x1aReportOuterGradientRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12*\n\x08gradient\x18\x03 \x01(\x0b\x32\x18.nestor.v1.OuterGradient\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"j\n\x14GetOuterStateRequest\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12\x17\n\x0finclude_history\x18\x03 \x01(\x08\x12\x15\n\rhistory_every\x18\x04 \x01(\x05\"\xb1\x01\n\x0fTrialOuterState\x12\x10\n\x08trial_id\x18\x01 \x01(\x03\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12)\n\x06values\x18\x03 \x01(\x0b\x32\x19.nestor.v1.OuterVariables\x12(\n\x07summary\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x07history\x18\x05 \x03(\x0b\x32\x14.nestor.v1.OuterStep\"C\n\x15GetOuterStateResponse\x12*\n\x06trials\x18\x01 \x03(\x0b\x32\x1a.nestor.v1.TrialOuterState\"Q\n\x17RegisterExecutorRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12%\n\x04info\x18\x02 \x01(\x0b\x32\x17.nestor.v1.ExecutorInfo\"/\n\x18RegisterExecutorResponse\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\"\x16\n\x14ListExecutorsRequest\"\xa0\x01\n\x0e\x45xecutorStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12%\n\x04info\x18\x02 \x01(\x0b\x32\x17.nestor.v1.ExecutorInfo\x12\x0f\n\x07healthy\x18\x03 \x01(\x08\x12\x16\n\x0erunning_trials\x18\x04 \x01(\x05\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x15ListExecutorsResponse\x12,\n\texecutors\x18\x01 \x03(\x0b\x32\x19.nestor.v1.ExecutorStatus*\x8b\x03\n\x0eStudyEventType\x12 \n\x1cSTUDY_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19STUDY_EVENT_STUDY_CREATED\x10\x01\x12\x1b\n\x17STUDY_EVENT_STUDY_ENDED\x10\x02\x12\x1d\n\x19STUDY_EVENT_TRIAL_CREATED\x10\x03\x12\x1d\n\x19STUDY_EVENT_TRIAL_STARTED\x10\x04\x12!\n\x1dSTUDY_EVENT_TRIAL_MEASUREMENT\x10\x05\x12\x1f\n\x1bSTUDY_EVENT_TRIAL_COMPLETED\x10\x06\x12\x1d\n\x19STUDY_EVENT_TRIAL_STOPPED\x10\x07\x12\x1c\n\x18STUDY_EVENT_TRIAL_FAILED\x10\x08\x12\x1e\n\x1aSTUDY_EVENT_TRIAL_REQUEUED\x10\t\x12\x1e\n\x1aSTUDY_EVENT_TRIAL_DECISION\x10\n\x12\x1c\n\x18STUDY_EVENT_OUTER_UPDATE\x10\x0b\x32\xd2\t\n\nController\x12>\n\x0b\x43reateStudy\x12\x1d.nestor.v1.CreateStudyRequest\x1a\x10.nestor.v1.Study\x12\x38\n\x08GetStudy\x12\x1a.nestor.v1.GetStudyRequest\x1a\x10.nestor.v1.Study\x12L\n\x0bListStudies\x12\x1d.nestor.v1.ListStudiesRequest\x1a\x1e.nestor.v1.ListStudiesResponse\x12:\n\tStopStudy\x12\x1b.nestor.v1.StopStudyRequest\x1a\x10.nestor.v1.Study\x12L\n\x0b\x44\x65leteStudy\x12\x1d.nestor.v1.DeleteStudyRequest\x1a\x1e.nestor.v1.DeleteStudyResponse\x12R\n\rSuggestTrials\x12\x1f.nestor.v1.SuggestTrialsRequest\x1a .nestor.v1.SuggestTrialsResponse\x12^\n\x11ReportMeasurement\x12#.nestor.v1.ReportMeasurementRequest\x1a$.nestor.v1.ReportMeasurementResponse\x12\x42\n\rCompleteTrial\x12\x1f.nestor.v1.CompleteTrialRequest\x1a\x10.nestor.v1.Trial\x12\x38\n\x08GetTrial\x12\x1a.nestor.v1.GetTrialRequest\x1a\x10.nestor.v1.Trial\x12I\n\nListTrials\x12\x1c.nestor.v1.ListTrialsRequest\x1a\x1d.nestor.v1.ListTrialsResponse\x12R\n\rGetBestTrials\x12\x1f.nestor.v1.GetBestTrialsRequest\x1a .nestor.v1.GetBestTrialsResponse\x12\x43\n\nWatchStudy\x12\x1c.nestor.v1.WatchStudyRequest\x1a\x15.nestor.v1.StudyEvent0\x01\x12W\n\x13ReportOuterGradient\x12%.nestor.v1.ReportOuterGradientRequest\x1a\x19.nestor.v1.OuterVariables\x12R\n\rGetOuterState\x12\x1f.nestor.v1.GetOuterStateRequest\x1a .nestor.v1.GetOuterStateResponse\x12[\n\x10RegisterExecutor\x12\".nestor.v1.RegisterExecutorRequest\x1a#.nestor.v1.RegisterExecutorResponse\x12R\n\rListExecutors\x12\x1f.nestor.v1.ListExecutorsRequest\x1a .nestor.v1.ListExecutorsResponseB0\n\rdev.nestor.v1P\x01Z\x1dnestor.dev/nestor/v1;nestorv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,56 +36,74 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'nestor.v1.controller_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\rdev.nestor.v1P\001Z\035nestor.dev/nestor/v1;nestorv1'
-  _globals['_STUDYEVENTTYPE']._serialized_start=2106
-  _globals['_STUDYEVENTTYPE']._serialized_end=2471
-  _globals['_CREATESTUDYREQUEST']._serialized_start=123
-  _globals['_CREATESTUDYREQUEST']._serialized_end=199
-  _globals['_GETSTUDYREQUEST']._serialized_start=201
-  _globals['_GETSTUDYREQUEST']._serialized_end=236
-  _globals['_LISTSTUDIESREQUEST']._serialized_start=238
-  _globals['_LISTSTUDIESREQUEST']._serialized_end=284
-  _globals['_LISTSTUDIESRESPONSE']._serialized_start=286
-  _globals['_LISTSTUDIESRESPONSE']._serialized_end=342
-  _globals['_STOPSTUDYREQUEST']._serialized_start=344
-  _globals['_STOPSTUDYREQUEST']._serialized_end=396
-  _globals['_DELETESTUDYREQUEST']._serialized_start=398
-  _globals['_DELETESTUDYREQUEST']._serialized_end=436
-  _globals['_DELETESTUDYRESPONSE']._serialized_start=438
-  _globals['_DELETESTUDYRESPONSE']._serialized_end=459
-  _globals['_SUGGESTTRIALSREQUEST']._serialized_start=461
-  _globals['_SUGGESTTRIALSREQUEST']._serialized_end=555
-  _globals['_SUGGESTTRIALSRESPONSE']._serialized_start=557
-  _globals['_SUGGESTTRIALSRESPONSE']._serialized_end=634
-  _globals['_REPORTMEASUREMENTREQUEST']._serialized_start=636
-  _globals['_REPORTMEASUREMENTREQUEST']._serialized_end=763
-  _globals['_REPORTMEASUREMENTRESPONSE']._serialized_start=765
-  _globals['_REPORTMEASUREMENTRESPONSE']._serialized_end=847
-  _globals['_COMPLETETRIALREQUEST']._serialized_start=850
-  _globals['_COMPLETETRIALREQUEST']._serialized_end=994
-  _globals['_GETTRIALREQUEST']._serialized_start=996
-  _globals['_GETTRIALREQUEST']._serialized_end=1049
-  _globals['_LISTTRIALSREQUEST']._serialized_start=1051
-  _globals['_LISTTRIALSREQUEST']._serialized_end=1157
-  _globals['_LISTTRIALSRESPONSE']._serialized_start=1159
-  _globals['_LISTTRIALSRESPONSE']._serialized_end=1213
-  _globals['_GETBESTTRIALSREQUEST']._serialized_start=1215
-  _globals['_GETBESTTRIALSREQUEST']._serialized_end=1270
-  _globals['_GETBESTTRIALSRESPONSE']._serialized_start=1272
-  _globals['_GETBESTTRIALSRESPONSE']._serialized_end=1329
-  _globals['_WATCHSTUDYREQUEST']._serialized_start=1331
-  _globals['_WATCHSTUDYREQUEST']._serialized_end=1387
-  _globals['_STUDYEVENT']._serialized_start=1390
-  _globals['_STUDYEVENT']._serialized_end=1713
-  _globals['_REGISTEREXECUTORREQUEST']._serialized_start=1715
-  _globals['_REGISTEREXECUTORREQUEST']._serialized_end=1796
-  _globals['_REGISTEREXECUTORRESPONSE']._serialized_start=1798
-  _globals['_REGISTEREXECUTORRESPONSE']._serialized_end=1845
-  _globals['_LISTEXECUTORSREQUEST']._serialized_start=1847
-  _globals['_LISTEXECUTORSREQUEST']._serialized_end=1869
-  _globals['_EXECUTORSTATUS']._serialized_start=1872
-  _globals['_EXECUTORSTATUS']._serialized_end=2032
-  _globals['_LISTEXECUTORSRESPONSE']._serialized_start=2034
-  _globals['_LISTEXECUTORSRESPONSE']._serialized_end=2103
-  _globals['_CONTROLLER']._serialized_start=2474
-  _globals['_CONTROLLER']._serialized_end=3535
+  _globals['_OUTERSTEP_VALUESENTRY']._loaded_options = None
+  _globals['_OUTERSTEP_VALUESENTRY']._serialized_options = b'8\001'
+  _globals['_OUTERSTEP_METRICSENTRY']._loaded_options = None
+  _globals['_OUTERSTEP_METRICSENTRY']._serialized_options = b'8\001'
+  _globals['_STUDYEVENTTYPE']._serialized_start=3005
+  _globals['_STUDYEVENTTYPE']._serialized_end=3400
+  _globals['_CREATESTUDYREQUEST']._serialized_start=153
+  _globals['_CREATESTUDYREQUEST']._serialized_end=229
+  _globals['_GETSTUDYREQUEST']._serialized_start=231
+  _globals['_GETSTUDYREQUEST']._serialized_end=266
+  _globals['_LISTSTUDIESREQUEST']._serialized_start=268
+  _globals['_LISTSTUDIESREQUEST']._serialized_end=314
+  _globals['_LISTSTUDIESRESPONSE']._serialized_start=316
+  _globals['_LISTSTUDIESRESPONSE']._serialized_end=372
+  _globals['_STOPSTUDYREQUEST']._serialized_start=374
+  _globals['_STOPSTUDYREQUEST']._serialized_end=426
+  _globals['_DELETESTUDYREQUEST']._serialized_start=428
+  _globals['_DELETESTUDYREQUEST']._serialized_end=466
+  _globals['_DELETESTUDYRESPONSE']._serialized_start=468
+  _globals['_DELETESTUDYRESPONSE']._serialized_end=489
+  _globals['_SUGGESTTRIALSREQUEST']._serialized_start=491
+  _globals['_SUGGESTTRIALSREQUEST']._serialized_end=585
+  _globals['_SUGGESTTRIALSRESPONSE']._serialized_start=587
+  _globals['_SUGGESTTRIALSRESPONSE']._serialized_end=664
+  _globals['_REPORTMEASUREMENTREQUEST']._serialized_start=666
+  _globals['_REPORTMEASUREMENTREQUEST']._serialized_end=793
+  _globals['_REPORTMEASUREMENTRESPONSE']._serialized_start=795
+  _globals['_REPORTMEASUREMENTRESPONSE']._serialized_end=877
+  _globals['_COMPLETETRIALREQUEST']._serialized_start=880
+  _globals['_COMPLETETRIALREQUEST']._serialized_end=1024
+  _globals['_GETTRIALREQUEST']._serialized_start=1026
+  _globals['_GETTRIALREQUEST']._serialized_end=1079
+  _globals['_LISTTRIALSREQUEST']._serialized_start=1081
+  _globals['_LISTTRIALSREQUEST']._serialized_end=1187
+  _globals['_LISTTRIALSRESPONSE']._serialized_start=1189
+  _globals['_LISTTRIALSRESPONSE']._serialized_end=1243
+  _globals['_GETBESTTRIALSREQUEST']._serialized_start=1245
+  _globals['_GETBESTTRIALSREQUEST']._serialized_end=1300
+  _globals['_GETBESTTRIALSRESPONSE']._serialized_start=1302
+  _globals['_GETBESTTRIALSRESPONSE']._serialized_end=1359
+  _globals['_WATCHSTUDYREQUEST']._serialized_start=1361
+  _globals['_WATCHSTUDYREQUEST']._serialized_end=1417
+  _globals['_STUDYEVENT']._serialized_start=1420
+  _globals['_STUDYEVENT']._serialized_end=1780
+  _globals['_OUTERSTEP']._serialized_start=1783
+  _globals['_OUTERSTEP']._serialized_end=2124
+  _globals['_OUTERSTEP_VALUESENTRY']._serialized_start=2012
+  _globals['_OUTERSTEP_VALUESENTRY']._serialized_end=2076
+  _globals['_OUTERSTEP_METRICSENTRY']._serialized_start=2078
+  _globals['_OUTERSTEP_METRICSENTRY']._serialized_end=2124
+  _globals['_REPORTOUTERGRADIENTREQUEST']._serialized_start=2127
+  _globals['_REPORTOUTERGRADIENTREQUEST']._serialized_end=2255
+  _globals['_GETOUTERSTATEREQUEST']._serialized_start=2257
+  _globals['_GETOUTERSTATEREQUEST']._serialized_end=2363
+  _globals['_TRIALOUTERSTATE']._serialized_start=2366
+  _globals['_TRIALOUTERSTATE']._serialized_end=2543
+  _globals['_GETOUTERSTATERESPONSE']._serialized_start=2545
+  _globals['_GETOUTERSTATERESPONSE']._serialized_end=2612
+  _globals['_REGISTEREXECUTORREQUEST']._serialized_start=2614
+  _globals['_REGISTEREXECUTORREQUEST']._serialized_end=2695
+  _globals['_REGISTEREXECUTORRESPONSE']._serialized_start=2697
+  _globals['_REGISTEREXECUTORRESPONSE']._serialized_end=2744
+  _globals['_LISTEXECUTORSREQUEST']._serialized_start=2746
+  _globals['_LISTEXECUTORSREQUEST']._serialized_end=2768
+  _globals['_EXECUTORSTATUS']._serialized_start=2771
+  _globals['_EXECUTORSTATUS']._serialized_end=2931
+  _globals['_LISTEXECUTORSRESPONSE']._serialized_start=2933
+  _globals['_LISTEXECUTORSRESPONSE']._serialized_end=3002
+  _globals['_CONTROLLER']._serialized_start=3403
+  _globals['_CONTROLLER']._serialized_end=4637
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from nestor.v1 import executor_pb2 as _executor_pb2
 from nestor.v1 import study_pb2 as _study_pb2
@@ -25,6 +26,7 @@ class StudyEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STUDY_EVENT_TRIAL_FAILED: _ClassVar[StudyEventType]
     STUDY_EVENT_TRIAL_REQUEUED: _ClassVar[StudyEventType]
     STUDY_EVENT_TRIAL_DECISION: _ClassVar[StudyEventType]
+    STUDY_EVENT_OUTER_UPDATE: _ClassVar[StudyEventType]
 STUDY_EVENT_TYPE_UNSPECIFIED: StudyEventType
 STUDY_EVENT_STUDY_CREATED: StudyEventType
 STUDY_EVENT_STUDY_ENDED: StudyEventType
@@ -36,6 +38,7 @@ STUDY_EVENT_TRIAL_STOPPED: StudyEventType
 STUDY_EVENT_TRIAL_FAILED: StudyEventType
 STUDY_EVENT_TRIAL_REQUEUED: StudyEventType
 STUDY_EVENT_TRIAL_DECISION: StudyEventType
+STUDY_EVENT_OUTER_UPDATE: StudyEventType
 
 class CreateStudyRequest(_message.Message):
     __slots__ = ("spec", "request_id")
@@ -182,7 +185,7 @@ class WatchStudyRequest(_message.Message):
     def __init__(self, study_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
 
 class StudyEvent(_message.Message):
-    __slots__ = ("seq", "study_id", "type", "time", "trial_id", "trial", "measurement", "study_state", "counts", "message")
+    __slots__ = ("seq", "study_id", "type", "time", "trial_id", "trial", "measurement", "study_state", "counts", "message", "outer")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +196,7 @@ class StudyEvent(_message.Message):
     STUDY_STATE_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OUTER_FIELD_NUMBER: _ClassVar[int]
     seq: int
     study_id: str
     type: StudyEventType
@@ -203,7 +207,84 @@ class StudyEvent(_message.Message):
     study_state: _study_pb2.StudyState
     counts: _study_pb2.TrialCounts
     message: str
-    def __init__(self, seq: _Optional[int] = ..., study_id: _Optional[str] = ..., type: _Optional[_Union[StudyEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_id: _Optional[int] = ..., trial: _Optional[_Union[_study_pb2.Trial, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., study_state: _Optional[_Union[_study_pb2.StudyState, str]] = ..., counts: _Optional[_Union[_study_pb2.TrialCounts, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    outer: OuterStep
+    def __init__(self, seq: _Optional[int] = ..., study_id: _Optional[str] = ..., type: _Optional[_Union[StudyEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_id: _Optional[int] = ..., trial: _Optional[_Union[_study_pb2.Trial, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., study_state: _Optional[_Union[_study_pb2.StudyState, str]] = ..., counts: _Optional[_Union[_study_pb2.TrialCounts, _Mapping]] = ..., message: _Optional[str] = ..., outer: _Optional[_Union[OuterStep, _Mapping]] = ...) -> None: ...
+
+class OuterStep(_message.Message):
+    __slots__ = ("trial_id", "step", "gradient_step", "values", "metrics", "time", "attempt")
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _executor_pb2.Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_executor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_STEP_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    step: int
+    gradient_step: int
+    values: _containers.MessageMap[str, _executor_pb2.Tensor]
+    metrics: _containers.ScalarMap[str, float]
+    time: _timestamp_pb2.Timestamp
+    attempt: int
+    def __init__(self, trial_id: _Optional[int] = ..., step: _Optional[int] = ..., gradient_step: _Optional[int] = ..., values: _Optional[_Mapping[str, _executor_pb2.Tensor]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class ReportOuterGradientRequest(_message.Message):
+    __slots__ = ("study_id", "trial_id", "gradient", "request_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trial_id: int
+    gradient: _executor_pb2.OuterGradient
+    request_id: str
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., gradient: _Optional[_Union[_executor_pb2.OuterGradient, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetOuterStateRequest(_message.Message):
+    __slots__ = ("study_id", "trial_id", "include_history", "history_every")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_HISTORY_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_EVERY_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trial_id: int
+    include_history: bool
+    history_every: int
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., include_history: _Optional[bool] = ..., history_every: _Optional[int] = ...) -> None: ...
+
+class TrialOuterState(_message.Message):
+    __slots__ = ("trial_id", "strategy", "values", "summary", "history")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    strategy: str
+    values: _executor_pb2.OuterVariables
+    summary: _struct_pb2.Struct
+    history: _containers.RepeatedCompositeFieldContainer[OuterStep]
+    def __init__(self, trial_id: _Optional[int] = ..., strategy: _Optional[str] = ..., values: _Optional[_Union[_executor_pb2.OuterVariables, _Mapping]] = ..., summary: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., history: _Optional[_Iterable[_Union[OuterStep, _Mapping]]] = ...) -> None: ...
+
+class GetOuterStateResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[TrialOuterState]
+    def __init__(self, trials: _Optional[_Iterable[_Union[TrialOuterState, _Mapping]]] = ...) -> None: ...
 
 class RegisterExecutorRequest(_message.Message):
     __slots__ = ("address", "info")

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from nestor.v1 import controller_pb2 as nestor_dot_v1_dot_controller__pb2
+from nestor.v1 import executor_pb2 as nestor_dot_v1_dot_executor__pb2
 from nestor.v1 import study_pb2 as nestor_dot_v1_dot_study__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -94,6 +95,16 @@ class ControllerStub:
                 '/nestor.v1.Controller/WatchStudy',
                 request_serializer=nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.SerializeToString,
                 response_deserializer=nestor_dot_v1_dot_controller__pb2.StudyEvent.FromString,
+                _registered_method=True)
+        self.ReportOuterGradient = channel.unary_unary(
+                '/nestor.v1.Controller/ReportOuterGradient',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.ReportOuterGradientRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_executor__pb2.OuterVariables.FromString,
+                _registered_method=True)
+        self.GetOuterState = channel.unary_unary(
+                '/nestor.v1.Controller/GetOuterState',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.GetOuterStateRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_controller__pb2.GetOuterStateResponse.FromString,
                 _registered_method=True)
         self.RegisterExecutor = channel.unary_unary(
                 '/nestor.v1.Controller/RegisterExecutor',
@@ -186,6 +197,22 @@ class ControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportOuterGradient(self, request, context):
+        """Bilevel strategies (DARTS, hypergradient): the outer variables the controller holds.
+        A client-driven trial streams its outer gradient here and gets the updated values back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOuterState(self, request, context):
+        """The outer variables of a study's trials, what the strategy derives from them (e.g. the DARTS
+        genotype) and, on request, their history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RegisterExecutor(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -260,6 +287,16 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.WatchStudy,
                     request_deserializer=nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.FromString,
                     response_serializer=nestor_dot_v1_dot_controller__pb2.StudyEvent.SerializeToString,
+            ),
+            'ReportOuterGradient': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportOuterGradient,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.ReportOuterGradientRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_executor__pb2.OuterVariables.SerializeToString,
+            ),
+            'GetOuterState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOuterState,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.GetOuterStateRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_controller__pb2.GetOuterStateResponse.SerializeToString,
             ),
             'RegisterExecutor': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterExecutor,
@@ -596,6 +633,60 @@ class Controller:
             '/nestor.v1.Controller/WatchStudy',
             nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.SerializeToString,
             nestor_dot_v1_dot_controller__pb2.StudyEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportOuterGradient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nestor.v1.Controller/ReportOuterGradient',
+            nestor_dot_v1_dot_controller__pb2.ReportOuterGradientRequest.SerializeToString,
+            nestor_dot_v1_dot_executor__pb2.OuterVariables.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOuterState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nestor.v1.Controller/GetOuterState',
+            nestor_dot_v1_dot_controller__pb2.GetOuterStateRequest.SerializeToString,
+            nestor_dot_v1_dot_controller__pb2.GetOuterStateResponse.FromString,
             options,
             channel_credentials,
             insecure,
