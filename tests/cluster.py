@@ -39,14 +39,23 @@ class Server:
     def _wait_listening(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
+        self.banner: list[str] = []  # what it printed first: its health and metrics endpoints
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            self.banner.append(line.strip())
             if " listening on " in line:
                 return line.strip().rsplit(" ", 1)[-1]
         self.kill()
         raise RuntimeError(f"{self.name} did not start: {' '.join(self.cmd)}\n{self.log()}")
+
+    def announced(self, what: str) -> str:
+        """The address after `<what> on ` in the start-up lines, e.g. announced("metrics") -> http://.../metrics."""
+        for line in self.banner:
+            if f" {what} on " in line:
+                return line.split(f" {what} on ", 1)[1].split()[0]
+        raise LookupError(f"{self.name} did not announce its {what}: {self.banner}")
 
     def log(self) -> str:
         self._log.flush()

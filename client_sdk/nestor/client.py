@@ -13,6 +13,7 @@ from types import TracebackType
 from nestor.connection import Connection, new_request_id
 from nestor.spec import SpecSource, load_spec
 from nestor.study import Study
+from nestor.tls import ClientTLS
 from nestor.trial import Trial
 from nestor.v1 import controller_pb2
 
@@ -24,12 +25,15 @@ class Client:
 
     ``address`` defaults to ``$NESTOR_CONTROLLER`` or ``localhost:50051``;
     ``timeout`` bounds each call, retries included; ``token`` (default
-    ``$NESTOR_TOKEN``) is sent as ``authorization: Bearer <token>``.
+    ``$NESTOR_TOKEN``, or the file ``$NESTOR_TOKEN_FILE``) is sent as
+    ``authorization: Bearer <token>``; ``tls`` (default: from ``$NESTOR_TLS_CA``,
+    ``$NESTOR_TLS_CERT``/``$NESTOR_TLS_KEY`` or ``$NESTOR_TLS=1``, else
+    plaintext) makes the channel TLS, mutual when it carries a certificate.
     """
 
     def __init__(self, address: str | None = None, *, timeout: float = 30.0,
-                 token: str | None = None) -> None:
-        self._conn = Connection(address, timeout=timeout, token=token)
+                 token: str | None = None, tls: ClientTLS | None = None) -> None:
+        self._conn = Connection(address, timeout=timeout, token=token, tls=tls)
 
     @property
     def address(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from nestor.errors import Unavailable, from_rpc_error
+from nestor.tls import ClientTLS, client_tls_from_env, sync_channel
 from nestor.v1 import controller_pb2_grpc
 
 DEFAULT_ADDRESS = "localhost:50051"
@@ -45,16 +46,27 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def default_token() -> str | None:
+    """$NESTOR_TOKEN, else the first line of the file $NESTOR_TOKEN_FILE names (a mounted Secret)."""
+    if token := os.environ.get("NESTOR_TOKEN"):
+        return token
+    if path := os.environ.get("NESTOR_TOKEN_FILE"):
+        with open(path) as f:
+            return f.readline().strip() or None
+    return None
+
+
 class Connection:
-    """The controller stub behind one insecure channel; thread-safe like the channel itself."""
+    """The controller stub behind one channel (TLS when configured); thread-safe like the channel itself."""
 
     def __init__(self, address: str | None = None, *, timeout: float = 30.0,
-                 token: str | None = None) -> None:
+                 token: str | None = None, tls: ClientTLS | None = None) -> None:
         self.address = address or default_address()
         self.timeout = timeout
-        token = token if token is not None else os.environ.get("NESTOR_TOKEN")
+        token = token if token is not None else default_token()
         self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
-        self.channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        self.channel = sync_channel(self.address, tls if tls is not None else client_tls_from_env(),
+                                    _CHANNEL_OPTIONS)
         self.stub = controller_pb2_grpc.ControllerStub(self.channel)
 
     def close(self) -> None:

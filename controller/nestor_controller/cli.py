@@ -8,6 +8,9 @@ import contextlib
 import logging
 import os
 
+from nestor.serving import add_server_args
+from nestor.tls import ClientTLS, TLSConfigError, server_tls
+
 from nestor_controller.server import Settings, serve
 
 
@@ -30,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--durability", choices=["sync", "off"], default="sync",
                    help="sync: every change is committed before it is acknowledged (default); off: for benchmarks")
     p.add_argument("--max-message-mb", type=float, default=4.0, help="largest request accepted (default 4 MiB)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default=os.environ.get("NESTOR_LOG_LEVEL", "INFO"))
+    add_security_args(p)
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return Settings(
@@ -38,8 +42,39 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         executors=[x.strip() for x in a.executors.split(",") if x.strip()],
         artifact_dir=a.artifact_dir, durable=a.durability == "sync",
         max_message_bytes=int(a.max_message_mb * 1024 * 1024), poll_interval=a.health_interval,
-        dns_interval=a.dns_interval,
+        dns_interval=a.dns_interval, auth_tokens=a.auth_tokens, health_port=a.health_port,
+        metrics_port=a.metrics_port, **security_settings(p, a),
     )
+
+
+def add_security_args(p: argparse.ArgumentParser) -> None:
+    g = add_server_args(p, cert_help="also the client certificate shown to executors",
+                        client_ca_help="every client must present a certificate signed by this CA")
+    g.add_argument("--executor-ca", default=os.environ.get("NESTOR_EXECUTOR_CA", ""), metavar="FILE",
+                   help="dial executors over mutual TLS, trusting this CA for their certificates and presenting "
+                        "--tls-cert as ours")
+    g.add_argument("--executor-server-name", default="", metavar="NAME",
+                   help="the name executors' certificates carry (default: the host dialled; for dns:///NAME:port, "
+                        "NAME)")
+    g.add_argument("--auth-tokens", default=os.environ.get("NESTOR_AUTH_TOKENS", ""), metavar="FILE",
+                   help="require 'authorization: Bearer <token>' on every call but health checks; FILE lists the "
+                        "accepted tokens, one per line, re-read when it changes")
+
+
+def security_settings(p: argparse.ArgumentParser, a: argparse.Namespace) -> dict[str, object]:
+    try:
+        tls = server_tls(a.tls_cert, a.tls_key, a.tls_client_ca)
+        executor_tls = None
+        if a.executor_ca:
+            if tls is None:
+                raise TLSConfigError("--executor-ca needs --tls-cert and --tls-key: they are the client "
+                                     "certificate executors check")
+            executor_tls = ClientTLS(ca=a.executor_ca, cert=tls.cert, key=tls.key,
+                                     server_name=a.executor_server_name)
+            executor_tls.credentials()
+    except TLSConfigError as e:
+        p.error(str(e))
+    return {"tls": tls, "executor_tls": executor_tls}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
+from nestor.tls import ClientTLS, aio_channel
 from nestor.v1 import controller_pb2, executor_pb2, executor_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ class ExecutorPool:
         self.dns_interval = dns_interval
         self.handles: dict[str, ExecutorHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: Set: executors are dialled over (mutual) TLS.
+        self.tls: ClientTLS | None = None
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._monitor(), name="executor-pool-monitor"))
@@ -98,11 +101,15 @@ class ExecutorPool:
         for h in self.handles.values():
             await h.channel.close()
 
-    def add(self, address: str, info: executor_pb2.ExecutorInfo | None = None) -> ExecutorHandle:
-        """Adds (or refreshes) an executor; a registration carries its info, a static address is described later."""
+    def add(self, address: str, info: executor_pb2.ExecutorInfo | None = None, *,
+            server_name: str = "") -> ExecutorHandle:
+        """Adds (or refreshes) an executor; a registration carries its info, a static address is described later.
+
+        `server_name`: the name its TLS certificate must carry when that is not the host dialled.
+        """
         h = self.handles.get(address)
         if h is None:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = aio_channel(address, self.tls, CHANNEL_OPTIONS, server_name)
             h = ExecutorHandle(address, channel, executor_pb2_grpc.ExecutorStub(channel))
             self.handles[address] = h
             log.info("executor %s added", address)
@@ -169,7 +176,7 @@ class ExecutorPool:
             ips = v4 or [i[4][0] for i in infos if i[0] == socket.AF_INET6]
             addresses = {f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips}
             for address in sorted(addresses - known):
-                self.add(address)
+                self.add(address, server_name=host)
             for address in known - addresses:
                 h = self.handles.get(address)
                 if h is not None:

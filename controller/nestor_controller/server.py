@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from nestor.serving import SidePorts, bracket_host
+from nestor.tls import ClientTLS, ServerTLS, add_port, guards
 from nestor.v1 import controller_pb2, controller_pb2_grpc
 
+from nestor_controller.auth import TokenAuthInterceptor, TokenFile
 from nestor_controller.engine import Engine
 from nestor_controller.service import ControllerService
 from nestor_controller.store import Store
@@ -32,13 +35,31 @@ class Settings:
     max_message_bytes: int = 4 * 1024 * 1024
     poll_interval: float = 2.0
     dns_interval: float = 10.0
+    # Security and operations (README "Security", "Metrics"); all off by default.
+    tls: ServerTLS | None = None
+    executor_tls: ClientTLS | None = None
+    auth_tokens: str = ""
+    health_port: int | None = None
+    metrics_port: int | None = None
+
+
+def engine_collector(engine: Engine) -> object:
+    from nestor_controller.metrics import EngineCollector, instrument_study_runtime  # prometheus_client if asked
+
+    instrument_study_runtime()
+    return EngineCollector(engine)
 
 
 async def serve(settings: Settings) -> None:
+    try:
+        interceptors = [TokenAuthInterceptor(TokenFile(settings.auth_tokens))] if settings.auth_tokens else []
+    except ValueError as e:
+        raise SystemExit(f"nestor-controller: {e}") from None
     store = Store(settings.store, durable=settings.durable)
     engine = Engine(store, artifact_dir=settings.artifact_dir, poll_interval=settings.poll_interval,
                     dns_interval=settings.dns_interval)
-    server = grpc.aio.server(options=[
+    engine.pool.tls = settings.executor_tls
+    server = grpc.aio.server(interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
         # Executors and clients may keep idle connections alive with pings.
@@ -50,14 +71,17 @@ async def serve(settings: Settings) -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = add_port(server, f"{bracket_host(settings.host)}:{settings.port}", settings.tls)
     if port == 0:
         raise SystemExit(f"nestor-controller: cannot listen on {settings.host}:{settings.port}")
     await engine.start(settings.executors)
     await server.start()
+    side = SidePorts("nestor-controller", settings.host, settings.health_port, settings.metrics_port)
+    await side.start(health_servicer, lambda: engine_collector(engine))
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    print(f"nestor-controller listening on {settings.host}:{port}", flush=True)
+    print(f"nestor-controller{guards(settings.tls, bool(interceptors))} listening on {settings.host}:{port}",
+          flush=True)
     log.info("store %s (%s), %d studies loaded", settings.store, "durable" if settings.durable else "not durable",
              len(engine.studies))
 
@@ -70,6 +94,7 @@ async def serve(settings: Settings) -> None:
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace=2.0)
+    await side.stop()
     await engine.close()
     await asyncio.to_thread(store.flush)
     store.close()

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nestor_executor import registry
 from nestor_executor.devices import DeviceError, cpu_count, detect
@@ -42,7 +42,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--register-interval", type=float, default=10.0,
                    help="seconds between re-registrations with the controller (default 10)")
     p.add_argument("--log-level", default=os.environ.get("NESTOR_LOG_LEVEL", "INFO"))
+    add_security_args(p)
     return p
+
+
+def add_security_args(p: argparse.ArgumentParser) -> None:
+    from nestor.serving import add_server_args
+
+    g = add_server_args(p, cert_help="also shown to a controller that asks for one",
+                        client_ca_help="serve only callers whose certificate this CA signed (the controller's)")
+    g.add_argument("--controller-ca", default=os.environ.get("NESTOR_CONTROLLER_CA", ""), metavar="FILE",
+                   help="register with the controller over TLS, trusting this CA for its certificate")
+    g.add_argument("--token-file", default=os.environ.get("NESTOR_TOKEN_FILE", ""), metavar="FILE",
+                   help="bearer token sent when registering (a controller with --auth-tokens requires one); "
+                        "default: env NESTOR_TOKEN")
+
+
+def security_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """TLS and token settings from the flags; a bad combination or unreadable file ends the program."""
+    from nestor.tls import ClientTLS, TLSConfigError, server_tls
+
+    try:
+        tls = server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+        controller_tls = None
+        if args.controller_ca:
+            controller_tls = ClientTLS(ca=args.controller_ca, cert=tls.cert if tls else "", key=tls.key if tls else "")
+            controller_tls.credentials()
+    except TLSConfigError as e:
+        fail(str(e))
+    token = os.environ.get("NESTOR_TOKEN", "")
+    if args.token_file:
+        try:
+            with open(args.token_file) as f:
+                token = f.readline().strip()
+        except OSError as e:
+            fail(f"--token-file: cannot read {args.token_file!r}: {e.strerror}")
+    return {"tls": tls, "controller_tls": controller_tls, "token": token, "health_port": args.health_port,
+            "metrics_port": args.metrics_port}
 
 
 def fail(message: str) -> NoReturn:
@@ -64,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         trainables = registry.build(args.trainable)
     except registry.SpecError as e:
         fail(str(e))
+    security = security_settings(args)
     try:
         devices = detect(args.device)
     except DeviceError as e:
@@ -77,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host, port=args.port, controller=args.controller, advertise=args.advertise, slots=slots,
         devices=devices, trainables=trainables, artifact_dir=os.path.abspath(args.artifact_dir),
         torch_threads=args.torch_threads or max(1, cpu_count() // slots),
-        register_interval=args.register_interval)
+        register_interval=args.register_interval, **security)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 import grpc
+from nestor.tls import ClientTLS, aio_channel
 from nestor.v1 import controller_pb2, controller_pb2_grpc, executor_pb2
 
 log = logging.getLogger(__name__)
@@ -19,11 +20,13 @@ MAX_BACKOFF_S = 2.0
 
 
 async def register_forever(controller: str, address: str, describe: Callable[[], executor_pb2.ExecutorInfo],
-                           interval: float) -> None:
-    channel = grpc.aio.insecure_channel(controller, options=[
+                           interval: float, *, tls: ClientTLS | None = None, token: str = "") -> None:
+    channel = aio_channel(controller, tls, [
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ])
+    # A controller that requires tokens (--auth-tokens) requires one for registering too.
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
     stub = controller_pb2_grpc.ControllerStub(channel)
     delay = 0.1
     registered = False
@@ -32,7 +35,7 @@ async def register_forever(controller: str, address: str, describe: Callable[[],
         while True:
             try:
                 request = controller_pb2.RegisterExecutorRequest(address=address, info=describe())
-                await stub.RegisterExecutor(request, timeout=max(2.0, min(interval, 10.0)))
+                await stub.RegisterExecutor(request, timeout=max(2.0, min(interval, 10.0)), metadata=metadata)
             except grpc.aio.AioRpcError as e:
                 if registered or not warned:
                     log.warning("cannot register with controller %s (%s: %s); retrying", controller,

@@ -17,6 +17,8 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from nestor.serving import SidePorts, bracket_host
+from nestor.tls import ClientTLS, ServerTLS, add_port, guards
 from nestor.v1 import executor_pb2, executor_pb2_grpc, study_pb2
 from nestor.values import params_from_proto
 
@@ -44,6 +46,12 @@ class Settings:
     register_interval: float = 10.0
     # Seconds a trial gets to end after its controller went away, and on shutdown.
     stop_grace: float = 5.0
+    # Security and operations (README "Security", "Metrics"); all off by default.
+    tls: ServerTLS | None = None
+    controller_tls: ClientTLS | None = None
+    token: str = ""
+    health_port: int | None = None
+    metrics_port: int | None = None
 
 
 def version() -> str:
@@ -152,6 +160,12 @@ def advertised_address(settings: Settings, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
+def pool_collector(pool: SlotPool) -> object:
+    from nestor_executor.metrics import SlotPoolCollector  # prometheus_client only when asked for
+
+    return SlotPoolCollector(pool)
+
+
 async def serve(settings: Settings) -> None:
     devices = slot_devices(settings.devices, settings.slots)
     pool = SlotPool(devices, {
@@ -170,10 +184,8 @@ async def serve(settings: Settings) -> None:
         ("grpc.keepalive_time_ms", 10_000),
         ("grpc.keepalive_timeout_ms", 5_000),
     ])
-    host = settings.host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # IPv6
-    port = server.add_insecure_port(f"{host}:{settings.port}")
+    host = bracket_host(settings.host)  # IPv6
+    port = add_port(server, f"{host}:{settings.port}", settings.tls)
     if port == 0:
         await pool.close()
         print(f"nestor-executor: cannot listen on {host}:{settings.port}", file=sys.stderr, flush=True)
@@ -185,9 +197,11 @@ async def serve(settings: Settings) -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
     await server.start()
+    side = SidePorts("nestor-executor", settings.host, settings.health_port, settings.metrics_port)
+    await side.start(health_servicer, lambda: pool_collector(pool))
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    print(f"nestor-executor listening on {host}:{port}", flush=True)
+    print(f"nestor-executor{guards(settings.tls)} listening on {host}:{port}", flush=True)
     log.info("executor %s: %d slot(s) on %s; trainables: %s", executor_id, len(devices),
              ", ".join(dict.fromkeys(d.name for d in devices)), ", ".join(sorted(settings.trainables)))
 
@@ -195,7 +209,8 @@ async def serve(settings: Settings) -> None:
     if settings.controller:
         address = advertised_address(settings, port)
         registration = asyncio.create_task(
-            register_forever(settings.controller, address, service.info, settings.register_interval))
+            register_forever(settings.controller, address, service.info, settings.register_interval,
+                             tls=settings.controller_tls, token=settings.token))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -212,5 +227,6 @@ async def serve(settings: Settings) -> None:
             await registration
     await pool.drain(settings.stop_grace)
     await server.stop(grace=2.0)
+    await side.stop()
     await pool.close()
     print("nestor-executor stopped", file=sys.stderr, flush=True)

@@ -148,6 +148,7 @@ class Slot:
         self.run: TrialRun | None = None
         self.start_failures = 0
         self.respawn: asyncio.TimerHandle | None = None
+        self.spawns = 0  # worker processes started; every one after the first replaced a dead one (metrics)
 
     @property
     def busy(self) -> bool:
@@ -156,6 +157,7 @@ class Slot:
     def spawn(self) -> None:
         self.respawn = None
         self.ready = False
+        self.spawns += 1
         w = WorkerProcess(f"nestor-worker-{self.index}", self.config_json)
         w.on_message = functools.partial(self._on_message, w)
         w.on_exit = functools.partial(self._on_exit, w)
