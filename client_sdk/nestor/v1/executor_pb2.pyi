@@ -24,20 +24,24 @@ class Device(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class ExecutorInfo(_message.Message):
-    __slots__ = ("executor_id", "slots", "busy_slots", "devices", "trainables", "version")
+    __slots__ = ("executor_id", "slots", "busy_slots", "devices", "trainables", "version", "queue_capacity", "queued")
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     BUSY_SLOTS_FIELD_NUMBER: _ClassVar[int]
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     TRAINABLES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
     executor_id: str
     slots: int
     busy_slots: int
     devices: _containers.RepeatedCompositeFieldContainer[Device]
     trainables: _containers.RepeatedScalarFieldContainer[str]
     version: str
-    def __init__(self, executor_id: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., trainables: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ...) -> None: ...
+    queue_capacity: int
+    queued: int
+    def __init__(self, executor_id: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., trainables: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., queue_capacity: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
 
 class Tensor(_message.Message):
     __slots__ = ("shape", "values")
