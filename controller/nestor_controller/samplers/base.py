@@ -40,6 +40,8 @@ class Sampler(ABC):
     defaults: ClassVar[Mapping[str, Any]] = {}
     #: Suggesting is slow enough (model fitting) to run off the event loop.
     heavy: ClassVar[bool] = False
+    #: Searches architecture spaces: their decisions arrive as conditional categorical parameters.
+    searches_architectures: ClassVar[bool] = False
 
     def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
         self.space = space
@@ -58,7 +60,7 @@ class Sampler(ABC):
                 f"spec.algorithm.settings: unknown setting {unknown[0]!r} for algorithm {cls.name!r} "
                 f"(known: {known})"
             )
-        if space.architecture is not None:
+        if space.architecture is not None and not cls.searches_architectures:
             raise SpecError(f"spec.space.architecture: algorithm {cls.name!r} does not search architectures")
 
     @abstractmethod

@@ -1,0 +1,209 @@
+"""GP Bayesian optimisation: a Matern-5/2 GP on the encoded space, log EI, parallel-aware.
+
+The first `n_initial` trials come from a scrambled Sobol design. After that,
+each suggestion fits (or reuses) the GP hyperparameters, conditions the GP on
+every finished trial and on a fantasy value for every trial still running
+(kriging believer: the GP's own mean there; constant liar: the mean of the
+observations), and maximises log EI. Several suggestions in one call are
+chosen one after another, each a fantasy for the next, so that eight free
+executors get eight different, spread-out points.
+
+Hyperparameters are refitted by MAP when the number of observations grew by
+5% since the last fit (every observation early on), warm-started from the
+last fit; the fit is kept in the sampler state, so a restarted controller
+continues with exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nestor_controller.errors import SpecError
+from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.blas import single_threaded
+from nestor_controller.samplers.encoding import Encoder
+from nestor_controller.samplers.gp.acquisition import log_ei
+from nestor_controller.samplers.gp.fit import Prior, fit_map
+from nestor_controller.samplers.gp.kernel import Geometry
+from nestor_controller.samplers.gp.model import GPModel
+from nestor_controller.samplers.gp.optimize import maximize
+from nestor_controller.samplers.model_based import (
+    check_initial,
+    check_single_objective,
+    distinct_pick,
+    losses,
+    standardize,
+)
+from nestor_controller.samplers.quasirandom import SobolDesign
+from nestor_controller.samplers.sampling import rng_from_state, rng_state
+from nestor_controller.space import Space
+
+#: Above this many observations the hyperparameters are fitted on the best and the most recent of them.
+FIT_MAX = 300
+FIT_BEST = 60
+#: Above this many observations fewer random candidates are scored (their cost grows with n^2).
+SCAN_FULL = 300
+PARALLEL = ("believer", "liar")
+
+
+class GPSampler(Sampler):
+    name = "gp"
+    heavy: ClassVar[bool] = True
+    defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.n_initial = setting(s, "n_initial", int, minimum=1)
+        self.parallel = s["parallel"]
+        self.candidates = setting(s, "candidates", int, minimum=1)
+        self.restarts = setting(s, "restarts", int, minimum=1)
+        self.encoder = Encoder(self.space)
+        self.geometry = Geometry(self.encoder)
+        self.prior = Prior.for_dimension(self.encoder.n_params)
+        self.design = SobolDesign(self.space, self.seed)
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        self.suggested = 0
+        self.theta: np.ndarray | None = None
+        self.n_fit = 0
+        # Derived from (theta, n_fit, history) alone; kept only to skip refactorising.
+        self._model: GPModel | None = None
+        self._model_key: tuple = ()
+
+    @classmethod
+    def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
+        super().check(space, objectives, settings, max_trials)
+        check_single_objective(cls.name, objectives)
+        merged = {**cls.defaults, **settings}
+        for name in ("n_initial", "candidates", "restarts"):
+            setting(merged, name, int, minimum=1)
+        if merged["parallel"] not in PARALLEL:
+            raise SpecError(f"spec.algorithm.settings.parallel: expected one of {', '.join(PARALLEL)}, "
+                            f"got {merged['parallel']!r}")
+        check_initial(settings, max_trials)
+
+    # --- suggesting ---------------------------------------------------------------
+
+    def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        with single_threaded():
+            return self._suggest(count, history, running)
+
+    def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        valid = [o for o in history if o.values is not None]
+        out: list[Assignment] = []
+        while len(out) < count and (self.suggested < self.n_initial or len(valid) < 2):
+            out.extend(self.design.draw(1, defaults_first=self.design.drawn == 0))
+            self.suggested += 1
+        if len(out) < count:
+            out.extend(self._model_suggestions(count - len(out), history, valid, [*running, *out]))
+        return out
+
+    def _model_suggestions(self, count: int, history: Sequence[Observation], valid: Sequence[Observation],
+                           running: Sequence[Assignment]) -> list[Assignment]:
+        enc = self.encoder
+        X, act = enc.encode([o.params for o in valid])
+        colact = enc.col_active(act)
+        y = standardize(losses(self.objectives, valid))
+        if self._needs_fit(len(valid)):
+            self._fit(X, colact, y)
+        model = self._base_model(valid, X, colact)
+        fantasy = model.fork(len(running) + count)
+        ys = list(y)
+        best = float(y.min())
+        taken = [X, enc.encode([o.params for o in history if o.values is None])[0]]
+
+        def add_fantasy(z: np.ndarray, za: np.ndarray) -> None:
+            nonlocal best
+            fantasy.set_targets(np.asarray(ys))
+            value = float(fantasy.predict(z[None], za[None])[0][0]) if self.parallel == "believer" else float(y.mean())
+            fantasy.append(z, za)
+            ys.append(value)
+            best = min(best, value)
+
+        if running:
+            Xp, Ap = enc.encode(running)
+            for z, za in zip(Xp, enc.col_active(Ap), strict=True):
+                add_fantasy(z, za)
+            taken.append(Xp)
+        fantasy.set_targets(np.asarray(ys))
+        centers = X[np.argsort(y, kind="stable")[:5]]
+        out = []
+        for _ in range(count):
+            cand = maximize(enc, self._acquisition(fantasy, lambda: best), self.rng, centers,
+                            raw=self._raw_count(len(valid)), starts=self.restarts, local=20)
+            i = distinct_pick(cand.X, np.vstack(taken))
+            if i is None:  # every candidate was tried already (a small discrete space): a fresh random point
+                z, za = enc.from_cube(self.rng.random((1, enc.n_params)))
+                z, zact = z[0], za[0]
+            else:
+                z, zact = cand.X[i], cand.act[i]
+            out.append(enc.decode(z[None], zact[None])[0])
+            taken.append(z[None])
+            add_fantasy(z, enc.col_active(zact[None])[0])
+            fantasy.set_targets(np.asarray(ys))
+            self.suggested += 1
+        return out
+
+    @staticmethod
+    def _acquisition(model: GPModel, best: Any) -> Any:
+        def acq(Z: np.ndarray, colact: np.ndarray, cols: np.ndarray | None) -> tuple[np.ndarray, ...]:
+            if cols is None:
+                mu, var = model.predict(Z, colact)
+                return log_ei(mu, var, best())
+            mu, var, dmu, dvar = model.predict(Z, colact, cols)
+            return log_ei(mu, var, best(), dmu, dvar)
+
+        return acq
+
+    def _raw_count(self, n: int) -> int:
+        if n <= SCAN_FULL:
+            return self.candidates
+        return max(256, int(self.candidates * (SCAN_FULL / n) ** 2))
+
+    # --- the model ------------------------------------------------------------------
+
+    def _needs_fit(self, n: int) -> bool:
+        return self.theta is None or n - self.n_fit >= max(1, self.n_fit // 20) or n < self.n_fit
+
+    def _fit(self, X: np.ndarray, colact: np.ndarray, y: np.ndarray) -> None:
+        n = len(X)
+        idx = np.arange(n)
+        if n > FIT_MAX:
+            best = np.argsort(y, kind="stable")[:FIT_BEST]
+            idx = np.union1d(best, np.arange(n - (FIT_MAX - FIT_BEST), n))
+        S = self.geometry.param_sq_dists(X[idx], colact[idx])
+        starts = [self.prior.mode(self.encoder.n_params)]
+        if self.theta is not None:
+            starts = [self.theta, *starts] if len(idx) <= 150 else [self.theta]
+        self.theta = fit_map(S, y[idx], starts, self.prior)
+        self.n_fit = n
+
+    def _base_model(self, valid: Sequence[Observation], X: np.ndarray, colact: np.ndarray) -> GPModel:
+        """The factor of the observations: the cached one extended, or rebuilt the canonical way."""
+        assert self.theta is not None
+        ids = tuple(o.trial_id for o in valid)
+        key = (tuple(self.theta.tolist()), self.n_fit)
+        m = self._model
+        if m is None or self._model_key[:2] != key or ids[:m.n] != self._model_key[2]:
+            m = GPModel(self.geometry, self.theta, X[:self.n_fit], colact[:self.n_fit], capacity=len(X) + 16)
+        for r in range(m.n, len(X)):
+            m.append(X[r], colact[r])
+        self._model, self._model_key = m, (*key, ids)
+        return m
+
+    # --- state ------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": rng_state(self.rng), "suggested": self.suggested, "sobol": self.design.state(),
+                "theta": None if self.theta is None else self.theta.tolist(), "n_fit": self.n_fit}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.rng = rng_from_state(state["rng"])
+        self.suggested = int(state["suggested"])
+        self.design.load(state["sobol"])
+        self.theta = None if state["theta"] is None else np.asarray(state["theta"], dtype=float)
+        self.n_fit = int(state["n_fit"])
+        self._model = None

@@ -1,0 +1,47 @@
+"""What the model-based samplers (GP, TPE, evolution) share: losses, checks, picking distinct points."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers.base import Observation, setting
+
+
+def losses(objectives: Sequence[ObjectiveDef], observations: Sequence[Observation]) -> np.ndarray:
+    """The first objective of each (non-failed) observation as a value to minimise."""
+    o = objectives[0]
+    return np.asarray([o.loss(obs.values[0]) for obs in observations if obs.values is not None], dtype=float)
+
+
+def standardize(y: np.ndarray) -> np.ndarray:
+    sd = float(y.std())
+    return (y - y.mean()) / (sd if sd > 0 else 1.0)
+
+
+def distinct_pick(X: np.ndarray, taken: np.ndarray, tol: float = 1e-9) -> int | None:
+    """Index of the first row of X (best first) that is no row of `taken` and no earlier pick, or None."""
+    for i in range(len(X)):
+        if not len(taken) or np.abs(taken - X[i]).max(axis=1).min() > tol:
+            return i
+    return None
+
+
+def check_single_objective(name: str, objectives: Sequence[ObjectiveDef]) -> None:
+    if len(objectives) > 1:
+        raise SpecError(f"spec.objectives: algorithm {name!r} optimises a single objective, got "
+                        f"{len(objectives)}; use random, quasirandom or grid for several")
+
+
+def check_initial(settings: Mapping[str, Any], max_trials: int) -> None:
+    """An explicit n_initial must leave the model some of the budget."""
+    if "n_initial" in settings and max_trials:
+        n = setting(settings, "n_initial", int, minimum=1)
+        if n >= max_trials:
+            raise SpecError(f"spec.algorithm.settings.n_initial: {n} initial points use the whole budget of "
+                            f"max_trials={max_trials}, so the model would never choose a trial; "
+                            f"set it below {max_trials}")
