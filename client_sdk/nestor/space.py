@@ -130,3 +130,67 @@ def Space(*params: space_pb2.Parameter | Iterable[space_pb2.Parameter],
     if architecture is not None:
         space.architecture.CopyFrom(architecture)
     return space
+
+
+# --- architecture spaces (NAS); nestor.architecture says how they become decisions ---
+
+
+def _names(what: str, xs: Iterable[str]) -> list[str]:
+    if isinstance(xs, str | bytes) or not isinstance(xs, Iterable):
+        raise TypeError(f"{what}: expected a list of operation names, got {xs!r}")
+    out = list(xs)
+    for x in out:
+        if not isinstance(x, str):
+            raise TypeError(f"{what}: operation names must be strings, got {x!r}")
+    return out
+
+
+def _integers(what: str, xs: Iterable[int]) -> list[int]:
+    if isinstance(xs, str | bytes) or not isinstance(xs, Iterable):
+        raise TypeError(f"{what}: expected a list of integers, got {xs!r}")
+    return [_integer(what, "a value", x) for x in xs]
+
+
+def Chain(operations: Iterable[str], *, max_layers: int, min_layers: int = 1,
+          filters: Iterable[int] = (16,), kernel_sizes: Iterable[int] = (3,),
+          strides: Iterable[int] = (1,)) -> space_pb2.ArchitectureSpace:
+    """A chain of ``min_layers`` to ``max_layers`` layers, each an operation with its own hyperparameters.
+
+    Operations: ``conv``, ``sep_conv``, ``dil_conv``, ``max_pool``, ``avg_pool``
+    (each optionally with a kernel size, e.g. ``conv_5x5``; without one the layer
+    chooses among ``kernel_sizes``) and ``identity`` (or ``skip_connect``). Convolutions choose their
+    ``filters``; every layer chooses a stride.
+    """
+    return space_pb2.ArchitectureSpace(chain=space_pb2.ChainSpace(
+        min_layers=_integer("chain", "min_layers", min_layers),
+        max_layers=_integer("chain", "max_layers", max_layers),
+        operations=_names("chain.operations", operations), filters=_integers("chain.filters", filters),
+        kernel_sizes=_integers("chain.kernel_sizes", kernel_sizes), strides=_integers("chain.strides", strides)))
+
+
+def MultiBranch(operations: Iterable[str], *, num_layers: int, merge: str = "sum", max_inputs: int = 2,
+                filters: Iterable[int] = (16,)) -> space_pb2.ArchitectureSpace:
+    """``num_layers`` layers after a stem, each reading up to ``max_inputs`` earlier outputs.
+
+    ``merge="sum"`` adds the inputs (residual connections), ``"concat"`` stacks
+    their channels (dense connections).
+    """
+    if not isinstance(merge, str):
+        raise TypeError(f"multi_branch.merge: expected 'sum' or 'concat', got {merge!r}")
+    return space_pb2.ArchitectureSpace(multi_branch=space_pb2.MultiBranchSpace(
+        num_layers=_integer("multi_branch", "num_layers", num_layers),
+        operations=_names("multi_branch.operations", operations), merge=merge,
+        max_inputs=_integer("multi_branch", "max_inputs", max_inputs),
+        filters=_integers("multi_branch.filters", filters)))
+
+
+def Cells(operations: Iterable[str], *, num_nodes: int = 4, num_cells: int = 3,
+          init_channels: int = 16) -> space_pb2.ArchitectureSpace:
+    """A normal and a reduction cell, each ``num_nodes`` nodes choosing two inputs and an operation for each.
+
+    The evaluated network stacks ``num_cells`` cells after a stem of ``init_channels``.
+    """
+    return space_pb2.ArchitectureSpace(cell=space_pb2.CellSpace(
+        num_nodes=_integer("cell", "num_nodes", num_nodes), operations=_names("cell.operations", operations),
+        num_cells=_integer("cell", "num_cells", num_cells),
+        init_channels=_integer("cell", "init_channels", init_channels)))

@@ -20,7 +20,8 @@ The format::
       optimizer: {type: categorical, choices: [adam, sgd]}
       batch_size: [16, 32, 64]       # shorthand for {type: categorical, choices: [...]}
       momentum: {type: double, min: 0.0, max: 0.99, when: {optimizer: [sgd]}, default: 0.9}
-    architecture: {chain: {max_layers: 4, operations: [conv3x3, conv5x5]}}   # optional, NAS
+    architecture:                    # optional, NAS: one of chain, multi_branch, cell
+      chain: {max_layers: 4, operations: [conv_3x3, sep_conv_5x5, max_pool_3x3], filters: [16, 32]}
 
 Parameter types: ``double`` (alias ``float``) and ``int`` (alias ``integer``) take
 ``min``, ``max``, ``scale`` (``linear`` or ``log``), ``step``; ``categorical``
@@ -68,6 +69,13 @@ PARAM_KEYS = {
     "int": ("type", "min", "max", "scale", "step", "default", "when"),
     "categorical": ("type", "choices", "ordered", "default", "when"),
 }
+ARCHITECTURE_KEYS = {
+    "chain": ("min_layers", "max_layers", "operations", "filters", "kernel_sizes", "strides"),
+    "multi_branch": ("num_layers", "operations", "merge", "max_inputs", "filters"),
+    "cell": ("num_nodes", "operations", "num_cells", "init_channels"),
+}
+ARCHITECTURE_MESSAGES = {"chain": space_pb2.ChainSpace, "multi_branch": space_pb2.MultiBranchSpace,
+                         "cell": space_pb2.CellSpace}
 TYPE_ALIASES = {"double": "double", "float": "double", "int": "int", "integer": "int",
                 "categorical": "categorical", "choice": "categorical"}
 GOALS = {"minimize": study_pb2.GOAL_MINIMIZE, "min": study_pb2.GOAL_MINIMIZE,
@@ -345,11 +353,30 @@ class _Reader:
         return out
 
     def architecture(self, x: Any, path: str) -> space_pb2.ArchitectureSpace:
-        d = self.json_like(self.mapping(x, path), path)
-        try:
-            return json_format.ParseDict(d, space_pb2.ArchitectureSpace())
-        except json_format.ParseError as e:
-            raise self.fail(path, str(e)) from None
+        d = self.mapping(x, path, tuple(ARCHITECTURE_KEYS), what="architecture kind")
+        if len(d) != 1:
+            raise self.fail(path, f"expected exactly one of {', '.join(ARCHITECTURE_KEYS)}, got {len(d)}")
+        ((kind, body),) = d.items()
+        at = _join(path, kind)
+        fields: dict[str, Any] = {}
+        for key, v in self.mapping(body, at, ARCHITECTURE_KEYS[kind], what=f"key for a {kind} space").items():
+            p = _join(at, key)
+            if key == "operations":
+                fields[key] = [self.string(op, _join(p, i)) for i, op in enumerate(self.sequence(v, p))]
+            elif key == "merge":
+                fields[key] = self.string(v, p)
+            elif key in ("filters", "kernel_sizes", "strides"):
+                fields[key] = [self.integer(n, _join(p, i), INT32) for i, n in enumerate(self.sequence(v, p))]
+            else:
+                fields[key] = self.integer(v, p, INT32)
+        out = space_pb2.ArchitectureSpace()
+        getattr(out, kind).CopyFrom(ARCHITECTURE_MESSAGES[kind](**fields))
+        return out
+
+    def sequence(self, x: Any, path: str) -> list[Any]:
+        if not isinstance(x, list | tuple):
+            raise self.fail(path, f"expected a list, got {_describe(x)}")
+        return list(x)
 
     def space(self, x: Any, path: str) -> space_pb2.SearchSpace:
         if x is None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from nestor.architecture import PREFIX as ARCH_PREFIX
 from nestor.v1 import space_pb2
 from nestor.values import ParamValue, from_value
 
@@ -162,6 +163,8 @@ def parse_space(proto: space_pb2.SearchSpace, where: str = "spec.space") -> Spac
             raise SpecError(f"{at}: parameter has no name")
         if p.name in parsed:
             raise SpecError(f"{at}: duplicate parameter name {p.name!r}")
+        if p.name.startswith(ARCH_PREFIX):
+            raise SpecError(f"{at}: names starting with {ARCH_PREFIX!r} are reserved for architecture decisions")
         parsed[p.name] = _parse_param(p, at)
         raw_conditions[p.name] = p.conditions
     with_conditions: dict[str, ParamDef] = {}
@@ -192,6 +195,15 @@ def parse_space(proto: space_pb2.SearchSpace, where: str = "spec.space") -> Spac
         )
     ordered = _topological(with_conditions, where)
     arch = proto.architecture if proto.HasField("architecture") else None
+    if arch is not None:
+        # Imported here: the architecture module builds on ParamDef from this one.
+        from nestor_controller.architecture import architecture_params, check_architecture
+
+        check_architecture(arch, f"{where}.architecture")
+        ordered += architecture_params(arch)
+        if len(ordered) > MAX_PARAMETERS:
+            raise SpecError(f"{where}.architecture: {len(ordered)} parameters and decisions exceed the limit "
+                            f"of {MAX_PARAMETERS}")
     return Space(ordered, arch)
 
 

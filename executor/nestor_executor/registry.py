@@ -13,6 +13,7 @@ from typing import Any
 
 BUILTINS: dict[str, str] = {
     "digits_mlp": "nestor_executor.trainables.digits_mlp:train",
+    "digits_nas": "nestor_executor.trainables.digits_nas:train",
     "synthetic": "nestor_executor.trainables.synthetic:train",
     "noop": "nestor_executor.trainables.noop:train",
 }

@@ -13,6 +13,7 @@ from nestor_controller.samplers.sampling import draw_assignment, rng_from_state,
 
 class RandomSampler(Sampler):
     name = "random"
+    searches_architectures = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,1 +1,1 @@
-"""Trainables every executor serves: digits_mlp, synthetic and noop."""
+"""Trainables every executor serves: digits_mlp, digits_nas, synthetic and noop."""

@@ -1,15 +1,13 @@
 """`digits_mlp`: a PyTorch MLP on scikit-learn's digits (8x8 images, 10 classes; no download).
 
 The whole data set lives in tensors on the trial's device and batches are index
-slices: on CPU an epoch takes milliseconds. Shuffling and dropout are seeded per
-epoch from the trial's seed, so a run resumed from its checkpoint follows the
-same curve as one that never stopped.
+slices: on CPU an epoch takes milliseconds. The seeded, checkpointed epoch loop
+is shared with digits_nas (trainables/epochs.py).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nestor_executor.trainables.epochs import Split, train_epochs
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 OPTIMIZERS = ("adam", "adamw", "sgd")
-CHECKPOINT = "checkpoint.pt"
 
-Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 _DATA: dict[tuple[int, str], Split] = {}
 
 
@@ -102,25 +100,6 @@ def epochs_of(params: Mapping[str, Any], ctx: Any) -> int:
     return int(params.get("epochs", ctx.config.get("epochs", 20)))
 
 
-def save(path: str, model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
-         history: list[tuple[int, dict[str, float]]]) -> None:
-    # Write then rename: a worker killed mid-save leaves the previous checkpoint intact.
-    tmp = f"{path}.tmp"
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-             "history": [[e, m] for e, m in history]}
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    model.eval()
-    logits = model(x)
-    loss = F.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(dim=1) == y).float().mean().item()
-    return accuracy, loss
-
-
 def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     s = settings(params)
     epochs = epochs_of(params, ctx)
@@ -129,50 +108,5 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     torch.manual_seed(ctx.seed)
     model = build_model(s).to(device)
     opt = build_optimizer(s, model)
-
-    os.makedirs(ctx.checkpoint_dir, exist_ok=True)
-    path = os.path.join(ctx.checkpoint_dir, CHECKPOINT)
-    start = 0
-    history: list[tuple[int, dict[str, float]]] = []
-    if os.path.exists(path):
-        state = torch.load(path, map_location=device, weights_only=True)
-        try:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise ValueError(f"digits_mlp: checkpoint {path} does not fit these parameters: {e}") from None
-        start = int(state["epoch"])
-        history = [(int(e), dict(m)) for e, m in state.get("history", [])]
-        # Reports sent just before the previous attempt ended may never have been stored: the controller
-        # keeps the first copy of each epoch and ignores the rest.
-        for e, m in history:
-            ctx.report(e, m)
-    metrics: dict[str, float] = history[-1][1] if history else {}
-
-    n = len(x_tr)
-    bs = s["batch_size"]
-    for epoch in range(start + 1, epochs + 1):
-        if ctx.should_stop:
-            break
-        model.train()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed * 7919 + epoch)).to(device)
-        torch.manual_seed(ctx.seed * 7919 + epoch)  # dropout masks
-        total = torch.zeros((), device=device)
-        for i in range(0, n, bs):
-            idx = order[i:i + bs]
-            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
-        accuracy, val_loss = evaluate(model, x_va, y_va)
-        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n}
-        history.append((epoch, metrics))
-        save(path, model, opt, epoch, history)
-        ctx.checkpoint_saved(epoch, path)
-        if ctx.report(epoch, metrics):
-            break
-    if not metrics:  # a checkpoint from an older version without metrics, and nothing left to train
-        accuracy, val_loss = evaluate(model, x_va, y_va)
-        metrics = {"val_accuracy": accuracy, "val_loss": val_loss}
-    return {"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"]}
+    return train_epochs(model, opt, (x_tr, y_tr, x_va, y_va), ctx, epochs=epochs, batch_size=s["batch_size"],
+                        name="digits_mlp")

@@ -1,0 +1,94 @@
+"""The epoch loop of the built-in digits trainables: seeded, checkpointed every epoch, resumable.
+
+Shuffling and dropout are seeded per epoch from the trial's seed, so a run
+resumed from its checkpoint follows the same curve as one that never stopped.
+The checkpoint keeps the reported history, which a resumed run reports again.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CHECKPOINT = "checkpoint.pt"
+Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def save(path: str, model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
+         history: list[tuple[int, dict[str, float]]]) -> None:
+    # Write then rename: a worker killed mid-save leaves the previous checkpoint intact.
+    tmp = f"{path}.tmp"
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+             "history": [[e, m] for e, m in history]}
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    model.eval()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(dim=1) == y).float().mean().item()
+    return accuracy, loss
+
+
+def resume(path: str, model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str
+           ) -> tuple[int, list[tuple[int, dict[str, float]]]]:
+    """(epochs done, reported history) from the checkpoint at `path`, if any; loads model and optimizer."""
+    if not os.path.exists(path):
+        return 0, []
+    state = torch.load(path, map_location=ctx.device, weights_only=True)
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise ValueError(f"{name}: checkpoint {path} does not fit these parameters: {e}") from None
+    history = [(int(e), dict(m)) for e, m in state.get("history", [])]
+    # Reports sent just before the previous attempt ended may never have been stored: the controller
+    # keeps the first copy of each epoch and ignores the rest.
+    for e, m in history:
+        ctx.report(e, m)
+    return int(state["epoch"]), history
+
+
+def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx: Any, *, epochs: int,
+                 batch_size: int, name: str) -> dict[str, float]:
+    """Trains `model` up to `epochs` (from its checkpoint, if one exists); returns the final metrics."""
+    x_tr, y_tr, x_va, y_va = data
+    device = ctx.device
+    os.makedirs(ctx.checkpoint_dir, exist_ok=True)
+    path = os.path.join(ctx.checkpoint_dir, CHECKPOINT)
+    start, history = resume(path, model, opt, ctx, name)
+    metrics: dict[str, float] = history[-1][1] if history else {}
+
+    n = len(x_tr)
+    for epoch in range(start + 1, epochs + 1):
+        if ctx.should_stop:
+            break
+        model.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed * 7919 + epoch)).to(device)
+        torch.manual_seed(ctx.seed * 7919 + epoch)  # dropout masks
+        total = torch.zeros((), device=device)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        accuracy, val_loss = evaluate(model, x_va, y_va)
+        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n}
+        history.append((epoch, metrics))
+        save(path, model, opt, epoch, history)
+        ctx.checkpoint_saved(epoch, path)
+        if ctx.report(epoch, metrics):
+            break
+    if not metrics:  # a checkpoint from an older version without metrics, and nothing left to train
+        accuracy, val_loss = evaluate(model, x_va, y_va)
+        metrics = {"val_accuracy": accuracy, "val_loss": val_loss}
+    return {"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"]}
