@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from nestor.v1 import controller_pb2, controller_pb2_grpc, study_pb2
+from nestor.v1 import controller_pb2, controller_pb2_grpc, executor_pb2, study_pb2
 
+from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.engine import Engine
 from nestor_controller.errors import ControllerError, SpecError
 
@@ -171,6 +172,23 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                     return
         finally:
             rt.unsubscribe(queue)
+
+    @rpc
+    async def ReportOuterGradient(self, request: controller_pb2.ReportOuterGradientRequest,
+                                  context: Any) -> executor_pb2.OuterVariables:
+        async def report() -> executor_pb2.OuterVariables:
+            if not request.HasField("gradient"):
+                raise SpecError("gradient: required")
+            return await bilevel.report_outer_gradient(self.engine, require_id(request.study_id, "study_id"),
+                                                       request.trial_id, request.gradient)
+
+        return await self.engine.once("ReportOuterGradient", request.request_id, report, bilevel.rebuild_values)
+
+    @rpc
+    async def GetOuterState(self, request: controller_pb2.GetOuterStateRequest,
+                            context: Any) -> controller_pb2.GetOuterStateResponse:
+        require_id(request.study_id, "study_id")
+        return await bilevel.outer_state(self.engine, request)
 
     @rpc
     async def RegisterExecutor(self, request: controller_pb2.RegisterExecutorRequest,

@@ -136,7 +136,8 @@ class StudyRuntime:
         return self._finished_curves
 
     def best_trials(self, count: int) -> list[TrialRecord]:
-        done = [t for t in self.trials.values() if t.state == COMPLETED and t.final is not None]
+        done = [t for t in self.trials.values()
+                if t.state == COMPLETED and t.final is not None and self.sampler.scored(t.params)]
         scored = [(t, objective_values(self.objectives, t.final.metrics)) for t in done]  # type: ignore[union-attr]
         scored = [(t, v) for t, v in scored if v is not None]
         if len(self.objectives) == 1:
@@ -163,7 +164,8 @@ class StudyRuntime:
         return self.store.upsert(trials, t.to_row())
 
     def event(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], type_: int, trial: TrialRecord | None = None,
-              measurement: MeasurementRecord | None = None, message: str = "") -> None:
+              measurement: MeasurementRecord | None = None, message: str = "",
+              outer: controller_pb2.OuterStep | None = None) -> None:
         self.last_seq += 1
         ev = controller_pb2.StudyEvent(
             seq=self.last_seq, study_id=self.id, type=type_, time=timestamp(time.time()),  # type: ignore[arg-type]
@@ -174,6 +176,8 @@ class StudyRuntime:
             ev.trial.CopyFrom(trial.to_proto(measurements=False))
         if measurement is not None:
             ev.measurement.CopyFrom(measurement.to_proto())
+        if outer is not None:
+            ev.outer.CopyFrom(outer)
         ops.append(self.store.insert(events_table, {"study_id": self.id, "seq": self.last_seq,
                                                     "payload": ev.SerializeToString()}))
         evs.append(ev)
@@ -234,7 +238,7 @@ class StudyRuntime:
             suggestions = await asyncio.to_thread(self.sampler.suggest, count, history, running)
         else:
             suggestions = self.sampler.suggest(count, history, running)
-        if len(suggestions) < count or self.sampler.exhausted():
+        if self.sampler.exhausted() or (len(suggestions) < count and not self.sampler.waits_for_running):
             self.exhausted = True
         now = time.time()
         out = []
@@ -294,9 +298,10 @@ class StudyRuntime:
         if final is None or not final.metrics:
             final = t.measurements[-1] if t.measurements else None
         if final is None:
-            return None, f"{t.where()} ended with no measurement"
+            # A trial that is no candidate result (a DARTS search) may end without one.
+            return None, f"{t.where()} ended with no measurement" if self.sampler.scored(t.params) else ""
         missing = [o.metric for o in self.objectives if o.metric not in final.metrics]
-        if missing:
+        if missing and self.sampler.scored(t.params):
             have = ", ".join(sorted(final.metrics)) or "none"
             return final, f"final measurement of {t.where()} lacks objective metric {missing[0]!r} (has: {have})"
         return final, ""

@@ -14,6 +14,12 @@ from nestor_controller.space import Space
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (RandomSampler, GridSampler)}
 
+# Bilevel strategies are samplers that also hold outer variables; imported last, as they build on samplers.
+from nestor_controller.bilevel.darts import DartsStrategy  # noqa: E402
+from nestor_controller.bilevel.hypergrad import HypergradStrategy  # noqa: E402
+
+SAMPLERS.update({cls.name: cls for cls in (DartsStrategy, HypergradStrategy)})
+
 
 def sampler_class(name: str) -> type[Sampler]:
     cls = SAMPLERS.get(name or "random")

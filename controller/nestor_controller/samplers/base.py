@@ -42,6 +42,9 @@ class Sampler(ABC):
     heavy: ClassVar[bool] = False
     #: Searches architecture spaces: their decisions arrive as conditional categorical parameters.
     searches_architectures: ClassVar[bool] = False
+    #: Fewer suggestions than asked mean "not now" (it waits for running trials to end), not the end of
+    #: the search; exhausted() alone says when it is over. DARTS waits for its search to derive a genotype.
+    waits_for_running: ClassVar[bool] = False
 
     def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
         self.space = space
@@ -69,6 +72,11 @@ class Sampler(ABC):
 
     def exhausted(self) -> bool:
         return False
+
+    def scored(self, params: Mapping[str, ParamValue]) -> bool:
+        """Whether a trial with these parameters is a candidate result; a DARTS search trial is not (it need
+        not report the objective, and the best trial is the evaluation of the genotype it derived)."""
+        return True
 
     @abstractmethod
     def state(self) -> dict[str, Any]:

@@ -1,0 +1,184 @@
+"""DARTS with alpha held by the controller.
+
+A study runs `searches` search trials (no `genotype` parameter: the trainable trains the weight-sharing
+network and streams dL_val/dalpha), then, for each search that ended, `evaluations` evaluation trials whose
+`genotype` parameter is derived from that search's alpha (the trainable trains that discrete network from
+scratch and reports the objective, so the best trial is an evaluated genotype). Ordinary parameters of
+the space (say a learning rate) are drawn at random per search and inherited by its evaluations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from nestor import genotype as gt
+from nestor.values import ParamValue
+
+from nestor_controller.bilevel.base import BilevelStrategy
+from nestor_controller.bilevel.derive import SKIP, derive, softmax
+from nestor_controller.bilevel.optim import Arrays, OuterSet
+from nestor_controller.errors import SpecError
+from nestor_controller.samplers.base import Assignment, Observation, setting
+from nestor_controller.samplers.sampling import draw_assignment, rng_from_state, rng_state
+from nestor_controller.space import Space
+
+RESERVED = ("genotype", "search_trial")
+#: Decisions of an architecture space (nestor.architecture): DARTS searches the cell by alpha, not by them.
+ARCH_PREFIX = "arch."
+DARTS_OPERATIONS = frozenset(gt.PRIMITIVES) - {"none"}
+
+
+def cell_steps(space: Space) -> int:
+    """Intermediate nodes per cell: the cell space's num_nodes, else the paper's 4."""
+    arch = space.architecture
+    if arch is not None and arch.HasField("cell") and arch.cell.num_nodes:
+        return int(arch.cell.num_nodes)
+    return gt.STEPS
+
+
+def is_search(params: Mapping[str, ParamValue]) -> bool:
+    return "genotype" not in params
+
+
+class DartsStrategy(BilevelStrategy):
+    name = "darts"
+    waits_for_running = True
+    takes_architecture = True
+    defaults: Mapping[str, Any] = {
+        "searches": 1, "evaluations": 1,
+        # The DARTS paper's architecture optimizer.
+        "learning_rate": 3e-4, "beta1": 0.5, "beta2": 0.999, "weight_decay": 1e-3,
+        "init_scale": 1e-3,
+        # Skip-connection guards: keep at most `max_skips` in the derived normal cell (0: no cap), and end
+        # the search once the uncapped normal cell has `stop_at_skips` of them (0: never), after
+        # `guard_after` of the search (the trainable's `progress` metric).
+        "max_skips": 2, "stop_at_skips": 0, "guard_after": 0.5,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.searches, self.evaluations, self.steps = int(s["searches"]), int(s["evaluations"]), cell_steps(self.space)
+        # Ordinary hyperparameters only: they are drawn per search, the cell is alpha's business.
+        self.ordinary = Space([p for p in self.space.params if not p.name.startswith(ARCH_PREFIX)])
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        self.launched = 0
+        self.evaluated: dict[int, int] = {}
+        self.done = False
+
+    @classmethod
+    def check(cls, space: Any, objectives: Any, settings: Mapping[str, Any], max_trials: int) -> None:
+        super().check(space, objectives, settings, max_trials)
+        merged = {**cls.defaults, **settings}
+        setting(merged, "searches", int, minimum=1)
+        for name in ("evaluations", "max_skips", "stop_at_skips"):
+            setting(merged, name, int, minimum=0)
+        for name in ("init_scale", "guard_after"):
+            setting(merged, name, float, minimum=0.0)
+        arch = space.architecture
+        if arch is not None:
+            if not arch.HasField("cell"):
+                raise SpecError("spec.space.architecture: algorithm 'darts' searches a cell space (architecture.cell)")
+            ops = set(arch.cell.operations)
+            if ops and ops != DARTS_OPERATIONS:
+                raise SpecError(f"spec.space.architecture.cell.operations: algorithm 'darts' searches the DARTS "
+                                f"operations {', '.join(sorted(DARTS_OPERATIONS))} (and none); got "
+                                f"{', '.join(arch.cell.operations)}")
+        clash = [p.name for p in space.params if p.name in RESERVED]
+        if clash:
+            raise SpecError(f"spec.space: parameter {clash[0]!r} is reserved by algorithm 'darts'")
+        total = int(merged["searches"]) * (1 + int(merged["evaluations"]))
+        if max_trials and max_trials < total:
+            raise SpecError(f"spec.budget.max_trials: algorithm 'darts' runs {merged['searches']} search(es) "
+                            f"and {merged['evaluations']} evaluation(s) of each, {total} trials; got {max_trials}")
+
+    # --- trials -----------------------------------------------------------------------------------
+
+    def scored(self, params: Mapping[str, ParamValue]) -> bool:
+        return not is_search(params)
+
+    def searched(self, o: Observation) -> bool:
+        """A search that ended having done its job: told so by its trainable, or with a result."""
+        s = self.sets.get(o.trial_id)
+        return o.values is not None or (s is not None and bool(s.info.get("done")))
+
+    def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        ended = [o for o in history if is_search(o.params)]
+        good = [o for o in ended if self.searched(o)]
+        active = self.launched - len(ended)
+        out: list[Assignment] = []
+        for o in good:
+            while self.evaluated.get(o.trial_id, 0) < self.evaluations and len(out) < count:
+                self.evaluated[o.trial_id] = self.evaluated.get(o.trial_id, 0) + 1
+                out.append({**o.params, "genotype": gt.to_json(self.genotype(o.trial_id, o.params)),
+                            "search_trial": o.trial_id})
+        # A search that failed (its executor did not finish it) is replaced by a new one.
+        while len(good) + active < self.searches and len(out) < count:
+            defaults = {p.name: p.default for p in self.space.params if p.default is not None}
+            out.append(draw_assignment(self.ordinary, self.rng, defaults if self.launched == 0 else None))
+            self.launched += 1
+            active += 1
+        self.done = len(good) >= self.searches and all(
+            self.evaluated.get(o.trial_id, 0) >= self.evaluations for o in good)
+        return out
+
+    def exhausted(self) -> bool:
+        return self.done
+
+    # --- alpha ----------------------------------------------------------------------------------------
+
+    def initial_values(self, trial_id: int, params: Mapping[str, ParamValue]) -> Arrays | None:
+        if not is_search(params):
+            return None
+        # Small random alpha as in the paper, from the study's seed and the trial: the same on every restart.
+        rng = np.random.Generator(np.random.PCG64([self.seed, trial_id]))
+        shape = (gt.edge_count(self.steps), len(gt.PRIMITIVES))
+        scale = float(self.settings["init_scale"])
+        return {f"alpha_{cell}": scale * rng.standard_normal(shape) for cell in gt.CELLS}
+
+    def genotype(self, trial_id: int, params: Mapping[str, ParamValue], *, capped: bool = True) -> gt.Genotype:
+        s = self.outer_set(trial_id, params)
+        assert s is not None
+        return derive(s.values, self.steps, int(self.settings["max_skips"]) if capped else 0)
+
+    def after_step(self, trial_id: int, outer: OuterSet, metrics: Mapping[str, float]) -> str:
+        progress = float(metrics.get("progress", 1.0))
+        if progress >= 1.0:
+            outer.info["done"] = True
+        limit = int(self.settings["stop_at_skips"])
+        if limit and not outer.info.get("done") and progress >= float(self.settings["guard_after"]):
+            skips = gt.count_op(derive(outer.values, self.steps), "skip_connect")
+            if skips >= limit:
+                outer.info["done"] = True
+                outer.info["stopped"] = (f"skip-connection guard: the normal cell has {skips} skip connections "
+                                         f"(stop_at_skips={limit}) at {progress:.0%} of the search")
+                return str(outer.info["stopped"])
+        return ""
+
+    def summary(self, trial_id: int, outer: OuterSet) -> dict[str, Any]:
+        g = derive(outer.values, self.steps, int(self.settings["max_skips"]))
+        weights = {cell: softmax(outer.values[f"alpha_{cell}"]) for cell in gt.CELLS}
+        return {
+            "genotype": g, "genotype_text": gt.describe(g),
+            "softmax": {cell: np.round(w, 5).tolist() for cell, w in weights.items()},
+            "operations": list(gt.PRIMITIVES),
+            "edges": [[node, j] for node, j in gt.edges(self.steps)],
+            "skip_share": float(weights["normal"][:, SKIP].mean()),
+            "phase": "done" if outer.info.get("done") else "search",
+            "stopped": outer.info.get("stopped", ""),
+        }
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": rng_state(self.rng), "launched": self.launched, "done": self.done,
+                "evaluated": {str(k): v for k, v in self.evaluated.items()}, **self.outer_state()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.rng = rng_from_state(state["rng"])
+        self.launched = int(state["launched"])
+        self.done = bool(state["done"])
+        self.evaluated = {int(k): int(v) for k, v in state["evaluated"].items()}
+        self.load_outer_state(state)
