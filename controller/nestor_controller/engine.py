@@ -24,6 +24,7 @@ from google.protobuf import json_format, struct_pb2
 from nestor.v1 import controller_pb2, executor_pb2, study_pb2
 from nestor.values import params_to_proto
 
+from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError
 from nestor_controller.model import MeasurementRecord, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
@@ -364,6 +365,7 @@ class Engine:
             deadline_s=rt.spec.trial_timeout_s, checkpoint_dir=t.checkpoint, attempt=t.attempt,
             # Each trial its own seed, stable across attempts, derived from the study's.
             seed=(rt.seed * 1_000_003 + t.id) % (2**31 - 1),
+            outer=bilevel.assignment_outer(rt, t),  # a bilevel trial (re)starts from the controller's values
         )
 
     async def _run_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
@@ -406,10 +408,19 @@ class Engine:
                     finished = True
                     await call.done_writing()
                 elif kind == "outer_gradient":
-                    await rt.finish_trial(t, error=f"{t.where()} streamed an outer gradient, but algorithm "
-                                                   f"{rt.parsed.algorithm!r} has no outer variables")
-                    finished = True
-                    break
+                    # The strategy steps, the step is committed, then the new values go back on the stream.
+                    try:
+                        applied = await bilevel.apply_gradient(rt, t, msg.outer_gradient)
+                    except SpecError as e:
+                        await rt.finish_trial(t, error=str(e))
+                        await call.write(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial(reason=str(e))))
+                        finished = True
+                        break
+                    await call.write(executor_pb2.ControllerMessage(outer=bilevel.values_proto(applied)))
+                    if applied.stop_reason and not stop_sent:
+                        stop_sent = True
+                        await call.write(executor_pb2.ControllerMessage(
+                            stop=executor_pb2.StopTrial(reason=applied.stop_reason)))
             if not finished and current():
                 await self._lost(rt, t, handle, f"executor {handle.address} ended the trial's stream without a result")
         except asyncio.CancelledError:
