@@ -27,7 +27,8 @@ from nestor_controller.schedulers import SCHEDULERS
 TRIALS = 10
 STEPS = 4
 #: Settings that make an algorithm fit the small test budget.
-SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3}}
+SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3},
+                                          "regularized_evolution": {"population_size": 4, "sample_size": 2}}
 CASES = [(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"]
 
 

@@ -1,0 +1,79 @@
+"""Regularized (aging) evolution, Real et al. 2019: tournament selection, one mutation, the oldest dies.
+
+The population is the `population_size` most recently finished trials, so a
+member leaves it by age, not by being worse: good architectures must keep
+being rediscovered through their children, which regularises against lucky
+evaluations. The first `population_size` suggestions are random. After that,
+each suggestion samples `sample_size` members, takes the best (the tournament
+winner) and mutates it (mutation.py): one operation, one input or one
+hyperparameter. Failed trials never join the population.
+
+The population is read from the history the engine hands over; the only state
+is the random search's (the random generator and the count of suggestions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers.base import Assignment, Observation, setting
+from nestor_controller.samplers.model_based import check_single_objective
+from nestor_controller.samplers.mutation import mutate
+from nestor_controller.samplers.random import RandomSampler
+from nestor_controller.space import Space
+
+
+class RegularizedEvolution(RandomSampler):
+    """Random search until the population is full; evolution from then on."""
+
+    name = "regularized_evolution"
+    defaults: Mapping[str, Any] = {"population_size": 20, "sample_size": 5}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.population_size = int(self.settings["population_size"])
+        self.sample_size = int(self.settings["sample_size"])
+
+    @classmethod
+    def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
+              max_trials: int) -> None:
+        super().check(space, objectives, settings, max_trials)
+        check_single_objective(cls.name, objectives)
+        merged = {**cls.defaults, **settings}
+        population = setting(merged, "population_size", int, minimum=2)
+        sample = setting(merged, "sample_size", int, minimum=1)
+        if sample > population:
+            raise SpecError(f"spec.algorithm.settings.sample_size: {sample} is larger than the population "
+                            f"({population})")
+        if max_trials and population >= max_trials and "population_size" in settings:
+            raise SpecError(f"spec.algorithm.settings.population_size: a population of {population} uses the "
+                            f"whole budget of max_trials={max_trials} on random trials, so nothing would evolve; "
+                            f"set it below {max_trials}")
+
+    def population(self, history: Sequence[Observation]) -> list[Observation]:
+        """The living members, oldest first: the last `population_size` trials that finished with a value."""
+        scored = [obs for obs in history if obs.values is not None]
+        return scored[-self.population_size:]
+
+    def tournament(self, population: Sequence[Observation]) -> Observation:
+        k = min(self.sample_size, len(population))
+        picks = self.rng.choice(len(population), size=k, replace=False)
+        o = self.objectives[0]
+        # Ties go to the younger member: the newer evaluation of an equally good architecture.
+        return min((population[int(i)] for i in picks),
+                   key=lambda obs: (o.loss(obs.values[0]), -obs.trial_id))  # type: ignore[index]
+
+    def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        population = self.population(history)
+        out = []
+        for _ in range(count):
+            if self.suggested < self.population_size or not population:
+                out += super().suggest(1, history, running)
+            else:
+                child, _ = mutate(self.space, self.tournament(population).params, self.rng)
+                out.append(child)
+                self.suggested += 1
+        return out

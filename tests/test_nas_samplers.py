@@ -1,0 +1,179 @@
+"""NAS samplers in process: the LSTM's gradient, REINFORCE, aging evolution, mutation, state round trips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from nestor import architecture as arch
+from nestor import space as S
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers import SAMPLERS, Observation
+from nestor_controller.samplers.evolution_arch import RegularizedEvolution
+from nestor_controller.samplers.lstm import LSTMPolicy
+from nestor_controller.samplers.mutation import mutate
+from nestor_controller.samplers.rl_policy import RLPolicySampler
+from nestor_controller.space import parse_space
+
+MAXIMIZE = [ObjectiveDef("val_accuracy", True)]
+CELLS = S.Space(S.Double("lr", 1e-3, 1e-1, log=True),
+                architecture=S.Cells(["sep_conv_3x3", "max_pool_3x3", "skip_connect"], num_nodes=2))
+CHAIN = S.Space(architecture=S.Chain(["conv", "sep_conv_5x5", "max_pool", "identity"], max_layers=4,
+                                     filters=[8, 16], kernel_sizes=[3, 5], strides=[1, 2]))
+
+
+def test_lstm_gradient_matches_finite_differences() -> None:
+    policy = LSTMPolicy([("a", 3), ("b", 2), ("c", 4)], hidden=5, temperature=1.3, clip=2.0)
+    policy.init(np.random.default_rng(0), scale=0.5)
+    sequence = [("a", 2), ("b", 0), ("c", 1), ("a", 0)]
+    advantage, beta = 0.7, 0.05
+
+    def loss(theta: np.ndarray) -> float:
+        saved, policy.theta = policy.theta, theta
+        try:
+            steps = policy.replay(sequence)
+            logp = sum(np.log(s.p[a]) for s, (_, a) in zip(steps, sequence, strict=True))
+            entropy = sum(-(s.p @ np.log(s.p)) for s in steps)
+            return float(-advantage * logp - beta * entropy)
+        finally:
+            policy.theta = saved
+
+    grad = policy.gradient(sequence, advantage, beta)
+    eps = 1e-6
+    rng = np.random.default_rng(1)
+    for i in rng.choice(policy.layout.size, size=60, replace=False):
+        e = np.zeros_like(policy.theta)
+        e[i] = eps
+        numeric = (loss(policy.theta + e) - loss(policy.theta - e)) / (2 * eps)
+        assert grad[i] == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+
+
+def test_reinforce_step_makes_a_rewarded_architecture_more_likely() -> None:
+    space = parse_space(CELLS)
+    sampler = RLPolicySampler(space, MAXIMIZE, {}, seed=3)
+    first, rewarded = sampler.suggest(2, [], [])
+    # A baseline from an average trial, then the rewarded architecture does better than it.
+    history = [Observation(1, first, (0.5,))]
+    sampler.suggest(1, history, [])
+    before = sampler.probability(rewarded)
+    sampler.suggest(1, [*history, Observation(2, rewarded, (0.9,))], [])
+    after = sampler.probability(rewarded)
+    assert after > before * 1.5, (before, after)
+    # And a punished one becomes less likely.
+    worse = sampler.suggest(1, [], [])[0]
+    p0 = sampler.probability(worse)
+    sampler.suggest(1, [*history, Observation(2, rewarded, (0.9,)), Observation(3, worse, (0.1,))], [])
+    assert sampler.probability(worse) < p0
+
+
+def test_rl_policy_learns_the_best_operation() -> None:
+    """Rewarding one operation everywhere: after some trials the policy mostly emits it."""
+    space = parse_space(S.Space(architecture=S.Chain(["conv", "max_pool", "avg_pool", "identity"],
+                                                     min_layers=3, max_layers=3)))
+    sampler = RLPolicySampler(space, MAXIMIZE, {"learning_rate": 0.1}, seed=5)
+    history: list[Observation] = []
+    for i in range(1, 61):
+        params = sampler.suggest(1, history, [])[0]
+        convs = sum(params[f"arch.layer{k}.op"] == "conv" for k in range(3))
+        history.append(Observation(i, params, (convs / 3,)))
+    late = [obs.values[0] for obs in history[-15:]]  # type: ignore[index]
+    assert np.mean(late) > 0.7  # random emission would give 0.25
+
+
+def test_rl_state_round_trips_through_json_exactly() -> None:
+    space = parse_space(CELLS)
+    a = RLPolicySampler(space, MAXIMIZE, {}, seed=7)
+    history = []
+    for i in range(1, 6):
+        params = a.suggest(1, history, [])[0]
+        history.append(Observation(i, params, (0.1 * i,)))
+    a.suggest(1, history, [])
+    b = RLPolicySampler(space, MAXIMIZE, {}, seed=7)
+    b.load_state(json.loads(json.dumps(a.state())))
+    assert b.state() == a.state()
+    assert np.array_equal(a.policy.theta, b.policy.theta)
+    assert a.suggest(3, history, []) == b.suggest(3, history, [])
+
+
+def test_rl_settings_are_checked() -> None:
+    space = parse_space(CELLS)
+    for settings, words in [({"temperature": 0}, "temperature"), ({"baseline_decay": 1.0}, "baseline_decay"),
+                            ({"hidden_size": 0}, "hidden_size"), ({"tanh": 1}, "unknown setting")]:
+        with pytest.raises(SpecError, match=words):
+            RLPolicySampler.check(space, MAXIMIZE, settings, 10)
+    with pytest.raises(SpecError, match="single objective"):
+        RLPolicySampler.check(space, [*MAXIMIZE, ObjectiveDef("latency", False)], {}, 10)
+
+
+def test_evolution_keeps_its_population_size_and_ages_out_the_oldest() -> None:
+    space = parse_space(CHAIN)
+    evo = RegularizedEvolution(space, MAXIMIZE, {"population_size": 5, "sample_size": 2}, seed=1)
+    history: list[Observation] = []
+    for i in range(1, 21):
+        params = evo.suggest(1, history, [])[0]
+        space.check_assignment(params, "child")
+        # A failed trial now and then never joins the population.
+        history.append(Observation(i, params, None if i % 7 == 0 else (float(i % 5),)))
+        members = evo.population(history)
+        scored = [obs.trial_id for obs in history if obs.values is not None]
+        assert len(members) == min(5, len(scored))
+        assert [m.trial_id for m in members] == scored[-5:]  # the oldest went first
+    # Once the population is full, each child is a living member with one decision changed (and the
+    # decisions that change switched on or off).
+    for _ in range(10):
+        child = evo.suggest(1, history, [])[0]
+        assert any(one_change(m.params, child) for m in evo.population(history))
+
+
+def one_change(parent: dict, child: dict) -> bool:
+    differ = {k for k in set(parent) | set(child) if parent.get(k) != child.get(k)}
+    layers = {k.rsplit(".", 1)[0] for k in differ if k != "arch.num_layers"}
+    return bool(differ) and len(layers) <= (3 if "arch.num_layers" in differ else 1)
+
+
+def test_mutation_changes_one_decision_of_each_kind() -> None:
+    space = parse_space(S.Space(S.Double("lr", 1e-3, 1e-1, log=True),
+                                architecture=S.MultiBranch(["conv_3x3", "max_pool_3x3", "identity"],
+                                                           num_layers=4, max_inputs=2, filters=[8, 16])))
+    rng = np.random.default_rng(0)
+    from nestor_controller.samplers.sampling import draw_assignment
+
+    kinds = set()
+    for _ in range(200):
+        parent = draw_assignment(space, rng)
+        child, changed = mutate(space, parent, rng)
+        kinds.add(arch.role_of(changed))
+        assert child[changed] != parent[changed]
+        # Only the changed decision and what its change switched on or off differ.
+        differ = {k for k in set(parent) | set(child) if parent.get(k) != child.get(k)}
+        assert changed in differ
+        assert all(k == changed or k.startswith(changed.rsplit(".", 1)[0]) for k in differ)
+        space.check_assignment(child, "child")
+    assert kinds == {"op", "input", "hyperparameter"}
+
+
+def test_evolution_checks_its_settings() -> None:
+    space = parse_space(CHAIN)
+    with pytest.raises(SpecError, match="sample_size"):
+        RegularizedEvolution.check(space, MAXIMIZE, {"population_size": 3, "sample_size": 4}, 10)
+    with pytest.raises(SpecError, match="population_size"):
+        RegularizedEvolution.check(space, MAXIMIZE, {"population_size": 10}, 10)
+
+
+@pytest.mark.parametrize("name", ["random", "regularized_evolution", "rl"])
+def test_samplers_that_search_architectures_produce_valid_assignments(name: str) -> None:
+    space = parse_space(CELLS)
+    sampler = SAMPLERS[name](space, MAXIMIZE, {"population_size": 4} if name == "regularized_evolution" else {}, 2)
+    history: list[Observation] = []
+    for i in range(1, 13):
+        params = sampler.suggest(1, history, [])[0]
+        space.check_assignment(params, name)
+        assert isinstance(arch.decode(params), arch.Cells)
+        history.append(Observation(i, params, (float(np.sin(i)),)))
+
+
+def test_grid_does_not_search_architectures() -> None:
+    with pytest.raises(SpecError, match="does not search architectures"):
+        SAMPLERS["grid"].check(parse_space(CHAIN), MAXIMIZE, {}, 10)
