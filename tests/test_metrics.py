@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nestor
 from cluster import start_controller, start_executor
+from nestor_executor.metrics import parse_nvidia_smi, read_cpu_times
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -99,3 +100,13 @@ def test_metrics_move_as_trials_run(tmp_path: Path) -> None:
     finally:
         executor.stop()
         controller.stop()
+
+
+def test_gpu_and_cpu_readings_parse(tmp_path: Path) -> None:
+    # As `nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits` prints them
+    # (tests/gpu/executor_metrics_on_gpu.py checks the real thing on a GPU machine).
+    assert parse_nvidia_smi("0, 17, 879\n1, [N/A], 12\n") == {0: (0.17, 879 * 1024 * 1024)}
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    assert read_cpu_times(str(stat)) == (150.0, 1000.0)
+    assert read_cpu_times(str(tmp_path / "missing")) is None
