@@ -133,10 +133,14 @@ def test_digits_mlp_streams_epochs_and_resumes(executor: ExecutorProcess, tmp_pa
     assert result.final_measurement.metrics["val_accuracy"] == ms[-1].metrics["val_accuracy"] > 0.5
     assert msgs[0].started.device == "cpu" and msgs[0].started.executor_id
 
-    # Promoted to 5 epochs, as Hyperband would: the curve continues from epoch 4.
+    # Promoted to 5 epochs, as Hyperband would: the curve continues from epoch 4, after sending again what
+    # the checkpoint holds (a report lost with the previous attempt is not lost for good).
     msgs = run_trial(executor.stub, assignment("digits_mlp", {"lr": 3e-3, "hidden": 32}, budget=5, **common))
     assert result_of(msgs).error == ""
-    assert [m.step for m in measurements(msgs)] == [4, 5]
+    resumed = measurements(msgs)
+    assert [m.step for m in resumed] == [1, 2, 3, 4, 5]
+    assert [dict(m.metrics) for m in resumed[:3]] == [dict(m.metrics) for m in ms]
+    assert [c.checkpoint.step for c in msgs if c.WhichOneof("body") == "checkpoint"] == [4, 5]
 
 
 def test_synthetic_reports_each_fidelity_step_and_ends_exact(executor: ExecutorProcess) -> None:
@@ -236,17 +240,35 @@ def test_cancelled_stream_stops_the_trial_and_frees_its_slot(executor: ExecutorP
     assert_echo_runs(executor)
 
 
-def test_all_slots_busy_is_resource_exhausted(executor: ExecutorProcess) -> None:
+def test_busy_slots_queue_trials_up_to_the_backlog_then_refuse(executor: ExecutorProcess) -> None:
+    def queued() -> int:
+        return executor.stub.Describe(executor_pb2.DescribeRequest()).queued
+
     calls = [start_trial(executor.stub, assignment("slow_until_stopped", trial_id=i)) for i in (1, 2)]
     streams = [iter(c) for c in calls]
     assert sorted(next(s).started.slot for s in streams) == [0, 1]
+    for i in (3, 4):  # one at a time, so that their order in the backlog is known
+        calls.append(start_trial(executor.stub, assignment("slow_until_stopped", trial_id=i)))
+        streams.append(iter(calls[-1]))
+        wait_until(lambda i=i: queued() == i - 2)
+    info = executor.stub.Describe(executor_pb2.DescribeRequest())
+    assert (info.queue_capacity, info.busy_slots) == (2, 2)
     with pytest.raises(grpc.RpcError) as err:
-        run_trial(executor.stub, assignment("echo", trial_id=3))
+        run_trial(executor.stub, assignment("echo", trial_id=5))
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert err.value.details() == "all 2 slots are busy"
-    for c, s in zip(calls, streams, strict=True):
-        c.send(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial()))
-        assert list(s)[-1].result.stopped
+    assert err.value.details() == "all 2 slots are busy and 2 trials wait for them"
+    # A slot that frees goes at once to the oldest waiting trial.
+    calls[0].send(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial()))
+    assert list(streams[0])[-1].result.stopped
+    assert next(streams[2]).WhichOneof("body") == "started"
+    assert queued() == 1
+    # A waiting trial that is cancelled leaves the backlog without running.
+    calls[3].cancel()
+    wait_until(lambda: queued() == 0)
+    for i in (1, 2):
+        calls[i].send(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial()))
+        assert list(streams[i])[-1].result.stopped
+    assert_echo_runs(executor)
 
 
 def assert_echo_runs(ex: ExecutorProcess) -> None:
@@ -403,8 +425,10 @@ def test_digits_mlp_resumes_the_same_curve(tmp_path: Path) -> None:
     straight, ctx = run_local(digits_mlp.train, params, budget=4, seed=5, checkpoint_dir=str(tmp_path / "a"))
     assert [s for s, _ in ctx.reports] == [1, 2, 3, 4]
     run_local(digits_mlp.train, params, budget=2, seed=5, checkpoint_dir=str(tmp_path / "b"))
+    first = ctx.reports
     resumed, ctx = run_local(digits_mlp.train, params, budget=4, seed=5, checkpoint_dir=str(tmp_path / "b"))
-    assert [s for s, _ in ctx.reports] == [3, 4]
+    assert [s for s, _ in ctx.reports] == [1, 2, 3, 4]  # what the checkpoint holds, sent again, then more
+    assert ctx.reports[:2] == first[:2]
     assert resumed["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-4)
 
 

@@ -403,6 +403,8 @@ class Engine:
                         await committed  # a decision is sent only once it is durable
                         await call.write(executor_pb2.ControllerMessage(answer=executor_pb2.MeasurementAnswer(
                             step=m.step, decision=study_pb2.DECISION_STOP, reason=verdict.reason)))
+                elif kind == "started":
+                    t.started = time.time()  # it may have waited in the executor's backlog since dispatch
                 elif kind == "result":
                     await self._finish_from_result(rt, t, msg.result)
                     finished = True

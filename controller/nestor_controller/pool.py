@@ -51,7 +51,8 @@ class ExecutorHandle:
     def free(self) -> int:
         if not self.healthy or self.info is None:
             return 0
-        return max(0, self.info.slots - self.running)
+        # Its backlog too: a trial waiting there starts the instant a slot frees, with no round trip to us.
+        return max(0, self.info.slots + self.info.queue_capacity - self.running)
 
     def status(self) -> controller_pb2.ExecutorStatus:
         s = controller_pb2.ExecutorStatus(address=self.address, healthy=self.healthy, running_trials=self.running)

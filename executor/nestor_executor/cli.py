@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "when listening on all interfaces)")
     p.add_argument("--slots", type=int, default=0,
                    help="trials run at once, one worker process each (default: one per GPU, else 1)")
+    p.add_argument("--queue", type=int, default=-1,
+                   help="trials accepted beyond the slots; each waits at the executor and starts the moment a "
+                        "slot frees, so no slot idles between trials (default: one per slot; 0: none)")
     p.add_argument("--trainable", action="append", default=[], metavar="NAME=module:function",
                    help="serve this trainable too (repeatable; may override a built-in: digits_mlp, "
                         "synthetic, noop)")
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.queue < -1:
+        fail(f"--queue must be at least 0, got {args.queue}")
     if args.slots < 0:
         fail(f"--slots must be at least 1, got {args.slots}")
     if args.torch_threads < 0:
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(
         host=args.host, port=args.port, controller=args.controller, advertise=args.advertise, slots=slots,
         devices=devices, trainables=trainables, artifact_dir=os.path.abspath(args.artifact_dir),
+        queue=slots if args.queue < 0 else args.queue,
         torch_threads=args.torch_threads or max(1, cpu_count() // slots),
         register_interval=args.register_interval, **security)
     with contextlib.suppress(KeyboardInterrupt):

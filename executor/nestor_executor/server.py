@@ -25,7 +25,7 @@ from nestor.values import params_from_proto
 from nestor_executor import wire
 from nestor_executor.devices import Device, slot_devices
 from nestor_executor.registration import register_forever
-from nestor_executor.slots import Slot, SlotPool, TrialRun
+from nestor_executor.slots import SlotPool, TrialRun, merge_outer
 
 log = logging.getLogger(__name__)
 SERVICE = executor_pb2.DESCRIPTOR.services_by_name["Executor"].full_name
@@ -39,6 +39,8 @@ class Settings:
     controller: str = ""
     advertise: str = ""
     slots: int = 1
+    # Trials accepted beyond the slots, waiting to start the moment a slot frees.
+    queue: int = 1
     devices: list[Device] = field(default_factory=list)
     trainables: dict[str, str] = field(default_factory=dict)  # name -> module:function
     artifact_dir: str = "nestor-artifacts"
@@ -71,8 +73,11 @@ def assignment_to_json(a: executor_pb2.TrialAssignment) -> dict[str, Any]:
     }
 
 
-def busy_message(slots: int) -> str:
-    return f"all {slots} slots are busy" if slots != 1 else "its only slot is busy"
+def busy_message(slots: int, waiting: int) -> str:
+    busy = f"all {slots} slots are busy" if slots != 1 else "its only slot is busy"
+    if waiting:
+        busy += f" and {waiting} trial{'s' if waiting != 1 else ''} wait{'' if waiting != 1 else 's'} for them"
+    return busy
 
 
 class ExecutorService(executor_pb2_grpc.ExecutorServicer):
@@ -87,7 +92,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
         return executor_pb2.ExecutorInfo(
             executor_id=self.executor_id, slots=len(self.pool.slots), busy_slots=self.pool.busy,
             devices=[d.to_proto() for d in devices], trainables=sorted(self.settings.trainables),
-            version=version())
+            version=version(), queue_capacity=self.pool.queue_capacity, queued=len(self.pool.waiting))
 
     async def Describe(self, request: executor_pb2.DescribeRequest,
                        context: Any) -> executor_pb2.ExecutorInfo:
@@ -107,18 +112,23 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND,
                                 f"trainable {a.trainable!r} is not served by this executor "
                                 f"(it serves: {', '.join(sorted(self.settings.trainables))})")
-        slot = self.pool.acquire()
-        if slot is None:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy_message(len(self.pool.slots)))
-        assert slot is not None
-        run = self.pool.begin(slot, assignment_to_json(a), a.deadline_s)
-        control = asyncio.create_task(self._control(context, slot, run))
+        run = self.pool.submit(assignment_to_json(a), a.deadline_s)
+        if run is None:
+            busy = busy_message(len(self.pool.slots), len(self.pool.waiting))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
+        assert run is not None
+        control = asyncio.create_task(self._control(context, run))
         try:
-            await context.write(executor_pb2.ExecutorMessage(started=executor_pb2.TrialStarted(
-                executor_id=self.executor_id, device=slot.device.name, slot=slot.index)))
+            if run.slot is None:
+                await run.placed.wait()  # or its result (withdrawn while waiting) arrives first
+            slot = run.slot
+            if slot is not None:
+                await context.write(executor_pb2.ExecutorMessage(started=executor_pb2.TrialStarted(
+                    executor_id=self.executor_id, device=slot.device.name, slot=slot.index)))
             while True:
                 msg = await run.out.get()
-                slot.consumed(run)
+                if run.slot is not None:
+                    run.slot.consumed(run)
                 if msg.WhichOneof("body") == "result":
                     if run.interrupted and (msg.result.error or msg.result.stopped):
                         # The trial did not finish: the controller should run it again elsewhere.
@@ -129,12 +139,15 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
                 await context.write(msg)
         except BaseException:
             # Cancelled by the controller, or it went away: let the trial end, or replace its worker.
-            slot.abandon(run, self.settings.stop_grace)
+            if run.slot is not None:
+                run.slot.abandon(run, self.settings.stop_grace)
+            else:
+                self.pool.withdraw(run, "the controller cancelled the trial before it started")
             raise
         finally:
             control.cancel()
 
-    async def _control(self, context: grpc.aio.ServicerContext, slot: Slot, run: TrialRun) -> None:
+    async def _control(self, context: grpc.aio.ServicerContext, run: TrialRun) -> None:
         """The controller's messages while the trial runs: stop decisions and outer variables."""
         with contextlib.suppress(grpc.RpcError, grpc.aio.AbortError, grpc.aio.UsageError, ConnectionError):
             while True:
@@ -143,9 +156,16 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
                     return
                 kind = msg.WhichOneof("body")
                 if kind == "stop" or (kind == "answer" and msg.answer.decision == study_pb2.DECISION_STOP):
-                    slot.request_stop(run)
+                    if run.slot is not None:
+                        run.slot.request_stop(run)
+                    else:
+                        run.stop_requested = True  # sent to the worker as soon as the trial starts
                 elif kind == "outer":
-                    slot.update_outer(run, wire.outer_from_proto(msg.outer))
+                    outer = wire.outer_from_proto(msg.outer)
+                    if run.slot is not None:
+                        run.slot.update_outer(run, outer)
+                    else:
+                        merge_outer(run.assignment, outer)
                 elif kind == "assignment":
                     log.warning("RunTrial: ignoring a second assignment for trial %s of study %s",
                                 run.assignment["trial_id"], run.assignment["study_id"])
@@ -171,7 +191,7 @@ async def serve(settings: Settings) -> None:
     pool = SlotPool(devices, {
         "trainables": settings.trainables, "artifact_dir": settings.artifact_dir,
         "torch_threads": settings.torch_threads,
-    })
+    }, queue_capacity=settings.queue)
     pool.start()  # workers import torch while the server starts
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),

@@ -11,6 +11,7 @@ worker is still being replaced (the trial then waits for the new worker).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
@@ -121,11 +122,24 @@ class WorkerProcess:
         self.on_exit = lambda code: None
 
 
+def merge_outer(assignment: dict[str, Any], outer: dict[str, Any]) -> None:
+    """Outer variables that arrive before the trial starts: it starts with them."""
+    current = assignment.setdefault("outer", {})
+    current["values"] = {**current.get("values", {}), **outer["values"]}
+    current["s"] = outer["s"]
+
+
 class TrialRun:
-    """One trial on one slot: what the RunTrial stream writes comes out of `out`, the result last."""
+    """One trial on one slot: what the RunTrial stream writes comes out of `out`, the result last.
+
+    A run accepted while every slot is busy waits in the pool's backlog (`slot` is None) and starts
+    the moment a slot frees; `placed` is set then.
+    """
 
     def __init__(self, run_id: int, assignment: dict[str, Any], deadline_s: float) -> None:
         self.id = run_id
+        self.slot: Slot | None = None
+        self.placed = asyncio.Event()
         self.assignment = assignment
         self.deadline_s = deadline_s
         self.out: asyncio.Queue[executor_pb2.ExecutorMessage] = asyncio.Queue()
@@ -177,6 +191,8 @@ class Slot:
     def begin(self, run: TrialRun) -> None:
         assert self.run is None, "slot is busy"
         self.run = run
+        run.slot = self
+        run.placed.set()
         if self.ready:
             self._launch(run)
 
@@ -202,9 +218,7 @@ class Slot:
         if run.launched and self.worker is not None:
             self.worker.send({"t": "outer", "id": run.id, **outer})
         else:
-            current = run.assignment.setdefault("outer", {})
-            current["values"] = {**current.get("values", {}), **outer["values"]}
-            current["s"] = outer["s"]
+            merge_outer(run.assignment, outer)
 
     def consumed(self, run: TrialRun) -> None:
         w = self.worker
@@ -227,6 +241,7 @@ class Slot:
     def kill_run(self, run: TrialRun, why: str) -> None:
         if run is self.run:
             log.warning("slot %d: %s; replacing its worker process", self.index, why)
+            self.ready = False  # a waiting trial placed here now must wait for the new worker
             self._finish(run, error=why)
             self.replace_worker()
 
@@ -246,6 +261,7 @@ class Slot:
         run.out.put_nowait(executor_pb2.ExecutorMessage(result=result))
         if self.worker is not None:
             self.worker.resume()
+        self.pool.place_waiting(self)
 
     # -- the worker's messages and exit -----------------------------------------------------------------
 
@@ -310,9 +326,11 @@ class Slot:
 
 
 class SlotPool:
-    def __init__(self, devices: list[Device], worker_config: dict[str, Any]) -> None:
+    def __init__(self, devices: list[Device], worker_config: dict[str, Any], queue_capacity: int = 0) -> None:
         self.loop = asyncio.get_running_loop()
         self.closing = False
+        self.queue_capacity = queue_capacity
+        self.waiting: collections.deque[TrialRun] = collections.deque()
         self.ids = itertools.count(1)
         self.slots = [Slot(self, i, d, json.dumps({**worker_config, "device": d.name}))
                       for i, d in enumerate(devices)]
@@ -335,9 +353,36 @@ class SlotPool:
         slot.begin(run)
         return run
 
+    def submit(self, assignment: dict[str, Any], deadline_s: float) -> TrialRun | None:
+        """Starts the trial on a free slot, or queues it while the backlog has room; None when full."""
+        slot = self.acquire()
+        if slot is not None and not self.waiting:
+            return self.begin(slot, assignment, deadline_s)
+        if len(self.waiting) >= self.queue_capacity:
+            return None
+        run = TrialRun(next(self.ids), assignment, deadline_s)
+        self.waiting.append(run)
+        return run
+
+    def place_waiting(self, slot: Slot) -> None:
+        """A slot just freed: the oldest waiting trial takes it at once."""
+        if slot.run is None and self.waiting and not self.closing:
+            slot.begin(self.waiting.popleft())
+
+    def withdraw(self, run: TrialRun, error: str) -> None:
+        """Ends a trial that never left the backlog."""
+        if run in self.waiting:
+            self.waiting.remove(run)
+            run.finished = True
+            run.out.put_nowait(executor_pb2.ExecutorMessage(result=executor_pb2.TrialResult(error=error)))
+
     async def drain(self, grace: float) -> None:
         """Asks every running trial to stop and waits `grace` seconds for them to end; kills the rest."""
         self.closing = True  # a worker that dies now is not replaced
+        while self.waiting:
+            run = self.waiting[0]
+            run.interrupted = True
+            self.withdraw(run, "the executor shut down before the trial started")
         for s in self.slots:
             if s.run is not None:
                 s.run.interrupted = True
