@@ -37,14 +37,11 @@ def merge(base: Any, patch: Any) -> Any:
         return out
     if (isinstance(base, list) and isinstance(patch, list) and base and patch
             and all(isinstance(x, dict) and "name" in x for x in [*base, *patch])):
-        out_list = [dict(x) for x in base]
-        for item in patch:
-            match = next((i for i, x in enumerate(out_list) if x["name"] == item["name"]), None)
-            if match is None:
-                out_list.append(copy.deepcopy(item))
-            else:
-                out_list[match] = merge(out_list[match], item)
-        return out_list
+        # Like kustomize: items only the patch has come first, in its order; then the base's, merged.
+        patched = {x["name"]: x for x in patch}
+        known = {x["name"] for x in base}
+        return ([copy.deepcopy(x) for x in patch if x["name"] not in known]
+                + [merge(x, patched[x["name"]]) if x["name"] in patched else dict(x) for x in base])
     return copy.deepcopy(patch)
 
 

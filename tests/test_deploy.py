@@ -15,12 +15,13 @@ import kubernetes_validate
 import pytest
 import yaml
 from kustomize import Resource, build, pod_specs
-from nestor_controller.cli import parse_args as controller_settings
+from nestor_controller.cli import build_parser as controller_parser
 from nestor_executor.cli import build_parser as executor_parser
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
-KUSTOMIZATIONS = {"base": DEPLOY / "kubernetes/base", "gpu": DEPLOY / "kubernetes/overlays/gpu"}
+KUSTOMIZATIONS = {"base": DEPLOY / "kubernetes/base", "gpu": DEPLOY / "kubernetes/overlays/gpu",
+                  "secure": DEPLOY / "kubernetes/overlays/secure"}
 #: The oldest Kubernetes the manifests promise to work on (gRPC probes are GA from 1.27).
 KUBERNETES_VERSION = "1.29.0"
 
@@ -110,8 +111,8 @@ def test_the_controller_finds_executors_through_the_headless_service(rendered: t
     assert headless["spec"]["clusterIP"] == "None"
     (port,) = headless["spec"]["ports"]
     controller = find(resources, "StatefulSet", "nestor-controller")["spec"]["template"]["spec"]["containers"][0]
-    settings = controller_settings(controller["args"])
-    assert settings.executors == [f"dns:///{headless['metadata']['name']}:{port['port']}"]
+    settings = controller_parser().parse_args(controller["args"])
+    assert settings.executors == f"dns:///{headless['metadata']['name']}:{port['port']}"
     assert settings.host == "0.0.0.0" and settings.artifact_dir == "/artifacts"
     assert settings.store.startswith("sqlite:////var/lib/nestor/")
     mounts = {m["mountPath"] for m in controller["volumeMounts"]}
@@ -129,10 +130,7 @@ def test_probes_ports_and_volumes_match_the_command_lines(rendered: tuple[str, l
         for pod in pod_specs(w):
             (container,) = pod["containers"]
             args = container["args"]
-            if container["name"] == "controller":
-                parsed: Any = controller_settings(args)
-            else:
-                parsed = executor_parser().parse_args(args)
+            parsed = (controller_parser() if container["name"] == "controller" else executor_parser()).parse_args(args)
             named = ports_by_name(container)
             assert named["grpc"] == parsed.port
             assert named["health"] == parsed.health_port
@@ -160,6 +158,22 @@ def test_probes_ports_and_volumes_match_the_command_lines(rendered: tuple[str, l
                     assert gpus == 1 and parsed.device == "cuda" and container["image"].endswith("-cuda")
                 else:
                     assert gpus == 0 and parsed.device == "cpu" and container["image"].endswith("-cpu")
+
+
+def test_the_secure_overlay_reads_every_certificate_and_token_from_a_secret() -> None:
+    resources = build(KUSTOMIZATIONS["secure"])
+    file_flags = {"controller": ("--tls-cert", "--tls-key", "--executor-ca", "--auth-tokens"),
+                  "executor": ("--tls-cert", "--tls-key", "--tls-client-ca")}
+    for w in workloads(resources):
+        for pod in pod_specs(w):
+            (container,) = pod["containers"]
+            secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"] if m["name"] in secrets}
+            for name in file_flags[container["name"]]:
+                path = flag(container["args"], name)
+                assert any(path.startswith(m + "/") for m in mounts), f"{container['name']} {name} {path}"
+            # Probes still reach the plaintext health port: kubelet speaks no TLS.
+            assert container["readinessProbe"]["grpc"]["port"] == int(flag(container["args"], "--health-port"))
 
 
 # --- Dockerfiles ----------------------------------------------------------------------------------------
@@ -204,7 +218,7 @@ def test_dockerfile_entry_point_ports_and_sources(image: str) -> None:
         by_kind.setdefault(kind, []).append(rest)
     assert by_kind["ENTRYPOINT"] == [json.dumps([console_script(distribution)])]
     (cmd,) = (json.loads(c) for c in by_kind["CMD"])
-    parsed: Any = controller_settings(cmd) if image == "controller" else executor_parser().parse_args(cmd)
+    parsed = (controller_parser() if image == "controller" else executor_parser()).parse_args(cmd)
     exposed = {int(p) for line in by_kind["EXPOSE"] for p in line.split()}
     assert exposed == {parsed.port, parsed.health_port, parsed.metrics_port}
     assert parsed.host == "0.0.0.0"
@@ -247,7 +261,7 @@ def test_compose_starts_postgres_a_controller_and_two_executors() -> None:
             assert volume.split(":")[0] in compose["volumes"], f"{name}: volume {volume}"
 
     pg = services["postgres"]["environment"]
-    controller = controller_settings(services["controller"]["command"])
+    controller = controller_parser().parse_args(services["controller"]["command"])
     store = urlsplit(controller.store)
     assert store.scheme == "postgresql" and store.hostname == "postgres" and store.port == 5432
     assert (store.username, store.password, store.path.lstrip("/")) == (

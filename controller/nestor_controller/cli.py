@@ -14,7 +14,7 @@ from nestor.tls import ClientTLS, TLSConfigError, server_tls
 from nestor_controller.server import Settings, serve
 
 
-def parse_args(argv: list[str] | None = None) -> Settings:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nestor-controller", description="Nestor controller: studies, search "
                                 "strategies and dispatch of trials to executors.")
     p.add_argument("--host", default=os.environ.get("NESTOR_HOST", "127.0.0.1"),
@@ -35,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--max-message-mb", type=float, default=4.0, help="largest request accepted (default 4 MiB)")
     p.add_argument("--log-level", default=os.environ.get("NESTOR_LOG_LEVEL", "INFO"))
     add_security_args(p)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    p = build_parser()
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return Settings(
