@@ -35,7 +35,8 @@ class RegularizedEvolution(RandomSampler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.population_size = int(self.settings["population_size"])
-        self.sample_size = int(self.settings["sample_size"])
+        # The default tournament shrinks with a small population; an explicit one was checked to fit.
+        self.sample_size = min(int(self.settings["sample_size"]), self.population_size)
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
@@ -45,7 +46,7 @@ class RegularizedEvolution(RandomSampler):
         merged = {**cls.defaults, **settings}
         population = setting(merged, "population_size", int, minimum=2)
         sample = setting(merged, "sample_size", int, minimum=1)
-        if sample > population:
+        if sample > population and "sample_size" in settings:
             raise SpecError(f"spec.algorithm.settings.sample_size: {sample} is larger than the population "
                             f"({population})")
         if max_trials and population >= max_trials and "population_size" in settings:
