@@ -129,7 +129,7 @@ def test_cell_nodes_choose_two_inputs_and_two_operations() -> None:
 
 def test_decode_names_what_is_missing() -> None:
     assert arch.decode({"lr": 0.1}) is None
-    with pytest.raises(ValueError, match="arch.layer0.op"):
+    with pytest.raises(ValueError, match=r"arch\.layer0\.op"):
         arch.decode({"arch.num_layers": 1})
     with pytest.raises(ValueError, match="no known kind"):
         arch.decode({"arch.something": 1})
