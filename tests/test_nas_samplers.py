@@ -12,6 +12,7 @@ from nestor_controller.errors import SpecError
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers import SAMPLERS, Observation
 from nestor_controller.samplers.evolution_arch import RegularizedEvolution
+from nestor_controller.samplers.gp.sampler import GPSampler
 from nestor_controller.samplers.lstm import LSTMPolicy
 from nestor_controller.samplers.mutation import mutate
 from nestor_controller.samplers.rl_policy import RLPolicySampler
@@ -162,10 +163,21 @@ def test_evolution_checks_its_settings() -> None:
         RegularizedEvolution.check(space, MAXIMIZE, {"population_size": 10}, 10)
 
 
-@pytest.mark.parametrize("name", ["random", "regularized_evolution", "rl"])
+#: Every registered sampler that says it searches architectures (GP and TPE through the shared encoding).
+ARCH_SAMPLERS = {name: cls for name, cls in SAMPLERS.items() if cls.searches_architectures}
+ARCH_SAMPLERS.setdefault("gp", GPSampler)
+ARCH_SETTINGS = {"regularized_evolution": {"population_size": 4}, "gp": {"n_initial": 4}, "tpe": {"n_initial": 4}}
+
+
+def test_the_nas_samplers_are_registered() -> None:
+    assert {"random", "regularized_evolution", "rl"} <= set(ARCH_SAMPLERS)
+    assert all(cls.searches_architectures for cls in ARCH_SAMPLERS.values())
+
+
+@pytest.mark.parametrize("name", sorted(ARCH_SAMPLERS))
 def test_samplers_that_search_architectures_produce_valid_assignments(name: str) -> None:
     space = parse_space(CELLS)
-    sampler = SAMPLERS[name](space, MAXIMIZE, {"population_size": 4} if name == "regularized_evolution" else {}, 2)
+    sampler = ARCH_SAMPLERS[name](space, MAXIMIZE, ARCH_SETTINGS.get(name, {}), 2)
     history: list[Observation] = []
     for i in range(1, 13):
         params = sampler.suggest(1, history, [])[0]

@@ -52,6 +52,8 @@ PARALLEL = ("believer", "liar")
 class GPSampler(Sampler):
     name = "gp"
     heavy: ClassVar[bool] = True
+    # Architecture decisions are conditional categorical parameters, which the encoding already models.
+    searches_architectures = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
