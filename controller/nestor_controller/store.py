@@ -173,6 +173,7 @@ class Store:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
         migrate(self.engine)
         self._inserts: dict[str, Executable] = {}
+        self._upserts: dict[str, Executable] = {}
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._writer, name="nestor-store-writer", daemon=True)
         self._thread.start()
@@ -195,7 +196,12 @@ class Store:
         return stmt, row
 
     def upsert(self, table: Table, row: dict[str, Any]) -> Op:
-        return upsert(self.engine, table, row)
+        # One statement object per table: building it costs more than the write, and consecutive rows that
+        # share it go to the database in one executemany.
+        stmt = self._upserts.get(table.name)
+        if stmt is None:
+            stmt = self._upserts[table.name] = upsert(self.engine, table, row)[0]
+        return stmt, row
 
     async def commit(self, ops: Sequence[Op]) -> None:
         """Returns once `ops` are committed in one transaction (at once when durability is off)."""
