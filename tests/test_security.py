@@ -201,3 +201,21 @@ def test_token_file_rules_and_reload(tmp_path: Path) -> None:
     path.write_text("second-token-0123456789\n")
     tokens._checked = tokens._mtime = 0.0  # as if the reload interval had passed and the file changed
     assert tokens.accepts("second-token-0123456789") and not tokens.accepts("first-token-0123456789")
+
+
+def test_half_a_tls_configuration_is_refused_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nestor_controller.cli import parse_args
+    from nestor_executor.cli import main as executor_main
+
+    ca = CertificateAuthority(tmp_path, "ca")
+    pair = ca.issue("server")
+    for args, message in ((["--tls-cert", pair.cert], "--tls-cert and --tls-key go together"),
+                          (["--tls-client-ca", ca.path], "--tls-client-ca needs --tls-cert"),
+                          (["--executor-ca", ca.path], "--executor-ca needs --tls-cert"),
+                          (["--tls-cert", pair.cert, "--tls-key", str(tmp_path / "none.key")], "cannot read")):
+        with pytest.raises(SystemExit):
+            parse_args(args)
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        executor_main(["--tls-key", pair.key])
+    assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
