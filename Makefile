@@ -36,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache nestor.db* .nestor-demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache nestor.db* .nestor-demo build examples/node/node_modules
