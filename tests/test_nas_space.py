@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from nestor import architecture as arch
@@ -140,3 +142,8 @@ def test_roles_tell_operations_inputs_and_hyperparameters_apart() -> None:
     assert arch.role_of("arch.layer2.input1") == "input" and arch.role_of("arch.normal.node0.input1") == "input"
     assert arch.role_of("arch.layer0.filters") == "hyperparameter" and arch.role_of("lr") == "hyperparameter"
     assert arch.parse_op("dil_conv_5x5") == ("dil_conv", 5) and arch.parse_op("skip_connect") == ("identity", None)
+
+
+def test_the_example_study_file_is_valid() -> None:
+    parsed = parse_spec(load_spec(Path(__file__).resolve().parents[1] / "examples" / "digits_nas.yaml"))
+    assert parsed.algorithm == "rl" and "arch.reduce.node2.op1" in parsed.space.by_name
