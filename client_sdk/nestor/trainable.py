@@ -57,6 +57,16 @@ class TrialContext(Protocol):
         """Bilevel strategies: stream the gradient of the validation loss w.r.t. the outer variables."""
         ...
 
+    @property
+    def outer_step(self) -> int:
+        """Bilevel strategies: how many outer updates the values in ``outer`` include."""
+        ...
+
+    def wait_outer(self, step: int, timeout: float | None = None) -> bool:
+        """Bilevel strategies: block until ``outer_step >= step`` (True) or the trial must stop or the
+        timeout passes (False). Not waiting at all runs with outer variables one step stale."""
+        ...
+
     def checkpoint_saved(self, step: int, path: str) -> None:
         """Tell the controller a checkpoint was written (used to resume on another executor)."""
         ...
@@ -117,6 +127,13 @@ class LocalContext:
 
     def send_outer_grad(self, gradients: Mapping[str, Any], metrics: Mapping[str, float] | None = None) -> None:
         self.outer_gradients.append(dict(gradients))
+
+    @property
+    def outer_step(self) -> int:
+        return 0
+
+    def wait_outer(self, step: int, timeout: float | None = None) -> bool:
+        return False  # no controller here: the outer variables never change
 
     def checkpoint_saved(self, step: int, path: str) -> None:
         pass

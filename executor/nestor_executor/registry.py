@@ -14,6 +14,9 @@ from typing import Any
 BUILTINS: dict[str, str] = {
     "digits_mlp": "nestor_executor.trainables.digits_mlp:train",
     "digits_nas": "nestor_executor.trainables.digits_nas:train",
+    "darts_search": "nestor_executor.trainables.darts_search:train",
+    "darts_eval": "nestor_executor.trainables.darts_eval:train",
+    "digits_hypergrad": "nestor_executor.trainables.digits_hypergrad:train",
     "synthetic": "nestor_executor.trainables.synthetic:train",
     "noop": "nestor_executor.trainables.noop:train",
 }

@@ -44,12 +44,26 @@ class RunState:
         self.stop = False
         self.outer_step = int(outer.get("s", 0))
         self.outer: dict[str, Any] = {n: wire.tensor_from_json(t) for n, t in outer.get("values", {}).items()}
+        # Wakes a trainable waiting for new outer variables (or for nothing more, once told to stop).
+        self.changed = threading.Condition()
 
     def update_outer(self, msg: Mapping[str, Any]) -> None:
         values = {**self.outer, **{n: wire.tensor_from_json(t) for n, t in msg["values"].items()}}
-        # Swap the whole dict so a trainable iterating ctx.outer never sees it change under it.
-        self.outer = values
-        self.outer_step = int(msg.get("s", 0))
+        with self.changed:
+            # Swap the whole dict so a trainable iterating ctx.outer never sees it change under it.
+            self.outer = values
+            self.outer_step = int(msg.get("s", 0))
+            self.changed.notify_all()
+
+    def request_stop(self) -> None:
+        with self.changed:
+            self.stop = True
+            self.changed.notify_all()
+
+    def wait_outer(self, step: int, timeout: float | None) -> bool:
+        with self.changed:
+            self.changed.wait_for(lambda: self.outer_step >= step or self.stop, timeout)
+            return self.outer_step >= step
 
 
 class Channel:
@@ -81,7 +95,7 @@ class Channel:
                 state = self.current
                 if state is not None and state.id == msg.get("id"):
                     if kind == "stop":
-                        state.stop = True
+                        state.request_stop()
                     else:
                         state.update_outer(msg)
             elif kind == "exit":
@@ -135,6 +149,13 @@ class WorkerContext:
     @property
     def outer(self) -> Mapping[str, Any]:
         return self._state.outer
+
+    @property
+    def outer_step(self) -> int:
+        return self._state.outer_step
+
+    def wait_outer(self, step: int, timeout: float | None = None) -> bool:
+        return self._state.wait_outer(step, timeout)
 
     def send_outer_grad(self, gradients: Mapping[str, Any],
                         metrics: Mapping[str, float] | None = None) -> None:

@@ -1,0 +1,40 @@
+"""`darts_eval`: trains the network of a DARTS genotype from scratch on the digits images.
+
+The genotype comes as JSON text in the `genotype` parameter (as a DARTS study's evaluation trials carry
+it, see nestor.genotype). `trainable_config` sets `eval_channels` (16), `eval_layers` (6, reduction cells
+at a third and two thirds), `eval_epochs` (20, or the fidelity), `eval_lr` (Adam, 2e-3),
+`eval_weight_decay` (3e-4), `batch_size` (64) and `data_seed`. Reports `val_accuracy`, `val_loss` and
+`train_loss` every epoch; checkpoints every epoch and resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from nestor import genotype as gt
+
+from nestor_executor.darts.network import GenotypeNetwork
+from nestor_executor.trainables.digits_nas import images
+from nestor_executor.trainables.epochs import train_epochs
+
+
+def build(params: Mapping[str, Any], config: Mapping[str, Any]) -> GenotypeNetwork:
+    if "genotype" not in params:
+        raise ValueError("darts_eval: needs a `genotype` parameter (JSON text, see nestor.genotype)")
+    g = gt.from_json(str(params["genotype"]))
+    return GenotypeNetwork(g, channels=int(config.get("eval_channels", 16)), layers=int(config.get("eval_layers", 6)))
+
+
+def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
+    cfg = ctx.config
+    torch.manual_seed(ctx.seed)
+    model = build(params, cfg).to(ctx.device)
+    opt = torch.optim.Adam(model.parameters(), lr=float(cfg.get("eval_lr", 2e-3)),
+                           weight_decay=float(cfg.get("eval_weight_decay", 3e-4)))
+    epochs = math.ceil(ctx.budget) if ctx.budget > 0 else int(cfg.get("eval_epochs", 20))
+    data = images(int(cfg.get("data_seed", 0)), ctx.device)
+    return train_epochs(model, opt, data, ctx, epochs=epochs, batch_size=int(cfg.get("batch_size", 64)),
+                        name="darts_eval")

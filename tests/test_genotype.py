@@ -1,0 +1,88 @@
+"""Genotypes: derivation from a hand-made alpha, the skip cap, JSON checks, random genotypes."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from nestor import genotype as gt
+from nestor_controller.bilevel.derive import derive, derive_cell
+
+OPS = {name: k for k, name in enumerate(gt.PRIMITIVES)}
+
+
+def alpha_with(strong: dict[tuple[int, int], tuple[str, float]]) -> np.ndarray:
+    """alpha of zeros but for the given (node, input) edges, where one operation gets the given weight."""
+    a = np.zeros((14, 8))
+    rows = {e: r for r, e in enumerate(gt.edges())}
+    for edge, (op, value) in strong.items():
+        a[rows[edge], OPS[op]] = value
+    return a
+
+
+def test_each_node_keeps_its_two_strongest_edges_with_their_strongest_operation_but_none() -> None:
+    a = alpha_with({
+        (2, 0): ("sep_conv_3x3", 3.0), (2, 1): ("skip_connect", 2.0),
+        # Node 3: input 2 is strongest, then input 0; input 1 has a huge `none`, which must not count.
+        (3, 0): ("dil_conv_5x5", 1.0), (3, 1): ("none", 9.0), (3, 2): ("max_pool_3x3", 2.0),
+        (4, 3): ("sep_conv_5x5", 2.0), (4, 1): ("avg_pool_3x3", 1.5),
+        (5, 4): ("dil_conv_3x3", 2.5), (5, 0): ("sep_conv_3x3", 2.0), (5, 2): ("skip_connect", 0.5),
+    })
+    assert derive_cell(a, 4) == [
+        ["sep_conv_3x3", 0], ["skip_connect", 1],
+        ["dil_conv_5x5", 0], ["max_pool_3x3", 2],
+        ["avg_pool_3x3", 1], ["sep_conv_5x5", 3],
+        ["sep_conv_3x3", 0], ["dil_conv_3x3", 4],
+    ]
+
+
+def test_the_skip_cap_keeps_the_strongest_skips_and_replaces_the_others() -> None:
+    a = alpha_with({(2, 0): ("skip_connect", 4.0), (2, 1): ("skip_connect", 3.0),
+                    (3, 0): ("skip_connect", 2.0), (3, 1): ("skip_connect", 1.0)})
+    a[2, OPS["dil_conv_3x3"]] = 0.5  # second choices of node 3's edges: the capped skips fall back to them
+    a[3, OPS["sep_conv_5x5"]] = 0.5
+    uncapped = derive_cell(a, 4)
+    assert sum(op == "skip_connect" for op, _ in uncapped) == 4
+    capped = derive_cell(a, 4, max_skips=2)
+    assert capped[:4] == [["skip_connect", 0], ["skip_connect", 1], ["dil_conv_3x3", 0], ["sep_conv_5x5", 1]]
+    assert capped[4:] == uncapped[4:]
+
+
+def test_derived_genotypes_are_valid_and_the_cap_applies_to_the_normal_cell_only() -> None:
+    rng = np.random.default_rng(0)
+    skips = np.zeros((14, 8))
+    skips[:, OPS["skip_connect"]] = 5.0
+    g = derive({"alpha_normal": skips, "alpha_reduce": skips}, 4, max_skips=2)
+    assert gt.check(g, steps=4) == g
+    assert gt.count_op(g, "skip_connect") == 2
+    assert gt.count_op(g, "skip_connect", "reduce") == 8
+    for _ in range(20):
+        a = {"alpha_normal": rng.standard_normal((14, 8)), "alpha_reduce": rng.standard_normal((14, 8))}
+        assert gt.from_json(gt.to_json(derive(a, 4))) == derive(a, 4)
+
+
+def test_genotype_checks_name_what_is_wrong() -> None:
+    good = gt.random_genotype(random.Random(3))
+    assert gt.from_json(json.dumps(good)) == good
+    bad = json.loads(json.dumps(good))
+    bad["normal"][3] = ["conv_7x7", 1]
+    with pytest.raises(ValueError, match=r"genotype.normal\[3\]: unknown operation 'conv_7x7'"):
+        gt.check(bad)
+    bad = json.loads(json.dumps(good))
+    bad["reduce"][0] = ["sep_conv_3x3", 2]
+    with pytest.raises(ValueError, match=r"node 2 can take inputs 0..1"):
+        gt.check(bad)
+    with pytest.raises(ValueError, match="not JSON"):
+        gt.from_json("{")
+
+
+def test_random_genotypes_take_two_distinct_inputs_per_node_and_never_none() -> None:
+    rng = random.Random(0)
+    for _ in range(50):
+        g = gt.random_genotype(rng)
+        for cell in gt.CELLS:
+            pairs = g[cell]
+            assert all(op != "none" for op, _ in pairs)
+            assert all(pairs[k][1] != pairs[k + 1][1] for k in range(0, 8, 2))
