@@ -19,8 +19,10 @@ import grpc
 import pytest
 from cluster import controller_stub, start_controller
 from nestor.v1 import controller_pb2 as c
+from nestor.v1 import executor_pb2 as x
 from nestor.v1 import space_pb2 as sp
 from nestor.v1 import study_pb2 as s
+from nestor_controller.bilevel.base import BilevelStrategy
 from nestor_controller.samplers import SAMPLERS
 from nestor_controller.schedulers import SCHEDULERS
 
@@ -28,7 +30,10 @@ TRIALS = 10
 STEPS = 4
 #: Settings that make an algorithm fit the small test budget.
 SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3},
-                                          "regularized_evolution": {"population_size": 4, "sample_size": 2}}
+                                          "regularized_evolution": {"population_size": 4, "sample_size": 2},
+                                          "darts": {"searches": 2, "evaluations": 4}}
+#: Strategies with outer variables: the client also streams a gradient each step.
+BILEVEL = {name for name, cls in SAMPLERS.items() if issubclass(cls, BilevelStrategy)}
 CASES = [(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"]
 
 
@@ -47,6 +52,14 @@ def spec(algorithm: str, scheduler: str) -> s.StudySpec:
     if scheduler == "median":
         out.scheduler.settings.update({"min_trials": 2})
     return out
+
+
+def outer_gradient(values: x.OuterVariables, step: int) -> x.OuterGradient:
+    """Some gradient of the values, the same in every run."""
+    return x.OuterGradient(step=values.step, metrics={"progress": step / STEPS}, gradients={
+        name: x.Tensor(shape=t.shape, values=[0.3 * v - 0.1 + 0.05 * math.sin(k + step)
+                                              for k, v in enumerate(t.values)])
+        for name, t in values.values.items()})
 
 
 def loss(params: dict[str, s.Value], step: int) -> float:
@@ -111,7 +124,14 @@ def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
             if not resp.trials:
                 break
             t = resp.trials[0]
+            outer = None
+            if algorithm in BILEVEL:
+                held = chaos.call("GetOuterState", c.GetOuterStateRequest(study_id=sid, trial_id=t.id)).trials
+                outer = held[0].values if held else None
             for step in range(1, STEPS + 1):
+                if outer is not None:
+                    outer = call("ReportOuterGradient", c.ReportOuterGradientRequest(
+                        study_id=sid, trial_id=t.id, gradient=outer_gradient(outer, step)))
                 answer = call("ReportMeasurement", c.ReportMeasurementRequest(
                     study_id=sid, trial_id=t.id, measurement=s.Measurement(step=step, metrics={
                         "loss": loss(t.params, step)})))
@@ -120,8 +140,12 @@ def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
             call("CompleteTrial", c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
         killed = kills - chaos.kills_left
         trials = chaos.call("ListTrials", c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+        held = {}
+        if algorithm in BILEVEL:  # the outer variables each trial ended with, and their step count
+            state = chaos.call("GetOuterState", c.GetOuterStateRequest(study_id=sid)).trials
+            held = {h.trial_id: str(h.values) for h in state}
         return killed, [(t.id, sorted((k, str(v)) for k, v in t.params.items()), t.state, len(t.measurements),
-                         t.final_measurement.metrics["loss"]) for t in trials]
+                         t.final_measurement.metrics["loss"], held.get(t.id)) for t in trials]
     finally:
         chaos.close()
 
