@@ -206,3 +206,37 @@ def test_a_search_whose_executor_is_killed_resumes_elsewhere_with_the_controller
         first.kill()
         if second is not None:
             second.stop()
+
+
+def test_sdk_streams_outer_gradients_and_the_cli_shows_alpha(controller) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import nestor
+
+    client = nestor.Client(controller.address)
+    spec = darts_spec({}, 2)
+    spec.ClearField("trainable")
+    study = client.create_study(spec)
+    (trial,) = study.suggest(1)
+    alpha = trial.outer()
+    assert sorted(alpha) == ["alpha_normal", "alpha_reduce"] and len(alpha["alpha_normal"]) == 14
+    skip = gt.PRIMITIVES.index("skip_connect")
+    grad = [[-1.0 if k == skip else 0.0 for k in range(8)] for _ in range(14)]
+    after = trial.send_outer_grad({"alpha_normal": grad, "alpha_reduce": np.zeros((14, 8))}, {"val_loss": 2.0})
+    assert after["alpha_normal"][0][skip] > alpha["alpha_normal"][0][skip]
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "nestor", "--controller", controller.address, "study", "outer",
+                              study.id, *args], capture_output=True, text=True, timeout=60, env={
+                                  **__import__("os").environ, "COLUMNS": "160"})
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    text = cli("--history")
+    assert "softmax(alpha_normal) per edge" in text and "5 <- 4" in text and "skip_connect" in text
+    assert "genotype:" in text and "outer steps" in text
+    (data,) = json.loads(cli("--json", "--history"))
+    assert data["step"] == 1 and data["history"][0]["metrics"] == {"val_loss": 2.0}
+    assert data["summary"]["genotype"]["normal"][0][0] == "skip_connect"

@@ -128,6 +128,21 @@ def cmd_study_trials(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_study_outer(args: argparse.Namespace, console: Console) -> int:
+    from nestor.outer_tables import outer_to_dict, outer_view
+
+    with _client(args) as client:
+        states = client.study(args.id).outer_state(args.trial, history=args.history, every=args.every)
+    if args.json:
+        _print_json([outer_to_dict(st) for st in states])
+    elif not states:
+        console.print("no trial has outer variables yet")
+    else:
+        for st in states:
+            console.print(outer_view(st))
+    return 0
+
+
 def cmd_study_stop(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
         info = client.study(args.id).stop(args.reason)
@@ -234,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--state", type=_state, action="append", help="only trials in this state (repeatable)")
     p.add_argument("--measurements", action="store_true", help="include every measurement (with --json)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add(study_commands, "outer", cmd_study_outer,
+            "bilevel studies: outer variables per trial (DARTS: softmax(alpha) heat maps and the genotype)")
+    p.add_argument("id")
+    p.add_argument("--trial", type=_positive, default=0, help="only this trial")
+    p.add_argument("--history", action="store_true", help="every outer step too")
+    p.add_argument("--every", type=_positive, default=1, help="with --history: one step in N (and the last)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add(study_commands, "stop", cmd_study_stop, "stop a study; running trials are told to stop")

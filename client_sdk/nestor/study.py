@@ -114,6 +114,15 @@ class Study:
         best = self.best_trials(1)
         return best[0] if best else None
 
+    def outer_state(self, trial_id: int = 0, *, history: bool = False,
+                    every: int = 1) -> list[controller_pb2.TrialOuterState]:
+        """Bilevel strategies: each trial's outer variables (or trial ``trial_id``'s), what the strategy
+        derives from them (the DARTS genotype, tuned hyperparameters) and, with ``history``, every step
+        (one in ``every``)."""
+        request = controller_pb2.GetOuterStateRequest(study_id=self.id, trial_id=trial_id, include_history=history,
+                                                      history_every=every)
+        return list(self._conn.call("GetOuterState", request).trials)
+
     # --- following the study -------------------------------------------------------
 
     def watch(self, after_seq: int = 0) -> Iterator[controller_pb2.StudyEvent]:

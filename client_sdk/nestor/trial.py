@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nestor.connection import new_request_id
+from nestor.outer import tensor, values_dict
 from nestor.trainable import check_metrics
-from nestor.v1 import controller_pb2, study_pb2
+from nestor.v1 import controller_pb2, executor_pb2, study_pb2
 from nestor.values import ParamValue, params_from_proto
 
 if TYPE_CHECKING:
@@ -111,6 +112,22 @@ class Trial:
             self.should_stop = True
             self.stop_reason = answer.reason
         return self.should_stop
+
+    def outer(self) -> dict[str, Any]:
+        """Bilevel strategies: the trial's outer variables as the controller holds them (nested lists)."""
+        request = controller_pb2.GetOuterStateRequest(study_id=self.study_id, trial_id=self.id)
+        held = self._conn.call("GetOuterState", request).trials
+        return values_dict(held[0].values.values) if held else {}
+
+    def send_outer_grad(self, gradients: Mapping[str, Any],
+                        metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """Bilevel strategies: the gradient of the validation loss w.r.t. the outer variables (numbers,
+        nested lists or arrays); returns the updated variables."""
+        grad = executor_pb2.OuterGradient(gradients={k: tensor(v) for k, v in gradients.items()},
+                                          metrics=check_metrics(metrics or {}, f"trial {self.id}, outer gradient"))
+        request = controller_pb2.ReportOuterGradientRequest(study_id=self.study_id, trial_id=self.id, gradient=grad,
+                                                            request_id=new_request_id())
+        return values_dict(self._conn.call("ReportOuterGradient", request).values)
 
     def complete(self, metrics: Mapping[str, float] | None = None) -> Trial:
         """Tells the final result; without ``metrics`` the last reported measurement is the result."""
