@@ -1,0 +1,161 @@
+"""DARTS with alpha held by the controller, on the digits images, through real controller and executor processes.
+
+Runs a first-order and a second-order search (alpha pipelined: the executor trains with alpha one step
+stale while the update is in flight), retrains each derived genotype from scratch, and trains random
+genotypes of the same space the same way. Prints per search the steps per second, the share of step
+time spent waiting for alpha (also for a short search that waits for every update), the genotype, its
+retrained validation accuracy, and the mean and best of the random genotypes.
+
+    .venv/bin/python bench/darts.py [--quick] [--device cpu|cuda] [--json]
+
+With --json the last line is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from cluster import controller_stub, start_controller, start_executor, wait_for_executors
+from nestor import genotype as gt
+from nestor.v1 import controller_pb2 as c
+from nestor.v1 import space_pb2 as sp
+from nestor.v1 import study_pb2 as s
+
+CELL = sp.SearchSpace(architecture=sp.ArchitectureSpace(cell=sp.CellSpace(num_nodes=4, operations=gt.PRIMITIVES[1:])))
+OBJECTIVE = [s.Objective(metric="val_accuracy", goal=s.GOAL_MAXIMIZE)]
+
+
+def wait_end(stub: Any, sid: str, timeout: float = 7200.0) -> s.Study:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        study = stub.GetStudy(c.GetStudyRequest(study_id=sid))
+        if study.state != s.STUDY_RUNNING:
+            return study
+        time.sleep(0.5)
+    raise TimeoutError(f"study {sid} did not end within {timeout} s")
+
+
+def search(stub: Any, config: dict[str, Any], seed: int, evaluations: int) -> dict[str, Any]:
+    spec = s.StudySpec(name=f"darts-order{config['order']}", trainable="darts_search", seed=seed, space=CELL,
+                       objectives=OBJECTIVE, algorithm=s.AlgorithmSpec(name="darts"),
+                       budget=s.Budget(max_trials=1 + evaluations, max_parallel=1))
+    spec.algorithm.settings.update({"evaluations": evaluations})
+    spec.trainable_config.update(config)
+    t0 = time.monotonic()
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
+    study = wait_end(stub, sid)
+    if study.state != s.STUDY_COMPLETED:
+        raise RuntimeError(f"study {sid} ended {s.StudyState.Name(study.state)}: {study.reason}")
+    trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+    first = trials[0]
+    ms = [m.metrics for m in first.measurements]
+    state = stub.GetOuterState(c.GetOuterStateRequest(study_id=sid, trial_id=first.id)).trials[0]
+    evals = [t.final_measurement.metrics["val_accuracy"] for t in trials[1:] if t.state == s.TRIAL_COMPLETED]
+    genotype = trials[1].params["genotype"].string_value if len(trials) > 1 else ""
+    return {
+        "steps_per_s": statistics.fmean(m["steps_per_s"] for m in ms),
+        "alpha_wait_share": statistics.fmean(m["alpha_wait_share"] for m in ms),
+        "outer_steps": int(state.values.step), "supernet_val_accuracy": ms[-1]["search_val_accuracy"],
+        "genotype": genotype, "genotype_text": gt.describe(gt.from_json(genotype)) if genotype else "",
+        "val_accuracy": statistics.fmean(evals) if evals else None, "seconds": time.monotonic() - t0,
+    }
+
+
+def random_genotypes(stub: Any, config: dict[str, Any], count: int, seed: int) -> list[float]:
+    """`count` random genotypes of the DARTS space, each trained by darts_eval as the searched ones are."""
+    rng = random.Random(seed)
+    choices = [sp.Value(string_value=gt.to_json(gt.random_genotype(rng))) for _ in range(count)]
+    spec = s.StudySpec(name="darts-random-genotypes", trainable="darts_eval", seed=seed, objectives=OBJECTIVE,
+                       algorithm=s.AlgorithmSpec(name="grid"), budget=s.Budget(max_trials=count),
+                       space=sp.SearchSpace(parameters=[sp.Parameter(
+                           name="genotype", categorical=sp.CategoricalDomain(choices=choices))]))
+    spec.trainable_config.update(config)
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
+    wait_end(stub, sid)
+    trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
+    return [t.final_measurement.metrics["val_accuracy"] for t in trials if t.state == s.TRIAL_COMPLETED]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=8, help="search epochs")
+    ap.add_argument("--channels", type=int, default=6)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--eval-epochs", type=int, default=15)
+    ap.add_argument("--eval-channels", type=int, default=12)
+    ap.add_argument("--eval-layers", type=int, default=5)
+    ap.add_argument("--random", type=int, default=5, help="random genotypes to train")
+    ap.add_argument("--slots", type=int, default=2, help="executor slots (random genotypes train in parallel)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="tiny networks and few epochs: a smoke run")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.epochs, args.channels, args.layers, args.random = 2, 2, 2, 2
+        args.eval_epochs, args.eval_channels, args.eval_layers = 2, 4, 2
+    evaluation = {"eval_epochs": args.eval_epochs, "eval_channels": args.eval_channels,
+                  "eval_layers": args.eval_layers}
+    base = {"epochs": args.epochs, "channels": args.channels, "layers": args.layers, **evaluation}
+
+    with tempfile.TemporaryDirectory(prefix="nestor-darts-") as tmp:
+        ctl = start_controller(Path(tmp))
+        ex = start_executor(Path(tmp), ctl.address, "--device", args.device, slots=args.slots)
+        try:
+            stub = controller_stub(ctl.address)
+            wait_for_executors(stub, 1)
+            device = stub.ListExecutors(c.ListExecutorsRequest()).executors[0].info.devices[0].name
+            results = {
+                "first_order": search(stub, {**base, "order": 1, "pipelined": True}, args.seed, 1),
+                "second_order": search(stub, {**base, "order": 2, "pipelined": True}, args.seed, 1),
+            }
+            # The same first-order search for two epochs, waiting for every alpha: what pipelining hides.
+            waiting = search(stub, {**base, "epochs": min(2, args.epochs), "order": 1, "pipelined": False},
+                             args.seed, 0)
+            rand = random_genotypes(stub, evaluation, args.random, args.seed)
+        finally:
+            ex.stop()
+            ctl.stop()
+
+    print(f"DARTS on digits 8x8 ({device}): search {args.epochs} epochs, {args.layers} cells of "
+          f"{args.channels} channels; evaluation {args.eval_epochs} epochs, {args.eval_layers} cells of "
+          f"{args.eval_channels} channels")
+    print(f"{'search':<28}{'steps/s':>9}{'alpha wait':>12}{'outer steps':>13}{'supernet acc':>14}"
+          f"{'retrained acc':>15}{'seconds':>9}")
+    for name, r in results.items():
+        print(f"{name.replace('_', '-') + ' (pipelined)':<28}{r['steps_per_s']:>9.2f}{r['alpha_wait_share']:>12.1%}"
+              f"{r['outer_steps']:>13}{r['supernet_val_accuracy']:>14.4f}{r['val_accuracy']:>15.4f}"
+              f"{r['seconds']:>9.0f}")
+    print(f"{'first-order (waits for alpha)':<28}{waiting['steps_per_s']:>9.2f}{waiting['alpha_wait_share']:>12.1%}"
+          f"{waiting['outer_steps']:>13}")
+    mean_random, best_random = statistics.fmean(rand), max(rand)
+    print(f"random genotypes ({len(rand)}): mean {mean_random:.4f}, best {best_random:.4f} "
+          f"(each: {', '.join(f'{a:.4f}' for a in rand)})")
+    for name, r in results.items():
+        verdict = "at least" if r["val_accuracy"] >= mean_random else "below"
+        print(f"{name.replace('_', '-')} genotype: {r['val_accuracy']:.4f}, {verdict} the random mean\n"
+              f"{r['genotype_text']}")
+    if args.json:
+        figures = {"device": device, "search_epochs": args.epochs, "random_genotypes": len(rand),
+                   "random_mean_val_accuracy": mean_random, "random_best_val_accuracy": best_random,
+                   "random_val_accuracies": rand, "waiting_alpha_wait_share": waiting["alpha_wait_share"],
+                   "waiting_steps_per_s": waiting["steps_per_s"]}
+        for name, r in results.items():
+            for key in ("steps_per_s", "alpha_wait_share", "outer_steps", "supernet_val_accuracy", "val_accuracy",
+                        "genotype", "seconds"):
+                figures[f"{name}_{key}"] = r[key]
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
