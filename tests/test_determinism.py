@@ -31,7 +31,11 @@ STEPS = 4
 #: Settings that make an algorithm fit the small test budget.
 SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3},
                                           "regularized_evolution": {"population_size": 4, "sample_size": 2},
-                                          "darts": {"searches": 2, "evaluations": 4}}
+                                          "darts": {"searches": 2, "evaluations": 4},
+                                          # Small initial designs and populations, so that the models
+                                          # and generations act within the 10 trials.
+                                          "gp": {"n_initial": 3}, "tpe": {"n_initial": 3},
+                                          "ga": {"population_size": 4}, "cmaes": {"population_size": 3}}
 #: Strategies with outer variables: the client also streams a gradient each step.
 BILEVEL = {name for name, cls in SAMPLERS.items() if issubclass(cls, BilevelStrategy)}
 CASES = [(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"]

@@ -1,0 +1,117 @@
+"""A steady-state genetic algorithm: every free slot gets a child of the current population.
+
+The population is read from the study's history, so the only state is the
+random generator: the best `population_size` finished trials (replacement
+"worst": the worst are the ones replaced) or the latest ones (replacement
+"oldest": regularised evolution, which keeps exploring on noisy objectives).
+A child is the uniform crossover of two tournament winners (with probability
+`crossover_rate`) or a copy of one, then mutated; it is never a trial that
+was already tried or is running. Until the first population is complete the
+trials come from a Sobol design.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nestor_controller.errors import SpecError
+from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.evolution.operators import crossover, mutate, tournament
+from nestor_controller.samplers.model_based import check_single_objective
+from nestor_controller.samplers.quasirandom import SobolDesign
+from nestor_controller.samplers.sampling import draw_assignment, rng_from_state, rng_state
+from nestor_controller.space import Space
+
+REPLACEMENT = ("worst", "oldest")
+#: Children drawn before giving up on finding one not yet tried (a nearly exhausted discrete space).
+MAX_TRIES = 50
+
+
+def key(a: Mapping[str, Any]) -> str:
+    return json.dumps(a, sort_keys=True)
+
+
+class GeneticSampler(Sampler):
+    name = "ga"
+    defaults: Mapping[str, Any] = {"population_size": 20, "tournament_size": 3, "mutation_rate": 0.2,
+                                   "mutation_scale": 0.1, "crossover_rate": 0.5, "replacement": "worst"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.population_size = setting(s, "population_size", int, minimum=2)
+        self.tournament_size = setting(s, "tournament_size", int, minimum=1)
+        self.mutation_rate = setting(s, "mutation_rate", float, minimum=0.0)
+        self.mutation_scale = setting(s, "mutation_scale", float, minimum=0.0)
+        self.crossover_rate = setting(s, "crossover_rate", float, minimum=0.0)
+        self.replacement = s["replacement"]
+        self.design = SobolDesign(self.space, self.seed)
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        self.suggested = 0
+
+    @classmethod
+    def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
+        super().check(space, objectives, settings, max_trials)
+        check_single_objective(cls.name, objectives)
+        sampler = cls(space, objectives, settings, 0)
+        for name in ("mutation_rate", "crossover_rate"):
+            if getattr(sampler, name) > 1.0:
+                raise SpecError(f"spec.algorithm.settings.{name}: a probability must be <= 1, "
+                                f"got {getattr(sampler, name)}")
+        if sampler.replacement not in REPLACEMENT:
+            raise SpecError(f"spec.algorithm.settings.replacement: expected one of {', '.join(REPLACEMENT)}, "
+                            f"got {sampler.replacement!r}")
+        if sampler.tournament_size > sampler.population_size:
+            raise SpecError(f"spec.algorithm.settings.tournament_size: {sampler.tournament_size} is larger than "
+                            f"population_size={sampler.population_size}")
+        if max_trials and sampler.population_size > max_trials:
+            raise SpecError(f"spec.algorithm.settings.population_size: a population of {sampler.population_size} "
+                            f"is larger than the budget of max_trials={max_trials}, so no child would ever be "
+                            "bred; lower population_size or raise max_trials")
+
+    def population(self, history: Sequence[Observation]) -> tuple[list[Mapping[str, Any]], list[float]]:
+        o = self.objectives[0]
+        done = [(h.params, o.loss(h.values[0])) for h in history if h.values is not None]
+        if self.replacement == "worst":
+            done = sorted(done, key=lambda pl: pl[1])[:self.population_size]
+        else:
+            done = done[-self.population_size:]
+        return [p for p, _ in done], [loss for _, loss in done]
+
+    def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        members, member_losses = self.population(history)
+        seen = {key(h.params) for h in history} | {key(a) for a in running}
+        out: list[Assignment] = []
+        for _ in range(count):
+            if self.suggested < self.population_size or len(members) < 2:
+                child = self.design.draw(1, defaults_first=self.design.drawn == 0)[0]
+            else:
+                child = self._child(members, member_losses, seen)
+            seen.add(key(child))
+            out.append(child)
+            self.suggested += 1
+        return out
+
+    def _child(self, members: list[Mapping[str, Any]], member_losses: list[float], seen: set[str]) -> Assignment:
+        child: Assignment = {}
+        for _ in range(MAX_TRIES):
+            a = members[tournament(member_losses, self.tournament_size, self.rng)]
+            if self.rng.random() < self.crossover_rate:
+                b = members[tournament(member_losses, self.tournament_size, self.rng)]
+                a = crossover(self.space, a, b, self.rng)
+            child = mutate(self.space, a, self.rng, self.mutation_rate, self.mutation_scale)
+            if key(child) not in seen:
+                return child
+        return draw_assignment(self.space, self.rng)
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": rng_state(self.rng), "suggested": self.suggested, "sobol": self.design.state()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.rng = rng_from_state(state["rng"])
+        self.suggested = int(state["suggested"])
+        self.design.load(state["sobol"])

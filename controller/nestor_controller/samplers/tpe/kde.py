@@ -1,0 +1,110 @@
+"""A multivariate Parzen estimator over encoded rows: the density TPE and BOHB compare.
+
+One component per observation plus a prior component. A component is a
+product over parameters: a Gaussian truncated to [0, 1] on a numeric column,
+and on a categorical one its own choice with probability 1 - eps and the
+others sharing eps. Sampling picks a component and draws every parameter
+from it, which keeps the correlations between parameters that a product of
+one-dimensional estimators loses. A parameter inactive in the component's
+centre (a conditional one) is drawn from, and scored by, the prior.
+
+Bandwidths follow Scott's rule per numeric parameter, on a spread that
+blends the centres with the prior's (a uniform), so few points do not give
+a needle.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from nestor_controller.samplers.encoding import Encoder
+
+MIN_BANDWIDTH = 1e-3
+UNIFORM_VAR = 1.0 / 12.0
+
+
+class ParzenEstimator:
+    def __init__(self, enc: Encoder, X: np.ndarray, act: np.ndarray, *, prior_weight: float = 1.0,
+                 bandwidth_factor: float = 1.0, weights: np.ndarray | None = None) -> None:
+        """Centres X (encoded rows) with activity act; `weights` (default equal) are relative."""
+        self.enc = enc
+        n = len(X)
+        self.n = n
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        self.log_weights = np.log(np.append(w, prior_weight) / (w.sum() + prior_weight))
+        self.act = np.vstack([act, np.zeros((1, enc.n_params), dtype=bool)])  # the prior: every parameter "inactive"
+        self.centres: dict[int, np.ndarray] = {}
+        self.bandwidth: dict[int, float] = {}
+        self.eps: dict[int, float] = {}
+        d = max(1, enc.n_params)
+        for i, c in enc.numeric_col.items():
+            col = X[act[:, i], c]
+            m = len(col)
+            spread = (float(((col - col.mean()) ** 2).sum()) if m else 0.0) + prior_weight * UNIFORM_VAR
+            sd = math.sqrt(spread / (m + prior_weight))
+            self.bandwidth[i] = max(MIN_BANDWIDTH, bandwidth_factor * sd * (m + 1) ** (-1.0 / (d + 4)))
+            self.centres[i] = np.append(X[:, c], 0.5)
+        for i in enc.onehot:
+            k = enc.onehot[i].stop - enc.onehot[i].start
+            m = int(act[:, i].sum())
+            self.eps[i] = (k - 1) / k * min(1.0, bandwidth_factor / (1.0 + m) ** 0.5) if k > 1 else 0.0
+            self.centres[i] = np.append(enc.choice_index(i, X), 0)
+
+    # --- density ---------------------------------------------------------------
+
+    def log_pdf(self, X: np.ndarray, act: np.ndarray) -> np.ndarray:
+        """log density at rows X (activity act): a mixture over components, each a product over active parameters."""
+        enc = self.enc
+        total = np.tile(self.log_weights, (len(X), 1))  # (m, components)
+        for i in range(enc.n_params):
+            on = act[:, i]
+            if not on.any():
+                continue
+            here = self.act[:, i]
+            if i in enc.onehot:
+                k = enc.onehot[i].stop - enc.onehot[i].start
+                x = enc.choice_index(i, X)
+                same = x[:, None] == self.centres[i][None, :]
+                eps = self.eps[i]
+                p = np.where(same, 1.0 - eps, eps / max(1, k - 1))
+                lp = np.where(here[None, :], np.log(np.maximum(p, 1e-300)), -math.log(k))
+            else:
+                x = X[:, enc.numeric_col[i]]
+                h = self.bandwidth[i]
+                c = self.centres[i]
+                mass = special.ndtr((1.0 - c) / h) - special.ndtr(-c / h)
+                z = (x[:, None] - c[None, :]) / h
+                lp = -0.5 * z * z - math.log(h * math.sqrt(2 * math.pi)) - np.log(mass)[None, :]
+                lp = np.where(here[None, :], lp, 0.0)  # the prior's density on [0, 1] is 1
+            total += np.where(on[:, None], lp, 0.0)
+        return special.logsumexp(total, axis=1)
+
+    # --- sampling ----------------------------------------------------------------
+
+    def sample(self, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+        enc = self.enc
+        comp = rng.choice(self.n + 1, size=count, p=np.exp(self.log_weights - special.logsumexp(self.log_weights)))
+        X = np.zeros((count, enc.n_cols))
+        for i in range(enc.n_params):
+            here = self.act[comp, i]
+            if i in enc.onehot:
+                sl = enc.onehot[i]
+                k = sl.stop - sl.start
+                own = self.centres[i][comp].astype(int)
+                other = rng.integers(k, size=count)
+                keep = here & (rng.random(count) >= self.eps[i] * k / max(1, k - 1))
+                choice = np.where(keep, own, other)
+                X[np.arange(count), sl.start + choice] = 1.0
+            else:
+                X[:, enc.numeric_col[i]] = np.where(
+                    here, self._truncated_normal(rng, self.centres[i][comp], self.bandwidth[i]), rng.random(count))
+        return enc.repair(X)
+
+    @staticmethod
+    def _truncated_normal(rng: np.random.Generator, c: np.ndarray, h: float) -> np.ndarray:
+        lo, hi = special.ndtr(-c / h), special.ndtr((1.0 - c) / h)
+        u = lo + rng.random(len(c)) * (hi - lo)
+        return np.clip(c + h * special.ndtri(np.clip(u, 1e-300, 1 - 1e-16)), 0.0, 1.0)

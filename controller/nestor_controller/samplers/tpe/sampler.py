@@ -1,0 +1,117 @@
+"""Multivariate TPE: sample where good trials are dense and bad ones are not.
+
+After `n_initial` Sobol points, the finished trials are split into the best
+`gamma` fraction (at most `max_good`) and the rest; a Parzen estimator is
+fitted to each (l for good, g for bad). Candidates drawn from l are scored
+by log l - log g and the best one that is not already tried or running is
+suggested. Trials still running count as bad (a constant liar), which sends
+parallel workers to different places.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.blas import single_threaded
+from nestor_controller.samplers.encoding import Encoder
+from nestor_controller.samplers.model_based import check_initial, check_single_objective, distinct_pick, losses
+from nestor_controller.samplers.quasirandom import SobolDesign
+from nestor_controller.samplers.sampling import rng_from_state, rng_state
+from nestor_controller.samplers.tpe.kde import ParzenEstimator
+from nestor_controller.space import Space
+
+
+def split_good(y: np.ndarray, gamma: float, max_good: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the good (lowest y) and the bad observations."""
+    n_good = max(1, min(max_good, math.ceil(gamma * len(y))))
+    order = np.argsort(y, kind="stable")
+    return order[:n_good], order[n_good:]
+
+
+class TPESampler(Sampler):
+    name = "tpe"
+    heavy: ClassVar[bool] = True
+    defaults: Mapping[str, Any] = {"n_initial": 10, "candidates": 24, "gamma": 0.1, "max_good": 25,
+                                   "prior_weight": 1.0, "bandwidth_factor": 1.0, "constant_liar": True}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.n_initial = setting(s, "n_initial", int, minimum=1)
+        self.candidates = setting(s, "candidates", int, minimum=1)
+        self.gamma = setting(s, "gamma", float, minimum=0.0)
+        self.max_good = setting(s, "max_good", int, minimum=1)
+        self.prior_weight = setting(s, "prior_weight", float, minimum=0.0)
+        self.bandwidth_factor = setting(s, "bandwidth_factor", float, minimum=0.0)
+        self.constant_liar = setting(s, "constant_liar", bool)
+        self.encoder = Encoder(self.space)
+        self.design = SobolDesign(self.space, self.seed)
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        self.suggested = 0
+
+    @classmethod
+    def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
+        super().check(space, objectives, settings, max_trials)
+        check_single_objective(cls.name, objectives)
+        cls(space, objectives, settings, 0)  # every setting typed and in range
+        gamma = float(settings.get("gamma", cls.defaults["gamma"]))
+        if not 0.0 < gamma < 1.0:
+            from nestor_controller.errors import SpecError
+
+            raise SpecError(f"spec.algorithm.settings.gamma: the good fraction must be between 0 and 1, got {gamma}")
+        check_initial(settings, max_trials)
+
+    def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        with single_threaded():
+            return self._suggest(count, history, running)
+
+    def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        valid = [o for o in history if o.values is not None]
+        out: list[Assignment] = []
+        while len(out) < count and (self.suggested < self.n_initial or len(valid) < 2):
+            out.extend(self.design.draw(1, defaults_first=self.design.drawn == 0))
+            self.suggested += 1
+        if len(out) == count:
+            return out
+        enc = self.encoder
+        X, act = enc.encode([o.params for o in valid])
+        good, bad = split_good(losses(self.objectives, valid), self.gamma, self.max_good)
+        l_model = ParzenEstimator(enc, X[good], act[good], prior_weight=self.prior_weight,
+                                  bandwidth_factor=self.bandwidth_factor)
+        taken = [enc.encode([o.params for o in history])[0]]
+        pending = [*running, *out]
+        while len(out) < count:
+            Xb, Ab = X[bad], act[bad]
+            if self.constant_liar and pending:
+                Xp, Ap = enc.encode(pending)
+                Xb, Ab = np.vstack([Xb, Xp]), np.vstack([Ab, Ap])
+            g_model = ParzenEstimator(enc, Xb, Ab, prior_weight=self.prior_weight,
+                                      bandwidth_factor=self.bandwidth_factor)
+            C, Ca = l_model.sample(self.rng, self.candidates)
+            score = l_model.log_pdf(C, Ca) - g_model.log_pdf(C, Ca)
+            order = np.argsort(-score, kind="stable")
+            taken_now = np.vstack([*taken, enc.encode(pending)[0]]) if pending else np.vstack(taken)
+            i = distinct_pick(C[order], taken_now)
+            if i is None:  # every candidate was tried: a fresh random point
+                C, Ca = enc.from_cube(self.rng.random((1, enc.n_params)))
+                pick = 0
+            else:
+                pick = int(order[i])
+            a = enc.decode(C[pick:pick + 1], Ca[pick:pick + 1])[0]
+            out.append(a)
+            pending.append(a)
+            self.suggested += 1
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": rng_state(self.rng), "suggested": self.suggested, "sobol": self.design.state()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.rng = rng_from_state(state["rng"])
+        self.suggested = int(state["suggested"])
+        self.design.load(state["sobol"])
