@@ -14,7 +14,8 @@ Prints the best validation accuracy reached after each quarter of the budget,
 per method (mean and standard deviation over the seeds), and how many seeds
 each method ended ahead of, level with or behind random search.
 
-    .venv/bin/python bench/nas.py [--trials 40] [--seeds 5] [--epochs 1] [--slots 2] [--json]
+    .venv/bin/python bench/nas.py [--trials 60] [--seeds 5] [--epochs 2] [--slots 2] [--methods ...]
+                                  [--settings METHOD=JSON] [--json]
 """
 
 from __future__ import annotations
@@ -49,14 +50,19 @@ METRIC = "val_accuracy"
 
 
 def methods(trials: int) -> dict[str, dict[str, Any]]:
-    """Each method's algorithm; the model-based ones start from a quarter of the budget at random."""
-    initial = max(2, trials // 4)
+    """Each method's algorithm, its settings scaled to the budget.
+
+    Evolution's population is a sixth of the budget (its random phase) and its
+    tournament a third of the population; BO starts from a quarter of the
+    budget of quasi-random points.
+    """
+    population = max(2, trials // 6)
     return {
         "random": {"name": "random"},
         "evolution": {"name": "regularized_evolution",
-                      "settings": {"population_size": initial, "sample_size": max(2, initial // 3)}},
+                      "settings": {"population_size": population, "sample_size": max(2, population // 3)}},
         "rl": {"name": "rl"},
-        "bo": {"name": "gp", "settings": {"n_initial": initial}},
+        "bo": {"name": "gp", "settings": {"n_initial": max(2, trials // 4)}},
     }
 
 
@@ -79,13 +85,13 @@ def best_after_quarters(values: list[float | None], trials: int) -> list[float]:
     return out
 
 
-def run(work: Path, names: list[str], seeds: int, trials: int, epochs: int, slots: int) -> dict[str, Any]:
+def run(work: Path, names: list[str], algorithms: dict[str, dict[str, Any]], seeds: int, trials: int, epochs: int,
+        slots: int) -> dict[str, Any]:
     ctl = start_controller(work, "--log-level", "WARNING")
     ex = start_executor(work, ctl.address, "--log-level", "WARNING", slots=slots)
     try:
         stub = controller_stub(ctl.address)
         wait_for_executors(stub, 1, timeout=300)
-        algorithms = methods(trials)
         t0 = time.perf_counter()
         ids: dict[tuple[str, int], str] = {}
         for seed in range(1, seeds + 1):
@@ -138,20 +144,31 @@ def summarise(results: dict[str, Any], trials: int) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=40, help="trials per study (the budget of every method)")
+    p.add_argument("--trials", type=int, default=60, help="trials per study (the budget of every method)")
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=1, help="epochs per trial (the low fidelity)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs per trial (the low fidelity)")
     p.add_argument("--slots", type=int, default=2, help="executor slots (one torch thread each on 2 cores)")
     p.add_argument("--methods", default="random,evolution,rl,bo",
                    help="comma-separated, among: " + ", ".join(methods(4)))
+    p.add_argument("--settings", action="append", default=[], metavar="METHOD=JSON",
+                   help='override a method\'s algorithm settings, e.g. rl=\'{"learning_rate": 0.02}\'')
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     a = p.parse_args()
     names = [m.strip() for m in a.methods.split(",") if m.strip()]
-    unknown = [m for m in names if m not in methods(a.trials)]
+    algorithms = methods(a.trials)
+    unknown = [m for m in names if m not in algorithms]
     if unknown or a.trials < 4 or a.seeds < 1:
         p.error(f"unknown method {unknown[0]!r}" if unknown else "need --trials >= 4 and --seeds >= 1")
+    for override in a.settings:
+        method, _, text = override.partition("=")
+        if method not in algorithms:
+            p.error(f"--settings {override!r}: unknown method {method!r}")
+        try:
+            algorithms[method].setdefault("settings", {}).update(json.loads(text))
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            p.error(f"--settings {override!r}: expected METHOD={{JSON object}} ({e})")
     work = Path(tempfile.mkdtemp(prefix="nestor-bench-nas-"))
-    got = run(work, names, a.seeds, a.trials, a.epochs, a.slots)
+    got = run(work, names, algorithms, a.seeds, a.trials, a.epochs, a.slots)
     table = summarise(got["results"], a.trials)
 
     quarters = [round(a.trials * q / 4) for q in range(1, 5)]

@@ -52,7 +52,7 @@ class RLPolicySampler(Sampler):
     name = "rl"
     searches_architectures = True
     defaults: Mapping[str, Any] = {
-        "hidden_size": 32, "learning_rate": 0.05, "baseline_decay": 0.8, "entropy_weight": 0.01,
+        "hidden_size": 32, "learning_rate": 0.02, "baseline_decay": 0.8, "entropy_weight": 0.01,
         "temperature": 1.0, "tanh_constant": 2.5, "numeric_bins": 8,
     }
 
