@@ -58,11 +58,11 @@ class SobolDesign:
                 out[0] = _with_defaults(self.encoder.space, out[0], defaults)
         return out
 
-    def state(self) -> int:
-        return self.drawn
+    def state(self) -> dict[str, int]:
+        return {"seed": self.seed, "drawn": self.drawn}
 
-    def load(self, drawn: int) -> None:
-        self.drawn = int(drawn)
+    def load(self, state: Mapping[str, int]) -> None:
+        self.seed, self.drawn = int(state["seed"]), int(state["drawn"])
         self._engine = None
 
 
@@ -98,7 +98,7 @@ class QuasiRandomSampler(Sampler):
         return self.design.draw(count, defaults_first=self.design.drawn == 0)
 
     def state(self) -> dict[str, Any]:
-        return {"drawn": self.design.state()}
+        return {"sobol": self.design.state()}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        self.design.load(state["drawn"])
+        self.design.load(state["sobol"])

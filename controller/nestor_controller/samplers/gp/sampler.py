@@ -47,6 +47,9 @@ FIT_BEST = 60
 #: Above this many observations fewer random candidates are scored (their cost grows with n^2).
 SCAN_FULL = 300
 PARALLEL = ("believer", "liar")
+#: Suggestions made while others are pending keep this many lengthscales (kernel distance) from them.
+SPREAD = 0.2
+SPREAD_CANDIDATES = 1024
 
 
 class GPSampler(Sampler):
@@ -136,7 +139,9 @@ class GPSampler(Sampler):
         for _ in range(count):
             cand = maximize(enc, self._acquisition(fantasy, lambda: best), self.rng, centers,
                             raw=self._raw_count(len(valid)), starts=self.restarts, local=20)
-            i = distinct_pick(cand.X, np.vstack(taken))
+            i = self._spread_pick(fantasy, cand.X, cand.act, len(valid)) if fantasy.n > len(valid) else None
+            if i is None:
+                i = distinct_pick(cand.X, np.vstack(taken))
             if i is None:  # every candidate was tried already (a small discrete space): a fresh random point
                 z, za = enc.from_cube(self.rng.random((1, enc.n_params)))
                 z, zact = z[0], za[0]
@@ -148,6 +153,22 @@ class GPSampler(Sampler):
             fantasy.set_targets(np.asarray(ys))
             self.suggested += 1
         return out
+
+    @staticmethod
+    def _spread_pick(model: GPModel, X: np.ndarray, act: np.ndarray, n_observed: int) -> int | None:
+        """The best candidate at least SPREAD lengthscales from every pending point and no observed one.
+
+        Deep in exploitation EI is flat and tiny everywhere but next to the predicted optimum, so even with
+        fantasies a batch would huddle within a hair of one point: busy executors then measure the same
+        thing eight times. The radius is in lengthscales, so it means "a point the model cannot predict
+        from the pending one". None when every candidate is that close (a small space)."""
+        Xc = X[:SPREAD_CANDIDATES]
+        A = model.geo.enc.col_active(act[: len(Xc)])
+        r2 = model.geo.sq_dist(Xc, A, model.X[n_observed:model.n], model.Ax[n_observed:model.n], model.wc)
+        far = r2.min(axis=1) > SPREAD**2
+        seen = model.geo.sq_dist(Xc, A, model.X[:n_observed], model.Ax[:n_observed], model.wc).min(axis=1) > 0
+        ok = np.flatnonzero(far & seen)
+        return int(ok[0]) if len(ok) else None
 
     @staticmethod
     def _acquisition(model: GPModel, best: Any) -> Any:
