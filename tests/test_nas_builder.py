@@ -23,7 +23,9 @@ SPACES = {
     "cells": S.Cells(ALL_OPS, num_nodes=3, num_cells=4, init_channels=4),
     "one_cell": S.Cells(["skip_connect", "max_pool_3x3"], num_nodes=2, num_cells=1, init_channels=3),
 }
-PER_SAMPLER = {"random": 12, "regularized_evolution": 12, "rl": 6}
+PER_SAMPLER = {"random": 16, "regularized_evolution": 16, "rl": 8, "gp": 6, "tpe": 6}
+SETTINGS = {"regularized_evolution": {"population_size": 4, "sample_size": 2}, "gp": {"n_initial": 3},
+            "tpe": {"n_initial": 3}}
 
 
 def produced(space_proto, seed: int) -> list[dict]:
@@ -32,8 +34,7 @@ def produced(space_proto, seed: int) -> list[dict]:
     objectives = [ObjectiveDef("val_accuracy", True)]
     out = []
     for name, n in PER_SAMPLER.items():
-        settings = {"population_size": 4, "sample_size": 2} if name == "regularized_evolution" else {}
-        sampler = SAMPLERS[name](space, objectives, settings, seed)
+        sampler = SAMPLERS[name](space, objectives, SETTINGS.get(name, {}), seed)
         rng = np.random.default_rng(seed)
         history: list[Observation] = []
         for i in range(1, n + 1):
@@ -45,6 +46,7 @@ def produced(space_proto, seed: int) -> list[dict]:
 
 @pytest.mark.parametrize("kind", sorted(SPACES))
 def test_every_produced_architecture_builds_and_runs_forward_and_backward(kind: str) -> None:
+    torch.set_num_threads(1)  # tiny tensors: threads only contend with the other tests
     torch.manual_seed(0)
     x = torch.rand(3, 1, 8, 8)
     for params in produced(SPACES[kind], seed=len(kind)):

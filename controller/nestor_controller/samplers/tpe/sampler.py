@@ -36,6 +36,8 @@ def split_good(y: np.ndarray, gamma: float, max_good: int) -> tuple[np.ndarray, 
 class TPESampler(Sampler):
     name = "tpe"
     heavy: ClassVar[bool] = True
+    # Architecture decisions are conditional categorical parameters, which the encoding already models.
+    searches_architectures = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "candidates": 24, "gamma": 0.1, "max_good": 25,
                                    "prior_weight": 1.0, "bandwidth_factor": 1.0, "constant_liar": True}
 
