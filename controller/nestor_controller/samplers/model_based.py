@@ -1,4 +1,4 @@
-"""What the model-based samplers (GP, TPE, evolution) share: losses, checks, picking distinct points."""
+"""What the model-based samplers (GP, TPE, evolution) share: losses, checks, distinct picks, an initial design."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import numpy as np
 
 from nestor_controller.errors import SpecError
 from nestor_controller.objectives import ObjectiveDef
-from nestor_controller.samplers.base import Observation, setting
+from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.quasirandom import SobolDesign
+from nestor_controller.samplers.sampling import rng_from_state, rng_state
+from nestor_controller.space import Space
 
 
 def losses(objectives: Sequence[ObjectiveDef], observations: Sequence[Observation]) -> np.ndarray:
@@ -45,3 +48,33 @@ def check_initial(settings: Mapping[str, Any], max_trials: int) -> None:
             raise SpecError(f"spec.algorithm.settings.n_initial: {n} initial points use the whole budget of "
                             f"max_trials={max_trials}, so the model would never choose a trial; "
                             f"set it below {max_trials}")
+
+
+class DesignedSampler(Sampler):
+    """A sampler that opens with a Sobol design and then draws from its own generator.
+
+    Its state is the generator, the Sobol position and how many trials it suggested; subclasses add theirs.
+    """
+
+    def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
+                 seed: int) -> None:
+        super().__init__(space, objectives, settings, seed)
+        self.design = SobolDesign(self.space, self.seed)
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        self.suggested = 0
+
+    def initial(self, count: int, n_valid: int, n_initial: int) -> list[Assignment]:
+        """Sobol points while fewer than n_initial were suggested (or fewer than 2 trials succeeded)."""
+        out: list[Assignment] = []
+        while len(out) < count and (self.suggested < n_initial or n_valid < 2):
+            out.extend(self.design.draw(1, defaults_first=self.design.drawn == 0))
+            self.suggested += 1
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": rng_state(self.rng), "suggested": self.suggested, "sobol": self.design.state()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.rng = rng_from_state(state["rng"])
+        self.suggested = int(state["suggested"])
+        self.design.load(state["sobol"])

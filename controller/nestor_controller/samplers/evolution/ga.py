@@ -16,14 +16,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from nestor_controller.errors import SpecError
-from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.evolution.operators import crossover, mutate, tournament
-from nestor_controller.samplers.model_based import check_single_objective
-from nestor_controller.samplers.quasirandom import SobolDesign
-from nestor_controller.samplers.sampling import draw_assignment, rng_from_state, rng_state
+from nestor_controller.samplers.model_based import DesignedSampler, check_single_objective
+from nestor_controller.samplers.sampling import draw_assignment
 from nestor_controller.space import Space
 
 REPLACEMENT = ("worst", "oldest")
@@ -35,7 +32,7 @@ def key(a: Mapping[str, Any]) -> str:
     return json.dumps(a, sort_keys=True)
 
 
-class GeneticSampler(Sampler):
+class GeneticSampler(DesignedSampler):
     name = "ga"
     defaults: Mapping[str, Any] = {"population_size": 20, "tournament_size": 3, "mutation_rate": 0.2,
                                    "mutation_scale": 0.1, "crossover_rate": 0.5, "replacement": "worst"}
@@ -49,9 +46,6 @@ class GeneticSampler(Sampler):
         self.mutation_scale = setting(s, "mutation_scale", float, minimum=0.0)
         self.crossover_rate = setting(s, "crossover_rate", float, minimum=0.0)
         self.replacement = s["replacement"]
-        self.design = SobolDesign(self.space, self.seed)
-        self.rng = np.random.Generator(np.random.PCG64(self.seed))
-        self.suggested = 0
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
@@ -85,12 +79,10 @@ class GeneticSampler(Sampler):
     def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         members, member_losses = self.population(history)
         seen = {key(h.params) for h in history} | {key(a) for a in running}
-        out: list[Assignment] = []
-        for _ in range(count):
-            if self.suggested < self.population_size or len(members) < 2:
-                child = self.design.draw(1, defaults_first=self.design.drawn == 0)[0]
-            else:
-                child = self._child(members, member_losses, seen)
+        out = self.initial(count, len(members), self.population_size)
+        seen |= {key(a) for a in out}
+        while len(out) < count:
+            child = self._child(members, member_losses, seen)
             seen.add(key(child))
             out.append(child)
             self.suggested += 1
@@ -107,11 +99,3 @@ class GeneticSampler(Sampler):
             if key(child) not in seen:
                 return child
         return draw_assignment(self.space, self.rng)
-
-    def state(self) -> dict[str, Any]:
-        return {"rng": rng_state(self.rng), "suggested": self.suggested, "sobol": self.design.state()}
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        self.rng = rng_from_state(state["rng"])
-        self.suggested = int(state["suggested"])
-        self.design.load(state["sobol"])

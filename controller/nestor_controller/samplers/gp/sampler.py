@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nestor_controller.errors import SpecError
-from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.blas import single_threaded
 from nestor_controller.samplers.encoding import Encoder
 from nestor_controller.samplers.gp.acquisition import log_ei
@@ -31,14 +31,13 @@ from nestor_controller.samplers.gp.kernel import Geometry
 from nestor_controller.samplers.gp.model import GPModel
 from nestor_controller.samplers.gp.optimize import maximize
 from nestor_controller.samplers.model_based import (
+    DesignedSampler,
     check_initial,
     check_single_objective,
     distinct_pick,
     losses,
     standardize,
 )
-from nestor_controller.samplers.quasirandom import SobolDesign
-from nestor_controller.samplers.sampling import rng_from_state, rng_state
 from nestor_controller.space import Space
 
 #: Above this many observations the hyperparameters are fitted on the best and the most recent of them.
@@ -52,7 +51,7 @@ SPREAD = 0.2
 SPREAD_CANDIDATES = 1024
 
 
-class GPSampler(Sampler):
+class GPSampler(DesignedSampler):
     name = "gp"
     heavy: ClassVar[bool] = True
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
@@ -69,9 +68,6 @@ class GPSampler(Sampler):
         self.encoder = Encoder(self.space)
         self.geometry = Geometry(self.encoder)
         self.prior = Prior.for_dimension(self.encoder.n_params)
-        self.design = SobolDesign(self.space, self.seed)
-        self.rng = np.random.Generator(np.random.PCG64(self.seed))
-        self.suggested = 0
         self.theta: np.ndarray | None = None
         self.n_fit = 0
         # Derived from (theta, n_fit, history) alone; kept only to skip refactorising.
@@ -98,10 +94,7 @@ class GPSampler(Sampler):
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
-        out: list[Assignment] = []
-        while len(out) < count and (self.suggested < self.n_initial or len(valid) < 2):
-            out.extend(self.design.draw(1, defaults_first=self.design.drawn == 0))
-            self.suggested += 1
+        out = self.initial(count, len(valid), self.n_initial)
         if len(out) < count:
             out.extend(self._model_suggestions(count - len(out), history, valid, [*running, *out]))
         return out
@@ -220,13 +213,10 @@ class GPSampler(Sampler):
     # --- state ------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {"rng": rng_state(self.rng), "suggested": self.suggested, "sobol": self.design.state(),
-                "theta": None if self.theta is None else self.theta.tolist(), "n_fit": self.n_fit}
+        return {**super().state(), "theta": None if self.theta is None else self.theta.tolist(), "n_fit": self.n_fit}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        self.rng = rng_from_state(state["rng"])
-        self.suggested = int(state["suggested"])
-        self.design.load(state["sobol"])
+        super().load_state(state)
         self.theta = None if state["theta"] is None else np.asarray(state["theta"], dtype=float)
         self.n_fit = int(state["n_fit"])
         self._model = None

@@ -16,12 +16,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.blas import single_threaded
 from nestor_controller.samplers.encoding import Encoder
-from nestor_controller.samplers.model_based import check_initial, check_single_objective, distinct_pick, losses
-from nestor_controller.samplers.quasirandom import SobolDesign
-from nestor_controller.samplers.sampling import rng_from_state, rng_state
+from nestor_controller.samplers.model_based import (
+    DesignedSampler,
+    check_initial,
+    check_single_objective,
+    distinct_pick,
+    losses,
+)
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
 from nestor_controller.space import Space
 
@@ -33,7 +37,7 @@ def split_good(y: np.ndarray, gamma: float, max_good: int) -> tuple[np.ndarray, 
     return order[:n_good], order[n_good:]
 
 
-class TPESampler(Sampler):
+class TPESampler(DesignedSampler):
     name = "tpe"
     heavy: ClassVar[bool] = True
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
@@ -52,9 +56,6 @@ class TPESampler(Sampler):
         self.bandwidth_factor = setting(s, "bandwidth_factor", float, minimum=0.0)
         self.constant_liar = setting(s, "constant_liar", bool)
         self.encoder = Encoder(self.space)
-        self.design = SobolDesign(self.space, self.seed)
-        self.rng = np.random.Generator(np.random.PCG64(self.seed))
-        self.suggested = 0
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
@@ -74,10 +75,7 @@ class TPESampler(Sampler):
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
-        out: list[Assignment] = []
-        while len(out) < count and (self.suggested < self.n_initial or len(valid) < 2):
-            out.extend(self.design.draw(1, defaults_first=self.design.drawn == 0))
-            self.suggested += 1
+        out = self.initial(count, len(valid), self.n_initial)
         if len(out) == count:
             return out
         enc = self.encoder
@@ -109,11 +107,3 @@ class TPESampler(Sampler):
             pending.append(a)
             self.suggested += 1
         return out
-
-    def state(self) -> dict[str, Any]:
-        return {"rng": rng_state(self.rng), "suggested": self.suggested, "sobol": self.design.state()}
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        self.rng = rng_from_state(state["rng"])
-        self.suggested = int(state["suggested"])
-        self.design.load(state["sobol"])
