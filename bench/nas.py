@@ -102,11 +102,14 @@ def run(work: Path, names: list[str], algorithms: dict[str, dict[str, Any]], see
         while True:
             studies = [stub.GetStudy(c.GetStudyRequest(study_id=sid)) for sid in ids.values()]
             done = sum(x.counts.completed + x.counts.stopped for x in studies)
-            print(f"\r{done}/{total} trials, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+            if sys.stderr.isatty():  # live progress for a person; nothing for a log
+                print(f"\r{done}/{total} trials, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr,
+                      flush=True)
             if all(x.state != s.STUDY_RUNNING for x in studies):
                 break
             time.sleep(1.0)
-        print(file=sys.stderr)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
         wall = time.perf_counter() - t0
         results: dict[str, Any] = {name: {"per_seed": [], "failed": 0} for name in names}
         for (name, _), sid in ids.items():

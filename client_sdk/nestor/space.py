@@ -7,6 +7,13 @@
 ...     Double("momentum", 0.0, 0.99, when={"optimizer": ["sgd"]}),
 ... )
 
+An architecture to search (NAS) goes beside the parameters:
+
+>>> nas = Space(
+...     Double("lr", 1e-3, 1e-1, log=True),
+...     architecture=Cells(["sep_conv_3x3", "max_pool_3x3", "skip_connect"], num_nodes=3),
+... )
+
 Only Python types are checked here: whether a range is empty or a log scale
 starts at zero is the controller's call, and it answers INVALID_ARGUMENT with
 the parameter's path.
