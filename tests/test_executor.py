@@ -98,7 +98,9 @@ def test_unknown_trainable_is_not_found(executor: ExecutorProcess) -> None:
         run_trial(executor.stub, assignment("nope"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     details = err.value.details()
-    assert "trainable 'nope' is not served by this executor (it serves: bilevel, digits_mlp," in details
+    assert details.startswith("trainable 'nope' is not served by this executor (it serves: bilevel, ")
+    served = details.split("(it serves: ", 1)[1].rstrip(")").split(", ")
+    assert served == sorted(served) and {"digits_mlp", "synthetic", "noop", "echo"} <= set(served)
 
 
 def test_first_message_must_be_an_assignment(executor: ExecutorProcess) -> None:
