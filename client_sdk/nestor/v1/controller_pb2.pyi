@@ -27,6 +27,8 @@ class StudyEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STUDY_EVENT_TRIAL_REQUEUED: _ClassVar[StudyEventType]
     STUDY_EVENT_TRIAL_DECISION: _ClassVar[StudyEventType]
     STUDY_EVENT_OUTER_UPDATE: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_PAUSED: _ClassVar[StudyEventType]
+    STUDY_EVENT_TRIAL_PROMOTED: _ClassVar[StudyEventType]
 STUDY_EVENT_TYPE_UNSPECIFIED: StudyEventType
 STUDY_EVENT_STUDY_CREATED: StudyEventType
 STUDY_EVENT_STUDY_ENDED: StudyEventType
@@ -39,6 +41,8 @@ STUDY_EVENT_TRIAL_FAILED: StudyEventType
 STUDY_EVENT_TRIAL_REQUEUED: StudyEventType
 STUDY_EVENT_TRIAL_DECISION: StudyEventType
 STUDY_EVENT_OUTER_UPDATE: StudyEventType
+STUDY_EVENT_TRIAL_PAUSED: StudyEventType
+STUDY_EVENT_TRIAL_PROMOTED: StudyEventType
 
 class CreateStudyRequest(_message.Message):
     __slots__ = ("spec", "request_id")

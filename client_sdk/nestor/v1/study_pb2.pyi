@@ -34,6 +34,7 @@ class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRIAL_COMPLETED: _ClassVar[TrialState]
     TRIAL_STOPPED: _ClassVar[TrialState]
     TRIAL_FAILED: _ClassVar[TrialState]
+    TRIAL_PAUSED: _ClassVar[TrialState]
 
 class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +55,7 @@ TRIAL_RUNNING: TrialState
 TRIAL_COMPLETED: TrialState
 TRIAL_STOPPED: TrialState
 TRIAL_FAILED: TrialState
+TRIAL_PAUSED: TrialState
 DECISION_UNSPECIFIED: Decision
 DECISION_CONTINUE: Decision
 DECISION_STOP: Decision
@@ -140,18 +142,20 @@ class StudySpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[_space_pb2.SearchSpace, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., algorithm: _Optional[_Union[AlgorithmSpec, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerSpec, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., trainable: _Optional[str] = ..., trainable_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., seed: _Optional[int] = ..., trial_timeout_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
-    __slots__ = ("pending", "running", "completed", "stopped", "failed")
+    __slots__ = ("pending", "running", "completed", "stopped", "failed", "paused")
     PENDING_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
     pending: int
     running: int
     completed: int
     stopped: int
     failed: int
-    def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+    paused: int
+    def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ..., paused: _Optional[int] = ...) -> None: ...
 
 class Study(_message.Message):
     __slots__ = ("id", "spec", "state", "create_time", "end_time", "counts", "reason", "seed")
@@ -191,7 +195,7 @@ class Measurement(_message.Message):
     def __init__(self, step: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt")
+    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt", "decision")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +217,7 @@ class Trial(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     id: int
     params: _containers.MessageMap[str, _space_pb2.Value]
@@ -227,4 +232,5 @@ class Trial(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     budget: float
     attempt: int
-    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ...) -> None: ...
+    decision: str
+    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ..., decision: _Optional[str] = ...) -> None: ...
