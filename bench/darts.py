@@ -45,10 +45,11 @@ def wait_end(stub: Any, sid: str, timeout: float = 7200.0) -> s.Study:
     raise TimeoutError(f"study {sid} did not end within {timeout} s")
 
 
-def search(stub: Any, config: dict[str, Any], seed: int, evaluations: int) -> dict[str, Any]:
+def search(stub: Any, config: dict[str, Any], seed: int, evaluations: int, parallel: int) -> dict[str, Any]:
+    """One search, then `evaluations` trainings of its genotype (their mean is its accuracy)."""
     spec = s.StudySpec(name=f"darts-order{config['order']}", trainable="darts_search", seed=seed, space=CELL,
                        objectives=OBJECTIVE, algorithm=s.AlgorithmSpec(name="darts"),
-                       budget=s.Budget(max_trials=1 + evaluations, max_parallel=1))
+                       budget=s.Budget(max_trials=1 + evaluations, max_parallel=parallel))
     spec.algorithm.settings.update({"evaluations": evaluations})
     spec.trainable_config.update(config)
     t0 = time.monotonic()
@@ -71,30 +72,39 @@ def search(stub: Any, config: dict[str, Any], seed: int, evaluations: int) -> di
     }
 
 
-def random_genotypes(stub: Any, config: dict[str, Any], count: int, seed: int) -> list[float]:
-    """`count` random genotypes of the DARTS space, each trained by darts_eval as the searched ones are."""
+def random_genotypes(stub: Any, config: dict[str, Any], count: int, repeats: int, seed: int) -> list[float]:
+    """`count` random genotypes of the DARTS space, each trained `repeats` times by darts_eval as the
+    searched ones are (a trial seed each); the mean accuracy of each."""
     rng = random.Random(seed)
     choices = [sp.Value(string_value=gt.to_json(gt.random_genotype(rng))) for _ in range(count)]
+    # `repeat` only tells the trainings of a genotype apart: darts_eval ignores it, each trial has its own seed.
     spec = s.StudySpec(name="darts-random-genotypes", trainable="darts_eval", seed=seed, objectives=OBJECTIVE,
-                       algorithm=s.AlgorithmSpec(name="grid"), budget=s.Budget(max_trials=count),
-                       space=sp.SearchSpace(parameters=[sp.Parameter(
-                           name="genotype", categorical=sp.CategoricalDomain(choices=choices))]))
+                       algorithm=s.AlgorithmSpec(name="grid"), budget=s.Budget(max_trials=count * repeats),
+                       space=sp.SearchSpace(parameters=[
+                           sp.Parameter(name="genotype", categorical=sp.CategoricalDomain(choices=choices)),
+                           sp.Parameter(name="repeat", int=sp.IntDomain(min=1, max=repeats))]))
     spec.trainable_config.update(config)
     sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
     wait_end(stub, sid)
-    trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
-    return [t.final_measurement.metrics["val_accuracy"] for t in trials if t.state == s.TRIAL_COMPLETED]
+    by_genotype: dict[str, list[float]] = {}
+    for t in stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials:
+        if t.state == s.TRIAL_COMPLETED:
+            by_genotype.setdefault(t.params["genotype"].string_value, []).append(
+                t.final_measurement.metrics["val_accuracy"])
+    return [statistics.fmean(v) for v in by_genotype.values()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=8, help="search epochs")
+    ap.add_argument("--epochs", type=int, default=12, help="search epochs")
+    ap.add_argument("--warmup", type=int, default=4, help="search epochs that train the weights alone")
     ap.add_argument("--channels", type=int, default=6)
     ap.add_argument("--layers", type=int, default=3)
-    ap.add_argument("--eval-epochs", type=int, default=15)
+    ap.add_argument("--eval-epochs", type=int, default=20)
     ap.add_argument("--eval-channels", type=int, default=12)
     ap.add_argument("--eval-layers", type=int, default=5)
     ap.add_argument("--random", type=int, default=5, help="random genotypes to train")
+    ap.add_argument("--repeats", type=int, default=3, help="trainings of each genotype (seeds), averaged")
     ap.add_argument("--slots", type=int, default=2, help="executor slots (random genotypes train in parallel)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--seed", type=int, default=1)
@@ -102,11 +112,12 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        args.epochs, args.channels, args.layers, args.random = 2, 2, 2, 2
+        args.epochs, args.warmup, args.channels, args.layers, args.random, args.repeats = 2, 0, 2, 2, 2, 1
         args.eval_epochs, args.eval_channels, args.eval_layers = 2, 4, 2
     evaluation = {"eval_epochs": args.eval_epochs, "eval_channels": args.eval_channels,
                   "eval_layers": args.eval_layers}
-    base = {"epochs": args.epochs, "channels": args.channels, "layers": args.layers, **evaluation}
+    base = {"epochs": args.epochs, "warmup_epochs": args.warmup, "channels": args.channels, "layers": args.layers,
+            **evaluation}
 
     with tempfile.TemporaryDirectory(prefix="nestor-darts-") as tmp:
         ctl = start_controller(Path(tmp))
@@ -116,20 +127,24 @@ def main() -> None:
             wait_for_executors(stub, 1)
             device = stub.ListExecutors(c.ListExecutorsRequest()).executors[0].info.devices[0].name
             results = {
-                "first_order": search(stub, {**base, "order": 1, "pipelined": True}, args.seed, 1),
-                "second_order": search(stub, {**base, "order": 2, "pipelined": True}, args.seed, 1),
+                "first_order": search(stub, {**base, "order": 1, "pipelined": True}, args.seed, args.repeats,
+                                      args.slots),
+                "second_order": search(stub, {**base, "order": 2, "pipelined": True}, args.seed, args.repeats,
+                                       args.slots),
             }
             # The same first-order search for two epochs, waiting for every alpha: what pipelining hides.
-            waiting = search(stub, {**base, "epochs": min(2, args.epochs), "order": 1, "pipelined": False},
-                             args.seed, 0)
-            rand = random_genotypes(stub, evaluation, args.random, args.seed)
+            waiting = search(stub, {**base, "epochs": min(2, args.epochs), "warmup_epochs": 0, "order": 1,
+                                    "pipelined": False},
+                             args.seed, 0, 1)
+            rand = random_genotypes(stub, evaluation, args.random, args.repeats, args.seed)
         finally:
             ex.stop()
             ctl.stop()
 
-    print(f"DARTS on digits 8x8 ({device}): search {args.epochs} epochs, {args.layers} cells of "
-          f"{args.channels} channels; evaluation {args.eval_epochs} epochs, {args.eval_layers} cells of "
-          f"{args.eval_channels} channels")
+    print(f"DARTS on digits 8x8 ({device}): search {args.epochs} epochs ({args.warmup} of warm-up), "
+          f"{args.layers} cells of {args.channels} channels; evaluation {args.eval_epochs} epochs, "
+          f"{args.eval_layers} cells of {args.eval_channels} channels; accuracies are means of {args.repeats} "
+          "trainings (seeds)")
     print(f"{'search':<28}{'steps/s':>9}{'alpha wait':>12}{'outer steps':>13}{'supernet acc':>14}"
           f"{'retrained acc':>15}{'seconds':>9}")
     for name, r in results.items():
@@ -147,6 +162,7 @@ def main() -> None:
               f"{r['genotype_text']}")
     if args.json:
         figures = {"device": device, "search_epochs": args.epochs, "random_genotypes": len(rand),
+                   "warmup_epochs": args.warmup, "repeats": args.repeats,
                    "random_mean_val_accuracy": mean_random, "random_best_val_accuracy": best_random,
                    "random_val_accuracies": rand, "waiting_alpha_wait_share": waiting["alpha_wait_share"],
                    "waiting_steps_per_s": waiting["steps_per_s"]}

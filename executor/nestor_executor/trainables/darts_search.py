@@ -13,7 +13,8 @@ A trial with a `genotype` parameter is a DARTS study's evaluation trial: it trai
 
 `trainable_config`: `channels` (8), `layers` (3), `epochs` (10, or the fidelity), `batch_size` (64),
 `order` (1), `pipelined` (false), `lr` (0.05, cosine-annealed to `lr_min` 0.001), `momentum` (0.9),
-`weight_decay` (3e-4), `grad_clip` (5), `wait_timeout_s` (60), `data_seed` (0), plus darts_eval's.
+`weight_decay` (3e-4), `grad_clip` (5), `warmup_epochs` (0: epochs that train the weights alone before
+alpha moves), `wait_timeout_s` (60), `data_seed` (0), plus darts_eval's.
 Per epoch it reports `search_val_accuracy`, `search_val_loss`, `train_loss`, `alpha_val_loss`,
 `steps_per_s`, `alpha_wait_share` (time blocked waiting for alpha over step time) and `outer_step`.
 """
@@ -56,6 +57,7 @@ class Settings:
     grad_clip: float
     wait_timeout_s: float
     data_seed: int
+    warmup_epochs: int
 
     @classmethod
     def of(cls, config: Mapping[str, Any], budget: float) -> Settings:
@@ -66,11 +68,14 @@ class Settings:
                 math.ceil(budget) if budget > 0 else int(get("epochs", 10)), int(get("batch_size", 64)),
                 int(get("order", 1)), bool(get("pipelined", False)), float(get("lr", 0.05)),
                 float(get("lr_min", 0.001)), float(get("momentum", 0.9)), float(get("weight_decay", 3e-4)),
-                float(get("grad_clip", 5.0)), float(get("wait_timeout_s", 60.0)), int(get("data_seed", 0)))
+                float(get("grad_clip", 5.0)), float(get("wait_timeout_s", 60.0)), int(get("data_seed", 0)),
+                int(get("warmup_epochs", 0)))
         if s.order not in (1, 2):
             raise ValueError(f"darts_search: order must be 1 or 2, got {s.order}")
         if s.channels < 1 or s.layers < 1 or s.batch_size < 1 or s.epochs < 1:
             raise ValueError("darts_search: channels, layers, batch_size and epochs must be at least 1")
+        if not 0 <= s.warmup_epochs < s.epochs:
+            raise ValueError(f"darts_search: warmup_epochs must be in 0..epochs-1, got {s.warmup_epochs}")
         return s
 
 
@@ -115,7 +120,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     metrics: dict[str, float] = history[-1][1] if history else {}
 
     per_epoch = math.ceil(len(a_idx) / s.batch_size)
-    total = per_epoch * s.epochs
+    total = per_epoch * (s.epochs - s.warmup_epochs)  # alpha steps
     pending: int | None = None  # the outer step an update in flight will bring (pipelined)
     for epoch in range(start + 1, s.epochs + 1):
         if ctx.should_stop:
@@ -137,23 +142,28 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
                 waited += time.perf_counter() - t0
             bt = order_a[i * s.batch_size:(i + 1) * s.batch_size]
             bv = order_b[i * s.batch_size:(i + 1) * s.batch_size]
-            alphas = alphas_from(ctx, device, True)
-            if s.order == 1:
-                grads, v_loss = architect.first_order(model, alphas, (x_tr[bv], y_tr[bv]))
-            else:
-                step = architect.VirtualStep(opt.param_groups[0]["lr"], s.momentum, s.weight_decay)
-                grads, v_loss = architect.second_order(model, alphas, (x_tr[bt], y_tr[bt]), (x_tr[bv], y_tr[bv]),
-                                                       step, architect.momentum_buffers(opt, model))
-            base = ctx.outer_step
-            done = (epoch - 1) * per_epoch + i + 1
-            ctx.send_outer_grad(dict(zip(ALPHAS, grads, strict=True)),
-                                {"val_loss": v_loss, "progress": done / total, "epoch": epoch})
-            pending = base + 1
-            if not s.pipelined:
-                t1 = time.perf_counter()
-                ctx.wait_outer(pending, s.wait_timeout_s)
-                waited += time.perf_counter() - t1
-                pending = None
+            # Warm-up epochs train the weights alone: on untrained weights alpha would favour the operations
+            # that need no training (pools, skips), the bias warm-up is known to remove.
+            if epoch > s.warmup_epochs:
+                alphas = alphas_from(ctx, device, True)
+                if s.order == 1:
+                    grads, v_loss = architect.first_order(model, alphas, (x_tr[bv], y_tr[bv]))
+                else:
+                    step = architect.VirtualStep(opt.param_groups[0]["lr"], s.momentum, s.weight_decay)
+                    grads, v_loss = architect.second_order(model, alphas, (x_tr[bt], y_tr[bt]),
+                                                           (x_tr[bv], y_tr[bv]), step,
+                                                           architect.momentum_buffers(opt, model))
+                base = ctx.outer_step
+                done = (epoch - 1 - s.warmup_epochs) * per_epoch + i + 1
+                ctx.send_outer_grad(dict(zip(ALPHAS, grads, strict=True)),
+                                    {"val_loss": v_loss, "progress": done / total, "epoch": epoch})
+                alpha_loss += v_loss
+                pending = base + 1
+                if not s.pipelined:
+                    t1 = time.perf_counter()
+                    ctx.wait_outer(pending, s.wait_timeout_s)
+                    waited += time.perf_counter() - t1
+                    pending = None
             # The weight step, with the newest alpha at hand (one step stale when pipelined).
             fixed = alphas_from(ctx, device, False)
             loss = F.cross_entropy(model(x_tr[bt], *fixed), y_tr[bt])
@@ -162,7 +172,6 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
             opt.step()
             train_loss += float(loss.detach())
-            alpha_loss += v_loss
             stepped += time.perf_counter() - t0
         n = max(1, i + 1)
         fixed = alphas_from(ctx, device, False)
