@@ -29,6 +29,7 @@ from nestor_controller.errors import NotFoundError, PreconditionError, SpecError
 from nestor_controller.model import MeasurementRecord, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestTag, current_request, note_request
+from nestor_controller.schedulers import CONTINUE, Verdict
 from nestor_controller.store import Op, Store
 from nestor_controller.store import executors as executors_table
 from nestor_controller.study import RUNNING, StudyRuntime, check_measurement
@@ -112,13 +113,21 @@ class Engine:
         from nestor_controller.objectives import objective_values
         from nestor_controller.samplers import Observation
 
-        # History in the order trials ended: the order the strategy saw them.
+        # History in the order the strategy saw it: every ended run by its event's seq (a promoted trial
+        # ended several); trials stored before runs were recorded first, in the order they ended.
+        runs = []
         for t in sorted(finished, key=lambda t: (t.ended or 0.0, t.id)):
             failed = t.state == study_pb2.TRIAL_FAILED
-            values = objective_values(rt.objectives, t.final.metrics) if t.final and not failed else None
-            rt.history.append(Observation(t.id, t.params, values, t.budget))
+            if not t.runs:
+                values = objective_values(rt.objectives, t.final.metrics) if t.final and not failed else None
+                rt.history.append(Observation(t.id, t.params, values, t.budget))
             if not failed:
                 rt._finished_curves.append(rt.curve(t.id))
+        for t in trials:
+            for r in t.runs:
+                values = tuple(r["values"]) if r["values"] is not None else None
+                runs.append((int(r["seq"]), Observation(t.id, t.params, values, float(r["budget"]))))
+        rt.history.extend(obs for _, obs in sorted(runs, key=lambda x: x[0]))
         rt.exhausted = rt.sampler.exhausted()
         return rt
 
@@ -248,9 +257,20 @@ class Engine:
         if not rt.running:
             return [], True  # the natural end of an ask/tell loop, not an error
         async with rt.lock:
-            n = int(min(count, rt.room()))
-            made = await rt.create_trials(n, client=client_id or "client") if n > 0 and not rt.exhausted else []
-            await rt.check_end()
+            client = client_id or "client"
+            ops: list[Op] = []
+            evs: list[controller_pb2.StudyEvent] = []
+            free = count
+            if rt.spec.budget.max_parallel:
+                free = min(free, rt.spec.budget.max_parallel - rt.counts[RUNNING] - rt.counts[study_pb2.TRIAL_PENDING])
+            # Paused trials that a multi-fidelity scheduler promotes come first, then new ones.
+            made = rt.settle(ops, evs, max(0, free), client=client)
+            n = int(min(count - len(made), rt.room()))
+            if n > 0 and not rt.exhausted:
+                made += await rt.new_trials(n, ops, evs, client=client)
+            note_request(trials=[t.id for t in made])
+            rt._check_end(ops, evs, None)
+            await rt.commit(ops, evs)
         return made, self.suggest_done(rt)
 
     @staticmethod
@@ -265,6 +285,8 @@ class Engine:
         if rt.managed:
             raise PreconditionError(f"{t.where()} runs on executor {t.executor}; it reports over RunTrial")
         m = check_measurement(measurement, f"measurement of {t.where()}")
+        if rt.known_step(t, m.step):
+            return Verdict(True, t.stop_reason) if t.stop_reason else CONTINUE
         return await rt.record_measurement(t, m)
 
     async def complete(self, study_id: str, trial_id: int, final: study_pb2.Measurement | None,
@@ -330,6 +352,8 @@ class Engine:
             return False
         ops: list[Op] = []
         evs: list[controller_pb2.StudyEvent] = []
+        if len(rt.pending) < allowed:
+            rt.settle(ops, evs, allowed - len(rt.pending))  # promoted trials first: they join the queue
         if len(rt.pending) < allowed and not rt.exhausted:
             n = int(min(allowed - len(rt.pending), rt.room()))
             if n > 0:
@@ -338,7 +362,7 @@ class Engine:
         while rt.pending and len(batch) < allowed:
             t, handle = rt.trials[rt.pending[0]], slots[len(batch)]
             self.pool.reserve(handle)
-            checkpoint_dir = os.path.join(self.artifact_dir, rt.id, f"trial-{t.id}") if self.artifact_dir else ""
+            checkpoint_dir = os.path.join(self.artifact_dir, rt.id, rt.checkpoint_name(t)) if self.artifact_dir else ""
             rt.start_ops(t, handle.address, checkpoint_dir, ops, evs)
             batch.append((t, handle))
         if not ops:

@@ -12,6 +12,10 @@ from nestor.v1 import study_pb2
 from nestor.values import ParamValue, params_to_proto
 
 FINISHED_TRIAL_STATES = frozenset({study_pb2.TRIAL_COMPLETED, study_pb2.TRIAL_STOPPED, study_pb2.TRIAL_FAILED})
+
+#: One ended run of a trial (a trial promoted by a multi-fidelity scheduler runs several times):
+#: {"budget": the budget it ran to, "values": objective values or None when it failed, "seq": its event's seq}.
+RunEnd = dict[str, Any]
 TRIAL_STATE_NAMES = {v: k.removeprefix("TRIAL_") for k, v in study_pb2.TrialState.items()}
 
 
@@ -62,6 +66,10 @@ class TrialRecord:
     budget: float = 0.0
     attempt: int = 0
     checkpoint: str = ""
+    #: The scheduler's latest decision about the trial, with its reason.
+    decision: str = ""
+    #: Its ended runs in order; what the sampler observed of it and when (restored in that order).
+    runs: list[RunEnd] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -79,7 +87,7 @@ class TrialRecord:
             study_id=self.study_id, id=self.id, params=params_to_proto(self.params), state=self.state,  # type: ignore[arg-type]
             executor=self.executor, error=self.error, stop_reason=self.stop_reason,
             create_time=timestamp(self.created), start_time=timestamp(self.started),
-            end_time=timestamp(self.ended), budget=self.budget, attempt=self.attempt,
+            end_time=timestamp(self.ended), budget=self.budget, attempt=self.attempt, decision=self.decision,
         )
         if measurements:
             t.measurements.extend(m.to_proto() for m in self.measurements)
@@ -93,7 +101,8 @@ class TrialRecord:
             "executor": self.executor, "error": self.error, "stop_reason": self.stop_reason,
             "created": self.created, "started": self.started, "ended": self.ended,
             "final": self.final.to_json() if self.final else None, "budget": self.budget,
-            "attempt": self.attempt, "checkpoint": self.checkpoint,
+            "attempt": self.attempt, "checkpoint": self.checkpoint, "decision": self.decision,
+            "runs": json.dumps(self.runs),
         }
 
     @classmethod
@@ -104,4 +113,5 @@ class TrialRecord:
             created=row["created"], started=row["started"], ended=row["ended"],
             final=MeasurementRecord.from_json(row["final"]) if row["final"] else None,
             budget=float(row["budget"] or 0.0), attempt=int(row["attempt"] or 0), checkpoint=row["checkpoint"] or "",
+            decision=row.get("decision") or "", runs=json.loads(row.get("runs") or "[]"),
         )

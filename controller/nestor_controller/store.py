@@ -73,6 +73,8 @@ trials = Table(
     Column("budget", Float, nullable=False, default=0.0),
     Column("attempt", Integer, nullable=False, default=0),
     Column("checkpoint", Text, nullable=False, default=""),
+    Column("decision", Text, nullable=False, default=""),  # the scheduler's latest decision and its reason
+    Column("runs", Text, nullable=False, default="[]"),  # JSON list of its ended runs (model.RunEnd)
 )
 
 measurements = Table(

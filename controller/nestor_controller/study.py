@@ -24,7 +24,9 @@ from nestor_controller.model import MeasurementRecord, TrialRecord, timestamp
 from nestor_controller.objectives import dominates, objective_values
 from nestor_controller.requests import answer_op, note_request
 from nestor_controller.samplers import Observation, Sampler, make_sampler
-from nestor_controller.schedulers import CONTINUE, Scheduler, Verdict, scheduler_class
+from nestor_controller.schedulers import ACTIVE, CONTINUE, DONE, Promotion, Scheduler, Verdict, scheduler_class
+from nestor_controller.schedulers import FAILED as FAILED_PHASE
+from nestor_controller.schedulers import PAUSED as PAUSED_PHASE
 from nestor_controller.store import Op, studies, trials
 from nestor_controller.store import events as events_table
 from nestor_controller.store import measurements as measurements_table
@@ -36,6 +38,11 @@ if TYPE_CHECKING:
 E = controller_pb2
 RUNNING, PENDING = study_pb2.TRIAL_RUNNING, study_pb2.TRIAL_PENDING
 COMPLETED, STOPPED, FAILED = study_pb2.TRIAL_COMPLETED, study_pb2.TRIAL_STOPPED, study_pb2.TRIAL_FAILED
+PAUSED = study_pb2.TRIAL_PAUSED
+PHASES = {PENDING: ACTIVE, RUNNING: ACTIVE, PAUSED: PAUSED_PHASE, COMPLETED: DONE, STOPPED: DONE,
+          FAILED: FAILED_PHASE}
+#: Budgets this close (relative) count as used up.
+BUDGET_TOLERANCE = 1e-9
 END_EVENT = {COMPLETED: E.STUDY_EVENT_TRIAL_COMPLETED, STOPPED: E.STUDY_EVENT_TRIAL_STOPPED,
              FAILED: E.STUDY_EVENT_TRIAL_FAILED}
 STUDY_STATE_NAMES = {v: k.removeprefix("STUDY_") for k, v in study_pb2.StudyState.items()}
@@ -75,7 +82,7 @@ class StudyRuntime:
             parsed.objectives[0], parsed.fidelity, parsed.scheduler_settings, seed)
         self.trials: dict[int, TrialRecord] = {}
         self.next_trial_id = 1
-        self.counts = dict.fromkeys((PENDING, RUNNING, COMPLETED, STOPPED, FAILED), 0)
+        self.counts = dict.fromkeys((PENDING, RUNNING, COMPLETED, STOPPED, FAILED, PAUSED), 0)
         self.pending: deque[int] = deque()
         self.history: list[Observation] = []
         self._finished_curves: list[list[tuple[int, float]]] = []
@@ -111,7 +118,7 @@ class StudyRuntime:
     def counts_proto(self) -> study_pb2.TrialCounts:
         c = self.counts
         return study_pb2.TrialCounts(pending=c[PENDING], running=c[RUNNING], completed=c[COMPLETED],
-                                     stopped=c[STOPPED], failed=c[FAILED])
+                                     stopped=c[STOPPED], failed=c[FAILED], paused=c[PAUSED])
 
     def to_proto(self) -> study_pb2.Study:
         s = study_pb2.Study(id=self.id, spec=self.spec, state=self.state, create_time=timestamp(self.created),  # type: ignore[arg-type]
@@ -134,6 +141,38 @@ class StudyRuntime:
 
     def finished_curves(self) -> Sequence[list[tuple[int, float]]]:
         return self._finished_curves
+
+    def budget_of(self, trial_id: int) -> float:
+        return self.trials[trial_id].budget
+
+    def phase(self, trial_id: int) -> str:
+        return PHASES[self.trials[trial_id].state]
+
+    def active_trials(self) -> list[int]:
+        return [t.id for t in self.trials.values() if t.state in (PENDING, RUNNING)]
+
+    def remaining_trials(self) -> int | None:
+        """Trials the budget still allows to be created (None: no limit)."""
+        if not self.max_trials:
+            return None
+        c = self.counts
+        return max(0, self.max_trials - (c[COMPLETED] + c[STOPPED] + c[PAUSED] + c[PENDING] + c[RUNNING]))
+
+    def more_trials(self) -> bool:
+        return self.running and not self.exhausted and self.remaining_trials() != 0
+
+    def sampler_history(self) -> list[Observation]:
+        """What the sampler sees: every ended run, or (unless it models budgets) each trial's latest."""
+        if self.sampler.multi_fidelity or not self.scheduler.multi_fidelity:
+            return list(self.history)
+        latest = {o.trial_id: i for i, o in enumerate(self.history)}
+        return [o for i, o in enumerate(self.history) if latest[o.trial_id] == i]
+
+    def checkpoint_name(self, t: TrialRecord) -> str:
+        """The trial's checkpoint folder: the same one on every run, unless promotions restart trials."""
+        if self.scheduler.restart_promoted and t.runs:
+            return f"trial-{t.id}-budget-{t.budget:g}"
+        return f"trial-{t.id}"
 
     def best_trials(self, count: int) -> list[TrialRecord]:
         done = [t for t in self.trials.values()
@@ -216,7 +255,7 @@ class StudyRuntime:
         active = c[PENDING] + c[RUNNING]
         room = math.inf
         if self.max_trials:
-            room = self.max_trials - (c[COMPLETED] + c[STOPPED] + active)
+            room = self.max_trials - (c[COMPLETED] + c[STOPPED] + c[PAUSED] + active)
         if self.spec.budget.max_parallel:
             room = min(room, self.spec.budget.max_parallel - active)
         return max(0, room)
@@ -232,7 +271,7 @@ class StudyRuntime:
     async def new_trials(self, count: int, ops: list[Op], evs: list[controller_pb2.StudyEvent], *,
                          client: str | None = None) -> list[TrialRecord]:
         """Like create_trials, but the caller commits `ops` (with more changes of its own)."""
-        history = list(self.history)
+        history = self.sampler_history()
         running = [t.params for t in self.trials.values() if t.state in (PENDING, RUNNING)]
         if self.sampler.heavy:
             suggestions = await asyncio.to_thread(self.sampler.suggest, count, history, running)
@@ -244,7 +283,7 @@ class StudyRuntime:
         out = []
         for params in suggestions:
             t = TrialRecord(self.id, self.next_trial_id, params, state=PENDING, created=now,
-                            budget=self.scheduler.budget_for_new_trial())
+                            budget=self.scheduler.budget_for_new_trial(self.next_trial_id, self))
             self.next_trial_id += 1
             self.trials[t.id] = t
             self.counts[PENDING] += 1
@@ -285,13 +324,18 @@ class StudyRuntime:
             verdict = Verdict(True, t.stop_reason)
         elif self.objectives[0].metric in m.metrics:
             verdict = self.scheduler.decide(t.id, self)
-            if verdict.stop:
+            # A run that used its rung's budget is told to stop, but the trial is not stopped: it may go on.
+            if verdict.stop and not verdict.rung:
                 t.stop_reason = verdict.reason
                 ops.append(self.trial_row(t))
                 ops.append(self.study_row())
                 self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
         note_request(trial=t.id, stop=verdict.stop, reason=verdict.reason)
         return verdict, self.commit_soon(ops, evs)
+
+    def known_step(self, t: TrialRecord, step: int) -> bool:
+        """A step that an earlier run of this (promoted or resumed) trial stored: its first value stands."""
+        return bool(t.runs) and any(m.step == step for m in t.measurements)
 
     def final_for(self, t: TrialRecord, final: MeasurementRecord | None) -> tuple[MeasurementRecord | None, str]:
         """The final measurement (given, or the last report) and, when unusable, why."""
@@ -323,7 +367,10 @@ class StudyRuntime:
             final, error = self.final_for(t, final)
             if error and stopped and final is None:
                 error = ""  # stopped before its first report: nothing to score, but nothing went wrong
-        state = FAILED if error else (STOPPED if stopped or t.stop_reason else COMPLETED)
+        state = FAILED if error else self._outcome(t, stopped)
+        if state in (PAUSED, COMPLETED) and self.scheduler.multi_fidelity:
+            t.decision = self.scheduler.run_ended(t.id, self) or t.decision
+            ops.append(self.study_row())
         self.set_state(t, state)
         t.final = final if state != FAILED else None
         t.error = error
@@ -331,16 +378,84 @@ class StudyRuntime:
         if state == FAILED:
             self.last_error = error
         values = objective_values(self.objectives, t.final.metrics) if t.final else None
-        self.history.append(Observation(t.id, t.params, values if state != FAILED else None, t.budget))
-        if state != FAILED:
+        values = values if state != FAILED else None
+        self.history.append(Observation(t.id, t.params, values, t.budget))
+        if state not in (FAILED, PAUSED):
             self._finished_curves.append(self.curve(t.id))
+        if state == PAUSED:
+            self.event(ops, evs, E.STUDY_EVENT_TRIAL_PAUSED, t, message=t.decision)
+        else:
+            self.event(ops, evs, END_EVENT[state], t, message=error or t.stop_reason)
+        # The run's end and its event's place in the study's order: a restart rebuilds the history from them.
+        t.runs.append({"budget": t.budget, "values": list(values) if values is not None else None,
+                       "seq": self.last_seq})
         ops.append(self.trial_row(t))
-        self.event(ops, evs, END_EVENT[state], t, message=error or t.stop_reason)
         self.wake.set()
+
+    def _outcome(self, t: TrialRecord, stopped: bool) -> int:
+        """How a run that did not fail ends the trial: COMPLETED, STOPPED, or PAUSED at a rung below the top."""
+        if t.stop_reason:
+            return STOPPED
+        f = self.parsed.fidelity
+        if not self.scheduler.multi_fidelity or f is None:
+            return STOPPED if stopped else COMPLETED
+        curve = self.curve(t.id)
+        if stopped and not (curve and curve[-1][0] >= t.budget * (1 - BUDGET_TOLERANCE)):
+            return STOPPED  # told to stop before its budget was used
+        return PAUSED if t.budget < f.max * (1 - BUDGET_TOLERANCE) else COMPLETED
+
+    # --- promotions (multi-fidelity schedulers) ---------------------------------------
+
+    def settle(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], free: int, *,
+               client: str | None = None) -> list[TrialRecord]:
+        """Applies the scheduler's plan: up to `free` paused trials go on (PENDING for executors, RUNNING for
+        `client`), hopeless ones stop. When nothing runs, no trial can be created and none can be promoted,
+        every paused trial stops, so the study can end."""
+        if not self.scheduler.multi_fidelity or not self.running or not self.counts[PAUSED]:
+            return []
+        plan = self.scheduler.plan(self, free)
+        for trial_id, reason in plan.drop:
+            self._drop(self.trials[trial_id], reason, ops, evs)
+        promoted = [self._promote(self.trials[p.trial_id], p, ops, evs, client) for p in plan.promote]
+        c = self.counts
+        if c[PAUSED] and not c[PENDING] + c[RUNNING] and not self.more_trials() \
+                and not self.scheduler.plan(self, c[PAUSED]).promote:
+            for t in [t for t in self.trials.values() if t.state == PAUSED]:
+                self._drop(t, "not promoted: nothing runs, no trial can be created and no rung promotes it", ops, evs)
+        return promoted
+
+    def _drop(self, t: TrialRecord, reason: str, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> None:
+        """A paused trial ends STOPPED at its rung; its result there (already observed) stands."""
+        self.set_state(t, STOPPED)
+        t.stop_reason = t.decision = reason
+        t.ended = time.time()
+        self._finished_curves.append(self.curve(t.id))
+        self.event(ops, evs, E.STUDY_EVENT_TRIAL_STOPPED, t, message=reason)
+        ops.append(self.trial_row(t))
+        self.wake.set()
+
+    def _promote(self, t: TrialRecord, p: Promotion, ops: list[Op], evs: list[controller_pb2.StudyEvent],
+                 client: str | None) -> TrialRecord:
+        """The same trial goes on with a larger budget: queued for an executor, or handed to `client`."""
+        self.set_state(t, PENDING)
+        t.budget = p.budget
+        t.decision = p.reason
+        t.ended = None
+        self.event(ops, evs, E.STUDY_EVENT_TRIAL_PROMOTED, t, message=p.reason)
+        if client is None:
+            self.pending.append(t.id)
+        else:
+            self.set_state(t, RUNNING)
+            t.executor, t.started = client, time.time()
+            t.attempt += 1
+            self.event(ops, evs, E.STUDY_EVENT_TRIAL_STARTED, t, message=f"promoted, for {client}")
+        ops.append(self.trial_row(t))
+        return t
 
     def _check_end(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], t: TrialRecord | None) -> None:
         if not self.running:
             return
+        self.settle(ops, evs, 0)  # paused trials a finished rung leaves behind stop now, not at the end
         c = self.counts
         o = self.objectives[0]
         if (t is not None and t.state == COMPLETED and o.target is not None and t.final is not None
@@ -354,7 +469,7 @@ class StudyRuntime:
                             f"last error: {self.last_error[:500]}")
         elif self.max_trials and c[COMPLETED] + c[STOPPED] >= self.max_trials:
             self._end_study(ops, evs, study_pb2.STUDY_COMPLETED, f"budget of {self.max_trials} trials spent")
-        elif self.exhausted and c[PENDING] + c[RUNNING] == 0:
+        elif self.exhausted and c[PENDING] + c[RUNNING] + c[PAUSED] == 0:
             self._end_study(ops, evs, study_pb2.STUDY_COMPLETED,
                             f"search space exhausted after {len(self.trials)} trials")
 
@@ -363,7 +478,9 @@ class StudyRuntime:
         self.reason = reason
         self.ended = time.time()
         for t in list(self.trials.values()):
-            if t.state in (PENDING, RUNNING):
+            if t.state == PAUSED:
+                self._drop(t, f"study ended: {reason}", ops, evs)
+            elif t.state in (PENDING, RUNNING):
                 # Running trials end with the study; their executors are told to stop below.
                 self.engine.cancel_trial_run(self, t.id)
                 t.stop_reason = t.stop_reason or f"study ended: {reason}"

@@ -45,6 +45,8 @@ class Sampler(ABC):
     #: Fewer suggestions than asked mean "not now" (it waits for running trials to end), not the end of
     #: the search; exhausted() alone says when it is over. DARTS waits for its search to derive a genotype.
     waits_for_running: ClassVar[bool] = False
+    #: Models budgets (BOHB): sees every ended run of a trial, each with its budget, not only its latest.
+    multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
         self.space = space

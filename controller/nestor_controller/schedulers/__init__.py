@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from nestor_controller.errors import SpecError
-from nestor_controller.schedulers.base import CONTINUE, CurveView, FidelityDef, Scheduler, Verdict
+from nestor_controller.schedulers.asha import ASHA
+from nestor_controller.schedulers.base import (
+    ACTIVE,
+    CONTINUE,
+    DONE,
+    FAILED,
+    PAUSED,
+    CurveView,
+    FidelityDef,
+    Plan,
+    Promotion,
+    Scheduler,
+    Verdict,
+)
+from nestor_controller.schedulers.halving import Hyperband, SuccessiveHalving
+from nestor_controller.schedulers.learning_curve import LearningCurveScheduler
 from nestor_controller.schedulers.median import MedianScheduler
 from nestor_controller.schedulers.none import NoScheduler
 
-SCHEDULERS: dict[str, type[Scheduler]] = {cls.name: cls for cls in (NoScheduler, MedianScheduler)}
+SCHEDULERS: dict[str, type[Scheduler]] = {
+    cls.name: cls for cls in (NoScheduler, MedianScheduler, SuccessiveHalving, Hyperband, ASHA,
+                              LearningCurveScheduler)}
 
 
 def scheduler_class(name: str) -> type[Scheduler]:
@@ -19,4 +36,5 @@ def scheduler_class(name: str) -> type[Scheduler]:
     return cls
 
 
-__all__ = ["CONTINUE", "SCHEDULERS", "CurveView", "FidelityDef", "Scheduler", "Verdict", "scheduler_class"]
+__all__ = ["ACTIVE", "CONTINUE", "DONE", "FAILED", "PAUSED", "SCHEDULERS", "CurveView", "FidelityDef", "Plan",
+           "Promotion", "Scheduler", "Verdict", "scheduler_class"]

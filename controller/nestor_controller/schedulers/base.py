@@ -3,6 +3,11 @@
 Decisions are made when a measurement arrives. Like samplers, a scheduler reads
 what it can derive (the curves of the study's trials) from the view it is
 given and keeps as state only what it cannot derive.
+
+Multi-fidelity schedulers (successive halving, Hyperband, ASHA) also end a
+trial's run at its rung's budget without ending the trial: the study pauses it
+(`run_ended` records its value there) and asks `plan` which paused trials go on
+to the next rung with a larger budget and which will never be promoted.
 """
 
 from __future__ import annotations
@@ -30,9 +35,30 @@ class FidelityDef:
 class Verdict:
     stop: bool
     reason: str = ""
+    #: The run ends because it used its rung's budget; the trial itself may be promoted later.
+    rung: bool = False
 
 
 CONTINUE = Verdict(False)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    trial_id: int
+    budget: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Paused trials to send on now (at most the free slots) and paused trials that will never go on."""
+
+    promote: tuple[Promotion, ...] = ()
+    drop: tuple[tuple[int, str], ...] = ()
+
+
+#: Where a trial stands, as a scheduler sees it.
+ACTIVE, PAUSED, DONE, FAILED = "active", "paused", "done", "failed"
 
 
 class CurveView(Protocol):
@@ -42,11 +68,31 @@ class CurveView(Protocol):
 
     def finished_curves(self) -> Sequence[Curve]: ...
 
+    def budget_of(self, trial_id: int) -> float: ...
+
+    def phase(self, trial_id: int) -> str:
+        """ACTIVE (pending or running), PAUSED, DONE (completed or stopped) or FAILED."""
+        ...
+
+    def active_trials(self) -> Sequence[int]:
+        """Trials pending or running."""
+        ...
+
+    def more_trials(self) -> bool:
+        """Whether the study may still create trials."""
+        ...
+
+    def remaining_trials(self) -> int | None:
+        """How many more trials the study may create (None: no limit)."""
+        ...
+
 
 class Scheduler(ABC):
     name: ClassVar[str]
     defaults: ClassVar[Mapping[str, Any]] = {}
     needs_fidelity: ClassVar[bool] = False
+    #: Trials pause at rungs and may be promoted (the study then calls run_ended and plan).
+    multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, objective: ObjectiveDef, fidelity: FidelityDef | None, settings: Mapping[str, Any],
                  seed: int):
@@ -67,7 +113,7 @@ class Scheduler(ABC):
         if cls.needs_fidelity and fidelity is None:
             raise SpecError(f"spec.fidelity: scheduler {cls.name!r} needs a fidelity (name, min, max)")
 
-    def budget_for_new_trial(self) -> float:
+    def budget_for_new_trial(self, trial_id: int, view: CurveView) -> float:
         """Resource granted to a new trial; the full fidelity unless the scheduler allocates it."""
         return self.fidelity.max if self.fidelity else 0.0
 
@@ -75,8 +121,34 @@ class Scheduler(ABC):
     def decide(self, trial_id: int, view: CurveView) -> Verdict:
         """Called after each measurement of a running trial."""
 
+    def run_ended(self, trial_id: int, view: CurveView) -> str:
+        """A run that used its budget ended (multi-fidelity only): record it; returns the decision's text."""
+        return ""
+
+    def plan(self, view: CurveView, free: int) -> Plan:
+        """Promotions for up to `free` slots, and paused trials to give up on (multi-fidelity only).
+
+        A pure function of the state and the view: promoting a trial raises its budget, which the
+        next call sees."""
+        return Plan()
+
+    @property
+    def restart_promoted(self) -> bool:
+        """A promoted trial starts over with its new budget instead of resuming from its checkpoint."""
+        return False
+
     def state(self) -> dict[str, Any]:
         return {}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         return None
+
+
+def scheduler_setting(settings: Mapping[str, Any], name: str, kind: type, *, minimum: float | None = None) -> Any:
+    """A typed scheduler setting, or SpecError naming it (spec.scheduler.settings.NAME)."""
+    from nestor_controller.samplers.base import setting
+
+    try:
+        return setting(settings, name, kind, minimum=minimum)
+    except SpecError as e:
+        raise SpecError(str(e).replace("spec.algorithm", "spec.scheduler", 1)) from None
