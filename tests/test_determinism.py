@@ -35,10 +35,13 @@ SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3},
                                           # Small initial designs and populations, so that the models
                                           # and generations act within the 10 trials.
                                           "gp": {"n_initial": 3}, "tpe": {"n_initial": 3},
-                                          "ga": {"population_size": 4}, "cmaes": {"population_size": 3}}
+                                          "ga": {"population_size": 4}, "cmaes": {"population_size": 3},
+                                          "bohb": {"min_points": 2}}
 #: Strategies with outer variables: the client also streams a gradient each step.
 BILEVEL = {name for name, cls in SAMPLERS.items() if issubclass(cls, BilevelStrategy)}
-CASES = [(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"]
+#: Samplers that act on what a scheduler does (BOHB models the budgets Hyperband gives).
+PAIRS = [("bohb", "hyperband")]
+CASES = [(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"] + PAIRS
 
 
 def spec(algorithm: str, scheduler: str) -> s.StudySpec:

@@ -65,7 +65,8 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     algorithm = spec.algorithm.name or "random"
     algorithm_settings = struct_dict(spec.algorithm.settings)
     sampler_class(algorithm).check(space, objectives, algorithm_settings, b.max_trials)
-    scheduler = spec.scheduler.name or "none"
+    # BOHB is a sampler and a scheduler: with a fidelity and no scheduler named, it gets Hyperband's budgets.
+    scheduler = spec.scheduler.name or (sampler_class(algorithm).default_scheduler if fidelity else "none")
     scheduler_settings = struct_dict(spec.scheduler.settings)
     scheduler_class(scheduler).check(objectives, fidelity, scheduler_settings)
     return ParsedSpec(

@@ -8,6 +8,7 @@ from typing import Any
 from nestor_controller.errors import SpecError
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Observation, Sampler
+from nestor_controller.samplers.bohb import BOHBSampler
 from nestor_controller.samplers.evolution import CMAESSampler, GeneticSampler
 from nestor_controller.samplers.evolution_arch import RegularizedEvolution
 from nestor_controller.samplers.gp import GPSampler
@@ -20,7 +21,8 @@ from nestor_controller.space import Space
 
 SAMPLERS: dict[str, type[Sampler]] = {
     cls.name: cls for cls in (RandomSampler, GridSampler, RegularizedEvolution, RLPolicySampler,
-                              QuasiRandomSampler, GPSampler, TPESampler, GeneticSampler, CMAESSampler)}
+                              QuasiRandomSampler, GPSampler, TPESampler, GeneticSampler, CMAESSampler,
+                              BOHBSampler)}
 
 # Bilevel strategies are samplers that also hold outer variables; imported last, as they build on samplers.
 from nestor_controller.bilevel.darts import DartsStrategy  # noqa: E402

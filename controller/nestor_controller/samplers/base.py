@@ -47,6 +47,8 @@ class Sampler(ABC):
     waits_for_running: ClassVar[bool] = False
     #: Models budgets (BOHB): sees every ended run of a trial, each with its budget, not only its latest.
     multi_fidelity: ClassVar[bool] = False
+    #: The scheduler a study with a fidelity gets when it names none (BOHB: hyperband).
+    default_scheduler: ClassVar[str] = "none"
 
     def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
         self.space = space

@@ -2,8 +2,12 @@
 
 With a fidelity the value at step s < max_budget is the true value plus a bias
 and noise that shrink as s approaches max_budget, like the validation loss of a
-short training run; the noise is a deterministic function of (seed, params,
-step), so a rerun reproduces the same curve.
+short training run. The bias differs from point to point (some regions "learn
+slowly"), so the ranking at a low budget is only an imperfect guide to the
+final one, as with real training. The noise is a deterministic function of
+(seed, params, step), so a rerun reproduces the same curve. Progress is
+checkpointed: a promoted trial resumes after its last step (re-reporting the
+earlier ones) instead of sleeping through them again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -21,6 +26,7 @@ import numpy as np
 from nestor_executor.trainables import functions
 
 X_PARAM = re.compile(r"^x(\d+)$")
+PROGRESS = "synthetic.json"
 
 
 def dimension(f: functions.SyntheticFunction, params: Mapping[str, Any], config: Mapping[str, Any]) -> int:
@@ -49,6 +55,29 @@ def noise(seed: int, x: np.ndarray, step: int) -> float:
     return float(np.random.default_rng(digest).standard_normal())
 
 
+def slowness(f: functions.SyntheticFunction, x: np.ndarray) -> float:
+    """A smooth function of the point in [0, 1]: how far behind a short run is there."""
+    lo, hi = np.array(f.bounds(len(x))).T
+    u = (x - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return float(np.mean(0.5 + 0.5 * np.sin(3.0 * math.pi * u + np.arange(len(x)))))
+
+
+def steps_done(ctx: Any) -> int:
+    try:
+        with open(os.path.join(ctx.checkpoint_dir, PROGRESS)) as f:
+            return int(json.load(f)["step"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def save_progress(ctx: Any, step: int) -> None:
+    path = os.path.join(ctx.checkpoint_dir, PROGRESS)
+    with open(f"{path}.tmp", "w") as f:
+        json.dump({"step": step}, f)
+    os.replace(f"{path}.tmp", path)
+    ctx.checkpoint_saved(step, path)
+
+
 def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     config = ctx.config
     f = functions.get(str(config.get("function", "branin")))
@@ -64,12 +93,15 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         ctx.report(1, m)
         return m
     max_budget = ctx.max_budget if ctx.max_budget > 0 else ctx.budget
-    bias = float(config.get("fidelity_bias", 0.1)) * f.scale(dim)
+    bias = float(config.get("fidelity_bias", 0.1)) * f.scale(dim) * 2.0 * slowness(f, x)
     noise_sd = float(config.get("fidelity_noise", 0.05)) * f.scale(dim)
+    done = steps_done(ctx)
     m = {}
     for step in range(1, math.ceil(ctx.budget) + 1):
-        if sleep_s > 0:
-            time.sleep(sleep_s)
+        if step > done:
+            if sleep_s > 0:
+                time.sleep(sleep_s)
+            save_progress(ctx, step)
         remaining = max(0.0, 1.0 - step / max_budget)
         value = exact + remaining * (bias + noise_sd * noise(ctx.seed, x, step))
         m = {"value": value, "regret": value - optimum}
