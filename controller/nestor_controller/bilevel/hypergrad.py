@@ -27,6 +27,11 @@ from nestor_controller.space import ParamDef
 EDGE = 1e-6  # keeps the logit of a value on its bound finite
 
 
+def continuous(p: ParamDef) -> bool:
+    """A parameter a gradient can move: a double without a grid, active in every trial."""
+    return p.kind == "double" and not p.step and not p.conditions
+
+
 def _bounds(p: ParamDef) -> tuple[float, float]:
     return (math.log(p.low), math.log(p.high)) if p.log else (p.low, p.high)
 
@@ -38,7 +43,7 @@ class HypergradStrategy(BilevelStrategy):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        names = list(self.settings["outer"]) or [p.name for p in self.space.params if p.kind == "double"]
+        names = list(self.settings["outer"]) or [p.name for p in self.space.params if continuous(p)]
         self.outer_params = [self.space.by_name[n] for n in names]
         self.rng = np.random.Generator(np.random.PCG64(self.seed))
         self.suggested = 0
@@ -51,10 +56,10 @@ class HypergradStrategy(BilevelStrategy):
             raise SpecError(f"spec.algorithm.settings.outer: expected a list of parameter names, got {names!r}")
         for n in names:
             p = space.by_name.get(n)
-            if p is None or p.kind != "double" or p.step > 0 or p.conditions:
+            if p is None or not continuous(p):
                 raise SpecError(f"spec.algorithm.settings.outer: {n!r} is not an unconditional continuous "
                                 "(double, no step) parameter of the space")
-        if not names and not any(p.kind == "double" and not p.step and not p.conditions for p in space.params):
+        if not names and not any(continuous(p) for p in space.params):
             raise SpecError("spec.space: algorithm 'hypergrad' needs at least one continuous (double) parameter")
 
     def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
