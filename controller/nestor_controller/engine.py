@@ -363,6 +363,10 @@ class Engine:
             t, handle = rt.trials[rt.pending[0]], slots[len(batch)]
             self.pool.reserve(handle)
             checkpoint_dir = os.path.join(self.artifact_dir, rt.id, rt.checkpoint_name(t)) if self.artifact_dir else ""
+            if not checkpoint_dir and rt.checkpoint_name(t) != f"trial-{t.id}":
+                # A promotion that must start over needs a fresh folder; without an artifact store of our own
+                # it is named relative to the executor's.
+                checkpoint_dir = os.path.join(rt.id, rt.checkpoint_name(t))
             rt.start_ops(t, handle.address, checkpoint_dir, ops, evs)
             batch.append((t, handle))
         if not ops:
@@ -422,7 +426,9 @@ class Engine:
                         break
                     stored_steps.add(m.step)
                     verdict, committed = rt.record_measurement_soon(t, m)
-                    if verdict.stop and not stop_sent:
+                    # A run that reached its rung's budget ends by itself (trainables train ctx.budget); a stop
+                    # written as its stream closes would race the executor's result.
+                    if verdict.stop and not stop_sent and not verdict.rung:
                         stop_sent = True
                         await committed  # a decision is sent only once it is durable
                         await call.write(executor_pb2.ControllerMessage(answer=executor_pb2.MeasurementAnswer(

@@ -127,8 +127,9 @@ class WorkerContext:
         self.device = device
         self.seed: int = int(a["seed"])
         self.attempt: int = int(a["attempt"])
-        self.checkpoint_dir: str = a["checkpoint_dir"] or os.path.join(
-            artifact_dir, safe_name(self.study_id), str(self.trial_id))
+        # A relative checkpoint_dir (from a controller without an artifact store) lies in this executor's.
+        self.checkpoint_dir: str = os.path.join(artifact_dir, a["checkpoint_dir"]) if a["checkpoint_dir"] else \
+            os.path.join(artifact_dir, safe_name(self.study_id), str(self.trial_id))
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         self.last: tuple[int, dict[str, float]] | None = None
         self.t0 = time.monotonic()
