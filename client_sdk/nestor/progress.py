@@ -161,7 +161,7 @@ class ProgressModel:
         if self.metric in final:
             row.value = final[self.metric]
         row.end = row.end or seconds(ev.time) or time.time()
-        row.note = t.error or t.stop_reason or ev.message
+        row.note = t.error or t.stop_reason or t.decision or ev.message
         if (ev.type != E.STUDY_EVENT_TRIAL_FAILED and row.value is not None
                 and (self.best is None or self.better(row.value, self.best.value))):
             self.best = Best(row.value, row.id, row.params)
@@ -225,6 +225,7 @@ class LiveView:
         c = m.counts
         counts = Text.assemble(
             ("running ", "dim"), str(c.running), ("  pending ", "dim"), str(c.pending),
+            *((("  paused ", "dim"), str(c.paused)) if c.paused else ()),
             ("  completed ", "dim"), (str(c.completed), "green"),
             ("  stopped ", "dim"), (str(c.stopped), "yellow"),
             ("  failed ", "dim"), (str(c.failed), "red" if c.failed else ""),

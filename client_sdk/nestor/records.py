@@ -54,7 +54,7 @@ def objective_value(t: study_pb2.Trial, metric: str) -> float | None:
 
 def counts_to_dict(c: study_pb2.TrialCounts) -> dict[str, int]:
     return {"pending": c.pending, "running": c.running, "completed": c.completed, "stopped": c.stopped,
-            "failed": c.failed}
+            "failed": c.failed, "paused": c.paused}
 
 
 def study_to_dict(s: study_pb2.Study) -> dict[str, Any]:
@@ -83,6 +83,7 @@ def trial_to_dict(t: study_pb2.Trial, spec: study_pb2.StudySpec | None = None) -
         "params": in_space_order(params_from_proto(t.params), spec),
         "final_metrics": dict(t.final_measurement.metrics),
         "budget": t.budget, "executor": t.executor, "error": t.error, "stop_reason": t.stop_reason,
+        "decision": t.decision,
         "attempt": t.attempt, "create_time": iso(t.create_time), "start_time": iso(t.start_time),
         "end_time": iso(t.end_time), "duration_s": trial_duration(t),
     }

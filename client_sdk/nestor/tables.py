@@ -67,7 +67,8 @@ def study_view(s: study_pb2.Study) -> RenderableType:
     rows: list[tuple[str, str | Text]] = [
         ("id", s.id), ("name", s.spec.name), ("state", study_state_text(s)),
         ("trials", f"{progress_text(s)} done · {c.running} running · {c.pending} pending · "
-                   f"{c.completed} completed · {c.stopped} stopped · {c.failed} failed"),
+                   + (f"{c.paused} paused at a rung · " if c.paused else "")
+                   + f"{c.completed} completed · {c.stopped} stopped · {c.failed} failed"),
         ("seed", str(s.seed)), ("created", fmt_time(s.create_time)), ("ended", fmt_time(s.end_time)),
     ]
     if s.reason:
@@ -95,7 +96,7 @@ def trials_table(trials: list[study_pb2.Trial], spec: study_pb2.StudySpec, title
             str(t.id), trial_state_text(t), *(fmt_value(objective_value(t, m)) for m in metrics),
             fmt_params(in_space_order(params_from_proto(t.params), spec)),
             fmt_value(t.budget) if t.budget else "-",
-            fmt_duration(trial_duration(t, now)), t.executor or "-", excerpt(t.error or t.stop_reason),
+            fmt_duration(trial_duration(t, now)), t.executor or "-", excerpt(t.error or t.stop_reason or t.decision),
         )
     return table
 
