@@ -494,7 +494,8 @@ class Engine:
 
     async def _lost(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle, why: str) -> None:
         self.pool.mark_lost(handle, why)
-        if t.attempt >= MAX_ATTEMPTS:
-            await rt.finish_trial(t, error=f"lost its executor {t.attempt} times; last: {why}")
+        lost = t.attempt - len(t.runs)  # attempts that began with a promotion (one per ended run) are no losses
+        if lost >= MAX_ATTEMPTS:
+            await rt.finish_trial(t, error=f"lost its executor {lost} times; last: {why}")
         else:
             await rt.requeue(t, why)
