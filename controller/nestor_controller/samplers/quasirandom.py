@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
 from nestor_controller.samplers.encoding import Encoder
 from nestor_controller.samplers.sampling import snap
 from nestor_controller.space import Space
+
+if TYPE_CHECKING:
+    from scipy.stats import qmc
 
 
 class SobolDesign:
@@ -33,6 +35,9 @@ class SobolDesign:
 
     def _sequence(self) -> qmc.Sobol:
         if self._engine is None:
+            # Imported here: scipy.stats takes a second to load, which every controller start would pay.
+            from scipy.stats import qmc
+
             self._engine = qmc.Sobol(max(1, self.encoder.n_params), scramble=self.scramble,
                                      rng=np.random.default_rng(self.seed))
             # Unscrambled, the sequence starts at the origin, a corner no one wants to try first.

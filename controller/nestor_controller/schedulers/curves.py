@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 #: Noise floor relative to the curve's range, so a perfectly fitting model is not infinitely sure.
 NOISE_FLOOR = 1e-3
@@ -38,6 +37,8 @@ class Forecast:
 
     def prob_below(self, y: float) -> float:
         """P(value at the horizon < y)."""
+        from scipy import stats  # here: loading scipy.stats costs every controller start a second
+
         return float(self.weights @ stats.t.cdf((y - self.means) / self.scales, self.dof))
 
 
