@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,26 @@ def losses(objectives: Sequence[ObjectiveDef], observations: Sequence[Observatio
 def standardize(y: np.ndarray) -> np.ndarray:
     sd = float(y.std())
     return (y - y.mean()) / (sd if sd > 0 else 1.0)
+
+
+def warp(y: np.ndarray) -> np.ndarray:
+    """Standardised, then a Yeo-Johnson power transform fitted by maximum likelihood, standardised again.
+
+    Objectives with a heavy upper tail (a loss that explodes in part of the space) leave the interesting
+    low values squeezed together after plain standardisation; the power transform spreads them out and
+    compresses the tail, keeping the order. Nothing changes when the values are already near-normal."""
+    z = standardize(y)
+    if len(z) < 3 or float(z.std()) == 0.0:
+        return z
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from scipy import stats  # here: scipy.stats takes a second to import at every start
+
+            t, _ = stats.yeojohnson(z)
+        except (ValueError, FloatingPointError, OverflowError):
+            return z
+    return standardize(t) if np.isfinite(t).all() and float(t.std()) > 0 else z
 
 
 def distinct_pick(X: np.ndarray, taken: np.ndarray, tol: float = 1e-9) -> int | None:

@@ -118,7 +118,7 @@ class Strategy:
 class CMAESSampler(Sampler):
     name = "cmaes"
     heavy: ClassVar[bool] = True
-    defaults: Mapping[str, Any] = {"population_size": 0, "sigma0": 0.3, "restarts": True}
+    defaults: Mapping[str, Any] = {"population_size": 0, "sigma0": 0.2, "restarts": True}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -37,6 +37,7 @@ from nestor_controller.samplers.model_based import (
     distinct_pick,
     losses,
     standardize,
+    warp,
 )
 from nestor_controller.space import Space
 
@@ -56,7 +57,8 @@ class GPSampler(DesignedSampler):
     heavy: ClassVar[bool] = True
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
-    defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10}
+    defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10,
+                                   "warp_outputs": True}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -65,6 +67,7 @@ class GPSampler(DesignedSampler):
         self.parallel = s["parallel"]
         self.candidates = setting(s, "candidates", int, minimum=1)
         self.restarts = setting(s, "restarts", int, minimum=1)
+        self.warp_outputs = setting(s, "warp_outputs", bool)
         self.encoder = Encoder(self.space)
         self.geometry = Geometry(self.encoder)
         self.prior = Prior.for_dimension(self.encoder.n_params)
@@ -81,6 +84,7 @@ class GPSampler(DesignedSampler):
         merged = {**cls.defaults, **settings}
         for name in ("n_initial", "candidates", "restarts"):
             setting(merged, name, int, minimum=1)
+        setting(merged, "warp_outputs", bool)
         if merged["parallel"] not in PARALLEL:
             raise SpecError(f"spec.algorithm.settings.parallel: expected one of {', '.join(PARALLEL)}, "
                             f"got {merged['parallel']!r}")
@@ -104,7 +108,8 @@ class GPSampler(DesignedSampler):
         enc = self.encoder
         X, act = enc.encode([o.params for o in valid])
         colact = enc.col_active(act)
-        y = standardize(losses(self.objectives, valid))
+        y = losses(self.objectives, valid)
+        y = warp(y) if self.warp_outputs else standardize(y)
         if self._needs_fit(len(valid)):
             self._fit(X, colact, y)
         model = self._base_model(valid, X, colact)

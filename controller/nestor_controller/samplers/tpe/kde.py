@@ -10,7 +10,7 @@ centre (a conditional one) is drawn from, and scored by, the prior.
 
 Bandwidths follow Scott's rule per numeric parameter, on a spread that
 blends the centres with the prior's (a uniform), so few points do not give
-a needle.
+a needle, and is capped, so scattered points do not give a blanket.
 """
 
 from __future__ import annotations
@@ -24,6 +24,19 @@ from nestor_controller.samplers.encoding import Encoder
 
 MIN_BANDWIDTH = 1e-3
 UNIFORM_VAR = 1.0 / 12.0
+
+
+#: The spread is capped at this fraction of the range: good points scattered over several basins would
+#: otherwise give kernels as wide as the prior, and the search would stop concentrating.
+SPREAD_CAP = 0.2
+
+
+def bandwidth(col: np.ndarray, prior_weight: float, d: int, factor: float) -> float:
+    """Scott's rule, n^(-1/(d+4)) times the spread of the centres blended with the prior's (capped)."""
+    m = len(col)
+    spread = (float(((col - col.mean()) ** 2).sum()) if m else 0.0) + prior_weight * UNIFORM_VAR
+    sd = min(math.sqrt(spread / (m + prior_weight)), SPREAD_CAP)
+    return max(MIN_BANDWIDTH, factor * sd * (m + 1) ** (-1.0 / (d + 4)))
 
 
 class ParzenEstimator:
@@ -43,9 +56,7 @@ class ParzenEstimator:
         for i, c in enc.numeric_col.items():
             col = X[act[:, i], c]
             m = len(col)
-            spread = (float(((col - col.mean()) ** 2).sum()) if m else 0.0) + prior_weight * UNIFORM_VAR
-            sd = math.sqrt(spread / (m + prior_weight))
-            self.bandwidth[i] = max(MIN_BANDWIDTH, bandwidth_factor * sd * (m + 1) ** (-1.0 / (d + 4)))
+            self.bandwidth[i] = bandwidth(col, prior_weight, d, bandwidth_factor)
             self.centres[i] = np.append(X[:, c], 0.5)
         for i in enc.onehot:
             k = enc.onehot[i].stop - enc.onehot[i].start

@@ -43,7 +43,7 @@ class TPESampler(DesignedSampler):
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "candidates": 24, "gamma": 0.1, "max_good": 25,
-                                   "prior_weight": 1.0, "bandwidth_factor": 1.0, "constant_liar": True}
+                                   "prior_weight": 1.0, "bandwidth_factor": 0.7, "constant_liar": True}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
