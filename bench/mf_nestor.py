@@ -44,10 +44,10 @@ DIGITS_SPACE: dict[str, Any] = {
 }
 
 
-def digits_spec(method: str, seed: int, epochs: int) -> dict[str, Any]:
+def digits_spec(method: str, seed: int, epochs: int, min_epochs: int = 1) -> dict[str, Any]:
     return {"trainable": "digits_mlp", "space": DIGITS_SPACE, "objective": {"metric": "val_accuracy",
                                                                           "goal": "maximize"},
-            "fidelity": {"name": "epoch", "min": 1, "max": epochs}, **METHODS[method], "seed": seed}
+            "fidelity": {"name": "epoch", "min": min_epochs, "max": epochs}, **METHODS[method], "seed": seed}
 
 
 def synthetic_spec(method: str, seed: int, function: str, dim: int, bounds: list[tuple[float, float]],
