@@ -118,6 +118,18 @@ def quality_task(task: tuple) -> tuple[tuple, float, float]:
     return task[:5], regret, time.perf_counter() - t0
 
 
+def load_results(path: str, evals: int) -> dict[tuple, tuple[float, float]]:
+    if not path or not os.path.exists(path):
+        return {}
+    out = {}
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            if r["evals"] == evals:
+                out[tuple(r["task"])] = (r["regret"], r["seconds"])
+    return out
+
+
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
     q1, q2, q3 = np.percentile(xs, [25, 50, 75])
     return float(q1), float(q2), float(q3)
@@ -141,12 +153,28 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
                   for seed in range(args.seeds)]
         regrets: dict[tuple[str, str], dict[str, list[float]]] = {}
         seconds: dict[str, float] = {}
+        done = load_results(args.results, args.evals)
         t0 = time.perf_counter()
+
+        def record(task: tuple, regret: float, took: float) -> None:
+            impl, alg, fname = task[:3]
+            regrets.setdefault((fname, label(impl, alg)), {}).setdefault("all", []).append(regret)
+            seconds[label(impl, alg)] = seconds.get(label(impl, alg), 0.0) + took
+
+        todo = []
+        for task in tasks:
+            if task[:5] in done:
+                record(task, *done[task[:5]])
+            else:
+                todo.append(task)
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = pool.map(quality_task, tasks) if args.jobs > 1 else map(quality_task, tasks)
-            for (impl, alg, fname, _dim, _seed), regret, took in results:
-                regrets.setdefault((fname, label(impl, alg)), {}).setdefault("all", []).append(regret)
-                seconds[label(impl, alg)] = seconds.get(label(impl, alg), 0.0) + took
+            results = pool.map(quality_task, todo) if args.jobs > 1 else map(quality_task, todo)
+            for task, regret, took in results:
+                record(task, regret, took)
+                if args.results:  # a run that is interrupted resumes from here
+                    with open(args.results, "a") as out:
+                        out.write(json.dumps({"task": list(task), "evals": args.evals, "regret": regret,
+                                              "seconds": took}) + "\n")
         wall = time.perf_counter() - t0
     finally:
         ctl.stop()
@@ -176,7 +204,7 @@ def print_quality(table: dict, methods: list[str], wins: dict, args: argparse.Na
                   seconds: dict) -> None:
     print(f"\n(a) final regret after {args.evals} evaluations, {args.seeds} seeds: median [q1, q3]; "
           "N: Nestor through the controller, O: Optuna")
-    width = 24
+    width = 28
     print("function".ljust(20) + "".join(m.ljust(width) for m in methods))
     for fname, row in table.items():
         cells = [f"{row[m]['median']:.3g} [{row[m]['q1']:.2g},{row[m]['q3']:.2g}]" for m in methods]
@@ -274,6 +302,8 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--nestor", default=",".join(NESTOR), help="Nestor algorithms for (a)")
     p.add_argument("--optuna", default=",".join(OPTUNA), help="Optuna samplers for (a)")
     p.add_argument("--jobs", type=int, default=1, help="runs of (a) in parallel processes")
+    p.add_argument("--results", default="", help="a file each finished run of (a) is appended to; runs found "
+                   "there (same evaluations) are not run again")
     p.add_argument("--sizes", default="50,100,250,500,1000", help="observation counts for (b)")
     p.add_argument("--dims", default="6,20", help="dimensions for (b)")
     p.add_argument("--repeats", type=int, default=6, help="suggestions timed per size in (b)")
