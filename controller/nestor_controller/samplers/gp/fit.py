@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import linalg
 
 from nestor_controller.samplers.gp.kernel import matern52
 
@@ -81,6 +81,8 @@ def neg_log_posterior(theta: np.ndarray, S: np.ndarray, y: np.ndarray, prior: Pr
 def fit_map(S: np.ndarray, y: np.ndarray, starts: Sequence[np.ndarray], prior: Prior,
             maxiter: int = 200) -> np.ndarray:
     """The best of L-BFGS-B runs from each start (deterministic for given inputs)."""
+    from scipy import optimize  # here, not at import: it would slow every controller start
+
     P = S.shape[0]
     box = bounds(P)
     lo, hi = np.array(box).T

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from nestor_controller.samplers.encoding import Encoder
 
@@ -91,6 +90,8 @@ def neighbours(enc: Encoder, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def refine(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray, maxiter: int) -> np.ndarray:
     """L-BFGS-B on the numeric columns of all rows at once; inactive columns stay fixed."""
+    from scipy import optimize  # here, not at import: it would slow every controller start
+
     cc = enc.continuous_cols
     if not len(cc) or not len(X):
         return X
