@@ -130,3 +130,28 @@ def test_restart_promotions_start_the_trial_over(cluster) -> None:
     # Each promoted run started over: its first new step was its (step)th computed step.
     assert ms[1].metrics["fresh"] == 2.0 and ms[3].metrics["fresh"] == 4.0
     assert [m.metrics["attempt"] for m in ms] == [1.0, 2.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+
+
+def test_learning_curve_decision_in_the_answer_the_trial_and_the_events(cluster) -> None:
+    stub = cluster
+    spec_ = spec("learning_curve", 2)
+    spec_.fidelity.max = 30
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec_)).id
+    curves = [lambda k: 0.1 + 0.8 * k ** -0.7, lambda k: 0.6 + 0.4 * 2.718 ** (-k / 2)]  # good, then flat at 0.6
+    answers = []
+    for curve in curves:
+        t = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials[0]
+        for step in range(1, 31):
+            answer = stub.ReportMeasurement(c.ReportMeasurementRequest(
+                study_id=sid, trial_id=t.id, measurement=s.Measurement(step=step, metrics={"loss": curve(step)})))
+            if answer.decision == s.DECISION_STOP:
+                break
+        answers.append((step, answer))
+        stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
+    assert answers[0][0] == 30 and answers[0][1].decision == s.DECISION_CONTINUE  # the good curve ran to the end
+    step, answer = answers[1]
+    assert step < 10 and "learning curve: P(" in answer.reason
+    bad = stub.GetTrial(c.GetTrialRequest(study_id=sid, trial_id=2))
+    assert bad.state == s.TRIAL_STOPPED and bad.stop_reason == bad.decision == answer.reason
+    events = list(stub.WatchStudy(c.WatchStudyRequest(study_id=sid), timeout=30))
+    assert [e.message for e in events if e.type == c.STUDY_EVENT_TRIAL_DECISION] == [answer.reason]

@@ -326,7 +326,7 @@ class StudyRuntime:
             verdict = self.scheduler.decide(t.id, self)
             # A run that used its rung's budget is told to stop, but the trial is not stopped: it may go on.
             if verdict.stop and not verdict.rung:
-                t.stop_reason = verdict.reason
+                t.stop_reason = t.decision = verdict.reason
                 ops.append(self.trial_row(t))
                 ops.append(self.study_row())
                 self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
