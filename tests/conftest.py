@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+
+# Set before anything loads torch, here and in every process the tests start: idle OpenMP threads that spin
+# instead of sleeping starve the other processes of a 2-core machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
