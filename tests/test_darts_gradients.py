@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
+# One thread: OpenMP threads spinning on a busy 2-core machine slow these small products down many times.
+torch.set_num_threads(1)
 
 import torch.nn.functional as F  # noqa: E402
 from nestor_executor.darts import architect  # noqa: E402
 from nestor_executor.darts.search import SearchNetwork  # noqa: E402
 
 #: Entries of each alpha checked numerically (all 224 would take long for no more confidence).
-PROBES = 8
+PROBES = 5
 
 
 def tiny() -> tuple[SearchNetwork, list[torch.Tensor], tuple, tuple]:
