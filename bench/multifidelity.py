@@ -35,9 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import mf_nestor
-from mf_peers import PEERS
-from mf_problem import Spent, SyntheticProblem, incumbent_at, reached
+from mflib import nestor_runs as mf_nestor
+from mflib.peers import PEERS
+from mflib.problem import Spent, SyntheticProblem, incumbent_at, reached
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))

@@ -23,7 +23,8 @@ import time
 from typing import Any
 
 import numpy as np
-from mf_problem import Spent, SyntheticProblem
+
+from mflib.problem import Spent, SyntheticProblem
 
 
 class BudgetSpent(Exception):

@@ -1,0 +1,1 @@
+"""The parts of bench/multifidelity.py: the shared problem, Nestor's runs and the peers' runs (not scripts)."""
