@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,61 +157,60 @@ def trial_running_on(address: str, sid: str, at_step: int, timeout: float = 60.0
     raise TimeoutError(f"no trial of {sid} reached step {at_step}")
 
 
-def two_executor_cluster(tmp_path: Path) -> tuple[Server, list[Server]]:
+TRIALS, STEPS = 4, 12
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[Server, list[Server], str, Path]]:
+    """A controller, two executors and a running study: (controller, executors, study id, run log)."""
+    log = tmp_path / "runs.log"
     ctl = start_controller(tmp_path, "--health-interval", "0.5")
     executors = [start_executor(tmp_path, ctl.address, name=f"executor{i}", trainables=STEADY) for i in range(2)]
-    wait_for_executors(controller_stub(ctl.address), 2)
-    return ctl, executors
-
-
-def test_executor_sigkilled_mid_trial_its_trial_resumes_elsewhere_from_its_checkpoint(tmp_path: Path) -> None:
-    trials, steps = 4, 12
-    log = tmp_path / "runs.log"
-    ctl, executors = two_executor_cluster(tmp_path)
     try:
+        wait_for_executors(controller_stub(ctl.address), 2)
         sid = call(ctl.address, "CreateStudy",
-                   c.CreateStudyRequest(spec=steady_spec(trials, 2, steps, 0.1, log))).id
-        victim_trial = trial_running_on(ctl.address, sid, at_step=4)
-        victim = next(e for e in executors if e.address == victim_trial.executor)
-        victim.kill()
-        wait_ended(ctl.address, sid)
-        listed = assert_nothing_lost_or_run_twice(ctl.address, sid, trials, steps, log)
-        moved = next(t for t in listed if t.id == victim_trial.id)
-        survivor = next(e for e in executors if e is not victim)
-        assert moved.executor == survivor.address and moved.attempt == 2
-        starts = [e for e in read_log(log) if e["trial"] == moved.id and e["event"] == "start"]
-        assert [e["attempt"] for e in starts] == [1, 2]
-        assert starts[1]["resumed_at"] >= 4  # from its checkpoint, not from scratch
+                   c.CreateStudyRequest(spec=steady_spec(TRIALS, 2, STEPS, 0.1, log))).id
+        yield ctl, executors, sid, log
     finally:
         for e in executors:
             e.stop()
         ctl.stop()
 
 
-def test_executor_sigterm_checkpoints_and_hands_its_trial_back(tmp_path: Path) -> None:
-    trials, steps = 4, 12
-    log = tmp_path / "runs.log"
-    ctl, executors = two_executor_cluster(tmp_path)
-    try:
-        sid = call(ctl.address, "CreateStudy",
-                   c.CreateStudyRequest(spec=steady_spec(trials, 2, steps, 0.1, log))).id
-        handed = trial_running_on(ctl.address, sid, at_step=3)
-        leaving = next(e for e in executors if e.address == handed.executor)
-        leaving.signal(signal.SIGTERM)
-        assert leaving.proc.wait(timeout=30) == 0  # a clean exit, within the grace period
-        wait_ended(ctl.address, sid)
-        listed = assert_nothing_lost_or_run_twice(ctl.address, sid, trials, steps, log)
-        moved = next(t for t in listed if t.id == handed.id)
-        assert moved.attempt == 2 and moved.executor != leaving.address
-        starts = [e for e in read_log(log) if e["trial"] == moved.id and e["event"] == "start"]
-        assert starts[1]["resumed_at"] >= 3
-        events = list(controller_stub(ctl.address).WatchStudy(c.WatchStudyRequest(study_id=sid), timeout=60))
-        requeued = [e for e in events if e.type == E.STUDY_EVENT_TRIAL_REQUEUED and e.trial.id == handed.id]
-        assert requeued and "shut down" in requeued[0].message
-    finally:
-        for e in executors:
-            e.stop()
-        ctl.stop()
+def starts_of(log: Path, trial_id: int) -> list[dict[str, Any]]:
+    return [e for e in read_log(log) if e["trial"] == trial_id and e["event"] == "start"]
+
+
+def test_executor_sigkilled_mid_trial_its_trial_resumes_elsewhere_from_its_checkpoint(cluster) -> None:
+    ctl, executors, sid, log = cluster
+    victim_trial = trial_running_on(ctl.address, sid, at_step=4)
+    victim = next(e for e in executors if e.address == victim_trial.executor)
+    victim.kill()
+    wait_ended(ctl.address, sid)
+    listed = assert_nothing_lost_or_run_twice(ctl.address, sid, TRIALS, STEPS, log)
+    moved = next(t for t in listed if t.id == victim_trial.id)
+    survivor = next(e for e in executors if e is not victim)
+    assert moved.executor == survivor.address and moved.attempt == 2
+    starts = starts_of(log, moved.id)
+    assert [e["attempt"] for e in starts] == [1, 2]
+    assert starts[1]["resumed_at"] >= 4  # from its checkpoint, not from scratch
+
+
+def test_executor_sigterm_checkpoints_and_hands_its_trial_back(cluster) -> None:
+    ctl, executors, sid, log = cluster
+    handed = trial_running_on(ctl.address, sid, at_step=3)
+    leaving = next(e for e in executors if e.address == handed.executor)
+    leaving.signal(signal.SIGTERM)
+    assert leaving.proc.wait(timeout=30) == 0  # a clean exit, within the grace period
+    wait_ended(ctl.address, sid)
+    listed = assert_nothing_lost_or_run_twice(ctl.address, sid, TRIALS, STEPS, log)
+    moved = next(t for t in listed if t.id == handed.id)
+    assert moved.attempt == 2 and moved.executor != leaving.address
+    starts = starts_of(log, moved.id)
+    assert starts[1]["resumed_at"] >= 3
+    events = list(controller_stub(ctl.address).WatchStudy(c.WatchStudyRequest(study_id=sid), timeout=60))
+    requeued = [e for e in events if e.type == E.STUDY_EVENT_TRIAL_REQUEUED and e.trial.id == handed.id]
+    assert requeued and "shut down" in requeued[0].message
 
 
 class Network:
@@ -309,7 +309,7 @@ def test_partition_between_controller_and_executor_heals_with_nothing_lost(tmp_p
         listed = assert_nothing_lost_or_run_twice(address, sid, trials, steps, log)
         moved = next(t for t in listed if t.id == cut_trial.id)
         assert moved.attempt >= 2
-        starts = [e for e in read_log(log) if e["trial"] == moved.id and e["event"] == "start"]
+        starts = starts_of(log, moved.id)
         assert starts[-1]["resumed_at"] >= 3  # from its checkpoint
     finally:
         if executor is not None:
