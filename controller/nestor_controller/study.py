@@ -260,17 +260,11 @@ class StudyRuntime:
             room = min(room, self.spec.budget.max_parallel - active)
         return max(0, room)
 
-    async def create_trials(self, count: int, *, client: str | None = None) -> list[TrialRecord]:
-        """New trials from the sampler: PENDING for executors, or RUNNING for the asking client."""
-        ops: list[Op] = []
-        evs: list[controller_pb2.StudyEvent] = []
-        out = await self.new_trials(count, ops, evs, client=client)
-        await self.commit(ops, evs)
-        return out
-
     async def new_trials(self, count: int, ops: list[Op], evs: list[controller_pb2.StudyEvent], *,
                          client: str | None = None) -> list[TrialRecord]:
-        """Like create_trials, but the caller commits `ops` (with more changes of its own)."""
+        """New trials from the sampler: PENDING for executors, or RUNNING for the asking client.
+
+        The caller commits `ops`, together with the other changes of the same step."""
         history = self.sampler_history()
         running = [t.params for t in self.trials.values() if t.state in (PENDING, RUNNING)]
         if self.sampler.heavy:
@@ -504,12 +498,6 @@ class StudyRuntime:
         await self.commit(ops, evs)
 
     # --- managed trials ------------------------------------------------------
-
-    async def mark_started(self, t: TrialRecord, executor: str, checkpoint_dir: str) -> None:
-        ops: list[Op] = []
-        evs: list[controller_pb2.StudyEvent] = []
-        self.start_ops(t, executor, checkpoint_dir, ops, evs)
-        await self.commit(ops, evs)
 
     def start_ops(self, t: TrialRecord, executor: str, checkpoint_dir: str, ops: list[Op],
                   evs: list[controller_pb2.StudyEvent]) -> None:

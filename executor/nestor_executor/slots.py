@@ -348,20 +348,16 @@ class SlotPool:
         free = [s for s in self.slots if not s.busy]
         return next((s for s in free if s.ready), free[0] if free else None)
 
-    def begin(self, slot: Slot, assignment: dict[str, Any], deadline_s: float) -> TrialRun:
-        run = TrialRun(next(self.ids), assignment, deadline_s)
-        slot.begin(run)
-        return run
-
     def submit(self, assignment: dict[str, Any], deadline_s: float) -> TrialRun | None:
         """Starts the trial on a free slot, or queues it while the backlog has room; None when full."""
         slot = self.acquire()
-        if slot is not None and not self.waiting:
-            return self.begin(slot, assignment, deadline_s)
-        if len(self.waiting) >= self.queue_capacity:
+        if (slot is None or self.waiting) and len(self.waiting) >= self.queue_capacity:
             return None
         run = TrialRun(next(self.ids), assignment, deadline_s)
-        self.waiting.append(run)
+        if slot is not None and not self.waiting:
+            slot.begin(run)
+        else:
+            self.waiting.append(run)
         return run
 
     def place_waiting(self, slot: Slot) -> None:
