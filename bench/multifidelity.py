@@ -18,7 +18,7 @@ search, and the incumbent at fixed shares of the budget; for the peers, their in
 by Nestor's BOHB and ASHA (above 1: Nestor is better). `--logs FILE` keeps every run's log and
 `--from-logs FILE` prints the tables again from one without running anything.
 
-    .venv/bin/python bench/multifidelity.py [--seeds 3] [--json] [--skip-digits] [--peers dehb,...]
+    .venv/bin/python bench/multifidelity.py [--seeds 5] [--digits-seeds 3] [--json] [--skip-digits] [--peers dehb,...]
                                             [--logs FILE | --from-logs FILE]
 """
 
@@ -126,16 +126,17 @@ def run_nestor(stub: Any, methods: list[str], seeds: int, total: int, target: fl
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=5, help="seeds on the synthetic function")
+    p.add_argument("--digits-seeds", type=int, default=3, help="seeds on digits_mlp")
     p.add_argument("--methods", default=",".join(mf_nestor.METHODS))
     p.add_argument("--digits-methods", default=",".join(m for m in mf_nestor.METHODS if m != "asha_tpe"),
                    help="on digits_mlp (default: all but asha_tpe, to keep the run short)")
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated; empty for none")
     p.add_argument("--slots", type=int, default=2, help="executor slots (one executor per slot)")
-    p.add_argument("--epochs", type=int, default=27, help="digits_mlp's full budget")
+    p.add_argument("--epochs", type=int, default=81, help="digits_mlp's full budget")
     p.add_argument("--min-epochs", type=int, default=1, help="digits_mlp's lowest budget")
-    p.add_argument("--digits-budget", type=int, default=27 * 24, help="epochs per run")
-    p.add_argument("--digits-target", type=float, default=0.025, help="validation error")
+    p.add_argument("--digits-budget", type=int, default=81 * 60, help="epochs per run")
+    p.add_argument("--digits-target", type=float, default=0.02, help="validation error")
     p.add_argument("--function", default="hartmann6")
     p.add_argument("--steps", type=int, default=27, help="the synthetic function's full budget")
     p.add_argument("--synthetic-budget", type=int, default=27 * 32, help="steps per run")
@@ -183,7 +184,7 @@ def collect(args: argparse.Namespace) -> tuple[dict[str, dict[str, list[list[Spe
             if not args.skip_digits:
                 print("digits_mlp ...", file=sys.stderr, flush=True)
                 raw["digits_mlp"] = run_nestor(
-                    stub, digits_methods, args.seeds, args.digits_budget, args.digits_target,
+                    stub, digits_methods, args.digits_seeds, args.digits_budget, args.digits_target,
                     lambda m, seed: mf_nestor.digits_spec(m, seed, args.epochs, args.min_epochs),
                     lambda metrics: 1.0 - metrics["val_accuracy"])
             problem = SyntheticProblem(args.function, args.steps)
@@ -212,7 +213,7 @@ def collect(args: argparse.Namespace) -> tuple[dict[str, dict[str, list[list[Spe
 
 def report(args: argparse.Namespace, raw: dict[str, dict[str, list[list[Spent]]]],
            unavailable: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
-    result: dict[str, Any] = {"seeds": args.seeds, "slots": args.slots}
+    result: dict[str, Any] = {"seeds": args.seeds, "digits_seeds": args.digits_seeds, "slots": args.slots}
     lines: list[str] = []
     if "digits_mlp" in raw:
         rows = {m: summarise(logs, args.epochs, args.digits_budget, args.digits_target)

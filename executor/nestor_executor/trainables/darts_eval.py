@@ -3,7 +3,7 @@
 The genotype comes as JSON text in the `genotype` parameter (as a DARTS study's evaluation trials carry
 it, see nestor.genotype). `trainable_config` sets `eval_channels` (16), `eval_layers` (6, reduction cells
 at a third and two thirds), `eval_epochs` (20, or the fidelity), `eval_lr` (Adam, 2e-3, cosine-annealed to 0),
-`eval_weight_decay` (3e-4), `batch_size` (64) and `data_seed`. Reports `val_accuracy`, `val_loss` and
+`eval_weight_decay` (3e-4), `eval_batch_size` (else `batch_size`, else 64) and `data_seed`. Reports `val_accuracy`, `val_loss` and
 `train_loss` every epoch; checkpoints every epoch and resumes from its checkpoint.
 """
 
@@ -52,7 +52,9 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     torch.manual_seed(ctx.seed)
     model = build(params, cfg).to(ctx.device)
     epochs = math.ceil(ctx.budget) if ctx.budget > 0 else int(cfg.get("eval_epochs", 20))
-    batch_size = int(cfg.get("batch_size", 64))
+    # A DARTS study's search and evaluation share one trainable_config: the search's `batch_size` sets
+    # how many alpha steps it takes, which should not change how its genotype is trained.
+    batch_size = int(cfg.get("eval_batch_size", cfg.get("batch_size", 64)))
     data = images(int(cfg.get("data_seed", 0)), ctx.device)
     opt = CosineAdam(model.parameters(), lr=float(cfg.get("eval_lr", 2e-3)),
                      weight_decay=float(cfg.get("eval_weight_decay", 3e-4)),
