@@ -129,8 +129,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds on the synthetic function")
     p.add_argument("--digits-seeds", type=int, default=3, help="seeds on digits_mlp")
     p.add_argument("--methods", default=",".join(mf_nestor.METHODS))
-    p.add_argument("--digits-methods", default=",".join(m for m in mf_nestor.METHODS if m != "asha_tpe"),
-                   help="on digits_mlp (default: all but asha_tpe, to keep the run short)")
+    p.add_argument("--digits-methods", default=",".join(mf_nestor.METHODS), help="on digits_mlp")
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated; empty for none")
     p.add_argument("--slots", type=int, default=2, help="executor slots (one executor per slot)")
     p.add_argument("--epochs", type=int, default=81, help="digits_mlp's full budget")

@@ -45,6 +45,20 @@ MAX_SUGGEST = 1000
 REQUEST_CACHE = 100_000
 
 
+
+async def write_unless_ended(call: Any, message: executor_pb2.ControllerMessage) -> bool:
+    """Writes a stop to a trial's stream unless the executor has already ended it.
+
+    A stop decided at a trial's last measurement races the executor's result: the run may have finished
+    by the time the stop is written. gRPC then fails the write (and the stream with it, even though the
+    result was sent); the caller reads on and sees how the stream ended.
+    """
+    try:
+        await call.write(message)
+    except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
+        return False  # the next read tells how the stream ended
+    return True
+
 class Engine:
     def __init__(self, store: Store, *, artifact_dir: str = "", poll_interval: float = 2.0,
                  dns_interval: float = 10.0) -> None:
@@ -405,6 +419,7 @@ class Engine:
             # After a requeue the trial may run again elsewhere: this stream then speaks for nothing.
             return t.state == RUNNING and t.attempt == attempt
 
+        refused = False  # a stop the stream refused: the run had ended, its result unread
         try:
             await call.write(executor_pb2.ControllerMessage(assignment=self._assignment(rt, t)))
             stop_sent = False
@@ -428,11 +443,13 @@ class Engine:
                     verdict, committed = rt.record_measurement_soon(t, m)
                     # A run that reached its rung's budget ends by itself (trainables train ctx.budget); a stop
                     # written as its stream closes would race the executor's result.
-                    if verdict.stop and not stop_sent and not verdict.rung:
+                    last = t.budget > 0 and m.step >= t.budget
+                    if verdict.stop and not stop_sent and not verdict.rung and not last:
                         stop_sent = True
                         await committed  # a decision is sent only once it is durable
-                        await call.write(executor_pb2.ControllerMessage(answer=executor_pb2.MeasurementAnswer(
-                            step=m.step, decision=study_pb2.DECISION_STOP, reason=verdict.reason)))
+                        refused |= not await write_unless_ended(call, executor_pb2.ControllerMessage(
+                            answer=executor_pb2.MeasurementAnswer(step=m.step, decision=study_pb2.DECISION_STOP,
+                                                                  reason=verdict.reason)))
                 elif kind == "started":
                     t.started = time.time()  # it may have waited in the executor's backlog since dispatch
                 elif kind == "result":
@@ -451,7 +468,7 @@ class Engine:
                     await call.write(executor_pb2.ControllerMessage(outer=bilevel.values_proto(applied)))
                     if applied.stop_reason and not stop_sent:
                         stop_sent = True
-                        await call.write(executor_pb2.ControllerMessage(
+                        refused |= not await write_unless_ended(call, executor_pb2.ControllerMessage(
                             stop=executor_pb2.StopTrial(reason=applied.stop_reason)))
             if not finished and current():
                 await self._lost(rt, t, handle, f"executor {handle.address} ended the trial's stream without a result")
@@ -460,7 +477,11 @@ class Engine:
             if current():
                 await rt.requeue(t, f"executor {handle.address} was lost")
         except grpc.aio.AioRpcError as e:
-            if current():
+            if current() and refused:
+                # gRPC drops the stream when a write meets a run that has just ended, its result with it.
+                # The executor is sound: the trial runs again and resumes from its last checkpoint.
+                await rt.requeue(t, f"its stop crossed the end of the run on executor {handle.address}")
+            elif current():
                 why = f"executor {handle.address}: {e.code().name}: {e.details()}"
                 if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED):
                     # Our view of its trainables or slots was stale: look again before the next dispatch.
