@@ -3,8 +3,8 @@
 The genotype comes as JSON text in the `genotype` parameter (as a DARTS study's evaluation trials carry
 it, see nestor.genotype). `trainable_config` sets `eval_channels` (16), `eval_layers` (6, reduction cells
 at a third and two thirds), `eval_epochs` (20, or the fidelity), `eval_lr` (Adam, 2e-3, cosine-annealed to 0),
-`eval_weight_decay` (3e-4), `eval_batch_size` (else `batch_size`, else 64) and `data_seed`. Reports `val_accuracy`, `val_loss` and
-`train_loss` every epoch; checkpoints every epoch and resumes from its checkpoint.
+`eval_weight_decay` (3e-4), `eval_batch_size` (else `batch_size`, else 64) and `data_seed`. Reports
+`val_accuracy`, `val_loss` and `train_loss` every epoch; checkpoints every epoch and resumes from its checkpoint.
 """
 
 from __future__ import annotations
