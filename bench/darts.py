@@ -126,7 +126,7 @@ def main() -> None:
     ap.add_argument("--eval-channels", type=int, default=12)
     ap.add_argument("--eval-layers", type=int, default=3, help="as deep as the search network")
     ap.add_argument("--random", type=int, default=5, help="random genotypes to train")
-    ap.add_argument("--repeats", type=int, default=3, help="trainings of each genotype (seeds), averaged")
+    ap.add_argument("--repeats", type=int, default=5, help="trainings of each genotype (seeds), averaged")
     ap.add_argument("--slots", type=int, default=2, help="executor slots (random genotypes train in parallel)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--seed", type=int, default=1)

@@ -54,7 +54,8 @@ def run_client(cmd: list[str], controller: Server, env: dict[str, str]) -> dict[
     address = controller.address.replace("127.0.0.1", "localhost")
     done = subprocess.run([*cmd, "--controller", address, "--trials", str(TRIALS)], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **env})
-    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
+    log = controller.log_path.read_text()[-6000:] if controller.log_path.exists() else ""
+    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}\ncontroller log:\n{log}"
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["state"] == "STUDY_COMPLETED" and summary["completed"] == TRIALS, summary
     assert isinstance(summary["best_y"], float) and summary["best_y"] >= 0.397887 - 1e-6  # Branin's minimum

@@ -50,6 +50,22 @@ def test_the_skip_cap_keeps_the_strongest_skips_and_replaces_the_others() -> Non
     assert capped[4:] == uncapped[4:]
 
 
+def test_the_parameter_free_cap_keeps_the_strongest_pools_and_skips_and_gives_the_others_convolutions() -> None:
+    a = alpha_with({(2, 0): ("max_pool_3x3", 4.0), (2, 1): ("skip_connect", 3.0),
+                    (3, 0): ("avg_pool_3x3", 2.0), (3, 1): ("max_pool_3x3", 1.0)})
+    a[2, OPS["max_pool_3x3"]] = 1.5  # the runner-up of a capped edge is a pool: it is passed over too
+    a[2, OPS["dil_conv_3x3"]] = 0.5
+    a[3, OPS["sep_conv_5x5"]] = 0.5
+    a[4:, OPS["sep_conv_3x3"]] = 0.1  # nodes 4 and 5 take convolutions (zeros would tie on max_pool_3x3)
+    uncapped = derive_cell(a, 4)
+    capped = derive_cell(a, 4, max_parameter_free=2)
+    assert capped[:4] == [["max_pool_3x3", 0], ["skip_connect", 1], ["dil_conv_3x3", 0], ["sep_conv_5x5", 1]]
+    assert capped[4:] == uncapped[4:]
+    assert [j for _, j in capped] == [j for _, j in uncapped], "the cap changes operations, never edges"
+    both = derive_cell(a, 4, max_skips=1, max_parameter_free=1)
+    assert [op for op, _ in both[:4]] == ["max_pool_3x3", "sep_conv_3x3", "dil_conv_3x3", "sep_conv_5x5"]
+
+
 def test_derived_genotypes_are_valid_and_the_cap_applies_to_the_normal_cell_only() -> None:
     rng = np.random.default_rng(0)
     skips = np.zeros((14, 8))

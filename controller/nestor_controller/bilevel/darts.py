@@ -53,8 +53,9 @@ class DartsStrategy(BilevelStrategy):
         "init_scale": 1e-3,
         # Skip-connection guards: keep at most `max_skips` in the derived normal cell (0: no cap), and end
         # the search once the uncapped normal cell has `stop_at_skips` of them (0: never), after
-        # `guard_after` of the search (the trainable's `progress` metric).
-        "max_skips": 2, "stop_at_skips": 0, "guard_after": 0.5,
+        # `guard_after` of the search (the trainable's `progress` metric). `max_parameter_free` caps skips and
+        # pools together in the derived normal cell (0: no cap): the same collapse, into the pools.
+        "max_skips": 2, "max_parameter_free": 2, "stop_at_skips": 0, "guard_after": 0.5,
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -73,7 +74,7 @@ class DartsStrategy(BilevelStrategy):
         super().check(space, objectives, settings, max_trials)
         merged = {**cls.defaults, **settings}
         setting(merged, "searches", int, minimum=1)
-        for name in ("evaluations", "max_skips", "stop_at_skips"):
+        for name in ("evaluations", "max_skips", "max_parameter_free", "stop_at_skips"):
             setting(merged, name, int, minimum=0)
         for name in ("init_scale", "guard_after"):
             setting(merged, name, float, minimum=0.0)
@@ -141,7 +142,10 @@ class DartsStrategy(BilevelStrategy):
     def genotype(self, trial_id: int, params: Mapping[str, ParamValue], *, capped: bool = True) -> gt.Genotype:
         s = self.outer_set(trial_id, params)
         assert s is not None
-        return derive(s.values, self.steps, int(self.settings["max_skips"]) if capped else 0)
+        return derive(s.values, self.steps, *(self.caps() if capped else (0, 0)))
+
+    def caps(self) -> tuple[int, int]:
+        return int(self.settings["max_skips"]), int(self.settings["max_parameter_free"])
 
     def after_step(self, trial_id: int, outer: OuterSet, metrics: Mapping[str, float]) -> str:
         progress = float(metrics.get("progress", 1.0))
@@ -158,7 +162,7 @@ class DartsStrategy(BilevelStrategy):
         return ""
 
     def summary(self, trial_id: int, outer: OuterSet) -> dict[str, Any]:
-        g = derive(outer.values, self.steps, int(self.settings["max_skips"]))
+        g = derive(outer.values, self.steps, *self.caps())
         weights = {cell: softmax(outer.values[f"alpha_{cell}"]) for cell in gt.CELLS}
         return {
             "genotype": g, "genotype_text": gt.describe(g),

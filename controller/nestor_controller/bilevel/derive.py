@@ -1,8 +1,9 @@
 """From DARTS alpha to a discrete genotype.
 
 Per intermediate node, the two incoming edges whose strongest operation (other than none) weighs most
-after the softmax over that edge's operations; each keeps that operation. A cap on skip connections
-guards against DARTS's known collapse into cells made of them.
+after the softmax over that edge's operations; each keeps that operation. Caps on skip connections and
+on parameter-free operations (skip and the pools) in the normal cell guard against DARTS's known collapse
+into cells made of them: they win alpha early because they need no training, not because they serve.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from nestor.genotype import CELLS, PRIMITIVES, Genotype, edges
 
 NONE = PRIMITIVES.index("none")
 SKIP = PRIMITIVES.index("skip_connect")
+PARAMETER_FREE = frozenset(PRIMITIVES.index(op) for op in ("skip_connect", "max_pool_3x3", "avg_pool_3x3"))
 
 
 def softmax(alpha: np.ndarray) -> np.ndarray:
@@ -20,9 +22,11 @@ def softmax(alpha: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
 
 
-def derive_cell(alpha: np.ndarray, steps: int, max_skips: int = 0) -> list[list[object]]:
-    """[[op, input], ...] two per node; `max_skips` > 0 keeps at most that many skip connections (the
-    strongest), the others taking their edge's best operation other than none and skip."""
+def derive_cell(alpha: np.ndarray, steps: int, max_skips: int = 0, max_parameter_free: int = 0) -> list[list[object]]:
+    """[[op, input], ...] two per node. `max_skips` > 0 keeps at most that many skip connections (the
+    strongest), the others taking their edge's best operation other than none and skip; then
+    `max_parameter_free` > 0 keeps at most that many parameter-free operations (skip, pools), the others
+    taking their edge's best operation with parameters. The edges stay those alpha chose."""
     w = softmax(np.asarray(alpha, dtype=np.float64))
     if w.shape != (len(edges(steps)), len(PRIMITIVES)):
         raise ValueError(f"alpha has shape {list(w.shape)}, expected [{len(edges(steps))}, {len(PRIMITIVES)}]")
@@ -38,21 +42,31 @@ def derive_cell(alpha: np.ndarray, steps: int, max_skips: int = 0) -> list[list[
         for r in sorted(best):
             chosen.append((r, int(not_none[r].argmax()), r - rows[0]))
     if max_skips > 0:
-        skips = sorted((k for k, (_, op, _) in enumerate(chosen) if op == SKIP),
-                       key=lambda k: -w[chosen[k][0], SKIP])
-        for k in skips[max_skips:]:
-            r, _, j = chosen[k]
-            alt = not_none[r].copy()
-            alt[SKIP] = -1.0
-            chosen[k] = (r, int(alt.argmax()), j)
+        _cap(chosen, not_none, frozenset({SKIP}), max_skips)
+    if max_parameter_free > 0:
+        _cap(chosen, not_none, PARAMETER_FREE, max_parameter_free)
     return [[PRIMITIVES[op], j] for _, op, j in chosen]
 
 
-def derive(alphas: dict[str, np.ndarray], steps: int, max_skips: int = 0) -> Genotype:
-    """The genotype of alpha_normal and alpha_reduce (`alpha_normal`, `alpha_reduce`); the skip cap applies to the
-    normal cell, where the collapse happens."""
+def _cap(chosen: list[tuple[int, int, int]], weights: np.ndarray, ops: frozenset[int], limit: int) -> None:
+    """Keeps the `limit` strongest of the chosen operations in `ops`; each other one becomes its edge's
+    strongest operation outside `ops` (none is already excluded from `weights`)."""
+    capped = sorted((k for k, (_, op, _) in enumerate(chosen) if op in ops),
+                    key=lambda k: (-weights[chosen[k][0], chosen[k][1]], k))
+    for k in capped[limit:]:
+        r, _, j = chosen[k]
+        alt = weights[r].copy()
+        alt[list(ops)] = -1.0
+        chosen[k] = (r, int(alt.argmax()), j)
+
+
+def derive(alphas: dict[str, np.ndarray], steps: int, max_skips: int = 0, max_parameter_free: int = 0) -> Genotype:
+    """The genotype of alpha_normal and alpha_reduce (`alpha_normal`, `alpha_reduce`); the caps apply to the
+    normal cell, where the collapse happens (pools belong in a reduction cell)."""
     g: Genotype = {}
     for cell in CELLS:
-        g[cell] = derive_cell(alphas[f"alpha_{cell}"], steps, max_skips if cell == "normal" else 0)
+        normal = cell == "normal"
+        g[cell] = derive_cell(alphas[f"alpha_{cell}"], steps, max_skips if normal else 0,
+                              max_parameter_free if normal else 0)
         g[f"{cell}_concat"] = list(range(2, 2 + steps))
     return g
