@@ -18,7 +18,7 @@ search, and the incumbent at fixed shares of the budget; for the peers, their in
 by Nestor's BOHB and ASHA (above 1: Nestor is better). `--logs FILE` keeps every run's log and
 `--from-logs FILE` prints the tables again from one without running anything.
 
-    .venv/bin/python bench/multifidelity.py [--seeds 5] [--digits-seeds 3] [--json] [--skip-digits] [--peers dehb,...]
+    .venv/bin/python bench/multifidelity.py [--seeds 10] [--digits-seeds 5] [--json] [--skip-digits] [--peers dehb,...]
                                             [--logs FILE | --from-logs FILE]
 """
 
@@ -126,8 +126,8 @@ def run_nestor(stub: Any, methods: list[str], seeds: int, total: int, target: fl
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=5, help="seeds on the synthetic function")
-    p.add_argument("--digits-seeds", type=int, default=3, help="seeds on digits_mlp")
+    p.add_argument("--seeds", type=int, default=10, help="seeds on the synthetic function")
+    p.add_argument("--digits-seeds", type=int, default=5, help="seeds on digits_mlp")
     p.add_argument("--methods", default=",".join(mf_nestor.METHODS))
     p.add_argument("--digits-methods", default=",".join(mf_nestor.METHODS), help="on digits_mlp")
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated; empty for none")
