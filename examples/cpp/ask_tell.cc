@@ -129,6 +129,9 @@ int Run(int argc, char** argv) {
     ask.set_count(batch);
     ask.set_client_id("cpp");
     const v1::SuggestTrialsResponse asked = calls.Call("SuggestTrials", &Stub::SuggestTrials, ask);
+    std::cerr << "suggested trials:";  // a trace on stderr: stdout ends with the JSON summary
+    for (const v1::Trial& trial : asked.trials()) std::cerr << " " << trial.id();
+    std::cerr << std::endl;
     for (const v1::Trial& trial : asked.trials()) {
       const double y = Branin(trial.params().at("x0").double_value(), trial.params().at("x1").double_value());
       for (int step = 1; step <= kSteps; ++step) {
