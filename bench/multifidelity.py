@@ -35,11 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mflib import nestor_runs as mf_nestor
-from mflib.peers import PEERS
-from mflib.problem import Spent, SyntheticProblem, incumbent_at, reached
-
 REPO = Path(__file__).resolve().parents[1]
+# The bench's helpers live outside bench/, where every file is a script of its own.
+sys.path.insert(0, str(REPO / "benchlib"))
+
+from mflib import nestor_runs as mf_nestor  # noqa: E402
+from mflib.peers import PEERS  # noqa: E402
+from mflib.problem import Spent, SyntheticProblem, incumbent_at, reached  # noqa: E402
+
 sys.path.insert(0, str(REPO / "tests"))
 
 from cluster import controller_stub, start_controller, start_executor, wait_for_executors  # noqa: E402
