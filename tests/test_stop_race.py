@@ -55,4 +55,3 @@ def test_a_stop_written_after_the_run_ended_is_refused_without_raising() -> None
     # gRPC drops the stream, result included: the engine then requeues the trial (it resumes from its
     # checkpoint) instead of declaring the executor lost. Either way the stream has ended.
     assert ended in (["result"], ["INTERNAL"])
-

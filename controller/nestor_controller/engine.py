@@ -45,7 +45,6 @@ MAX_SUGGEST = 1000
 REQUEST_CACHE = 100_000
 
 
-
 async def write_unless_ended(call: Any, message: executor_pb2.ControllerMessage) -> bool:
     """Writes a stop to a trial's stream unless the executor has already ended it.
 
@@ -58,6 +57,7 @@ async def write_unless_ended(call: Any, message: executor_pb2.ControllerMessage)
     except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
         return False  # the next read tells how the stream ended
     return True
+
 
 class Engine:
     def __init__(self, store: Store, *, artifact_dir: str = "", poll_interval: float = 2.0,
