@@ -419,6 +419,16 @@ class Engine:
             # After a requeue the trial may run again elsewhere: this stream then speaks for nothing.
             return t.state == RUNNING and t.attempt == attempt
 
+        held = True
+
+        def free_slot() -> None:
+            # Once the stream is over the slot is free, before the trial is queued again: no reader (a
+            # dispatch, a metrics scrape) sees the trial both queued and holding the slot.
+            nonlocal held
+            if held:
+                held = False
+                self.pool.release(handle)
+
         refused = False  # a stop the stream refused: the run had ended, its result unread
         try:
             await call.write(executor_pb2.ControllerMessage(assignment=self._assignment(rt, t)))
@@ -471,12 +481,15 @@ class Engine:
                         refused |= not await write_unless_ended(call, executor_pb2.ControllerMessage(
                             stop=executor_pb2.StopTrial(reason=applied.stop_reason)))
             if not finished and current():
+                free_slot()
                 await self._lost(rt, t, handle, f"executor {handle.address} ended the trial's stream without a result")
         except asyncio.CancelledError:
             call.cancel()  # the study ended the trial, or its executor was lost: the executor stops it
+            free_slot()
             if current():
                 await rt.requeue(t, f"executor {handle.address} was lost")
         except grpc.aio.AioRpcError as e:
+            free_slot()
             if current() and refused:
                 # gRPC drops the stream when a write meets a run that has just ended, its result with it.
                 # The executor is sound: the trial runs again and resumes from its last checkpoint.
@@ -494,7 +507,7 @@ class Engine:
             if current():
                 await rt.finish_trial(t, error=f"controller error while running the trial: {e!r}")
         finally:
-            self.pool.release(handle)
+            free_slot()
             if self.runs.get((rt.id, t.id)) is asyncio.current_task():
                 del self.runs[(rt.id, t.id)]
                 del self.run_executor[(rt.id, t.id)]
