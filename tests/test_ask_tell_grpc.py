@@ -70,7 +70,9 @@ def test_study_survives_controller_kill_and_continues(tmp_path: Path, store_url:
     try:
         stub = controller_stub(ctl.address)
         after = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
-        assert [t.SerializeToString() for t in after] == [t.SerializeToString() for t in before]
+        # Deterministic bytes: a map (params, metrics) otherwise serialises in no fixed order.
+        assert [t.SerializeToString(deterministic=True) for t in after] == \
+            [t.SerializeToString(deterministic=True) for t in before]
         # The client still holds its trial and can finish it.
         stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=held.id,
                                                   final_measurement=s.Measurement(metrics={"y": f(held)})))

@@ -102,7 +102,7 @@ def ask_tell_study(stub, max_trials: int = 4) -> str:
 
 def trials_snapshot(stub, study_id: str) -> list[bytes]:
     resp = stub.ListTrials(c.ListTrialsRequest(study_id=study_id, include_measurements=True))
-    return [t.SerializeToString() for t in resp.trials]
+    return [t.SerializeToString(deterministic=True) for t in resp.trials]  # maps in a fixed order
 
 
 @pytest.mark.parametrize("bad_value", [math.nan, math.inf, -math.inf])
