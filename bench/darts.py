@@ -47,15 +47,21 @@ def wait_end(stub: Any, sid: str, timeout: float = 7200.0) -> s.Study:
 
 
 def search(stub: Any, config: dict[str, Any], seed: int, parallel: int, evaluation: dict[str, Any],
-           repeats: int, searches: int = 1, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`searches` searches (different seeds), each genotype trained once by the study's evaluation trial;
-    the genotype whose training scored best is then trained `repeats` more times in a study of its own
-    (fresh seeds), and their mean is the reported accuracy: the selection never sees the reported trainings.
-    This is the DARTS paper's protocol (several searches, the best cell picked by a short training)."""
+           repeats: int, searches: int = 1, settings: dict[str, Any] | None = None,
+           evaluations: int = 1) -> dict[str, Any]:
+    """`searches` searches (different seeds), each offering its genotype (under rising parameter-free caps
+    with the `candidates` setting), each genotype trained `evaluations` times by the study's evaluation
+    trials; the genotype whose trainings scored best on average is then trained `repeats` more times in a
+    study of its own (fresh seeds), and their mean is the reported accuracy: the selection never sees the
+    reported trainings. This is the DARTS paper's protocol (several searches, the best cell picked by
+    training it), with more than one training per pick because one training's accuracy moves half a point
+    with its seed."""
+    evaluations = evaluations if repeats else 0
+    per_search = evaluations * int((settings or {}).get("candidates", 1))
     spec = s.StudySpec(name=f"darts-order{config['order']}", trainable="darts_search", seed=seed, space=CELL,
                        objectives=OBJECTIVE, algorithm=s.AlgorithmSpec(name="darts"),
-                       budget=s.Budget(max_trials=searches * 2 if repeats else searches, max_parallel=parallel))
-    spec.algorithm.settings.update({"searches": searches, "evaluations": 1 if repeats else 0, **(settings or {})})
+                       budget=s.Budget(max_trials=searches * (1 + per_search), max_parallel=parallel))
+    spec.algorithm.settings.update({"searches": searches, "evaluations": evaluations, **(settings or {})})
     spec.trainable_config.update(config)
     t0 = time.monotonic()
     sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
@@ -67,18 +73,21 @@ def search(stub: Any, config: dict[str, Any], seed: int, parallel: int, evaluati
     ms = [m.metrics for t in runs for m in t.measurements]
     steps = [int(stub.GetOuterState(c.GetOuterStateRequest(study_id=sid, trial_id=t.id)).trials[0].values.step)
              for t in runs]
-    evals = [t for t in trials if "genotype" in t.params and t.state == s.TRIAL_COMPLETED]
+    evals: dict[str, list[float]] = {}
+    for t in trials:
+        if "genotype" in t.params and t.state == s.TRIAL_COMPLETED:
+            evals.setdefault(t.params["genotype"].string_value, []).append(
+                t.final_measurement.metrics["val_accuracy"])
     out: dict[str, Any] = {
         "steps_per_s": statistics.fmean(m["steps_per_s"] for m in ms),
         "alpha_wait_share": statistics.fmean(m["alpha_wait_share"] for m in ms),
         "outer_steps": min(steps), "searches": len(runs),
         "supernet_val_accuracy": statistics.fmean(t.measurements[-1].metrics["search_val_accuracy"] for t in runs),
         "search_seconds": time.monotonic() - t0, "genotype": "", "genotype_text": "", "val_accuracy": None,
-        "selection_accuracies": [t.final_measurement.metrics["val_accuracy"] for t in evals],
+        "selection_accuracies": [statistics.fmean(a) for a in evals.values()],
     }
     if evals:
-        best = max(evals, key=lambda t: t.final_measurement.metrics["val_accuracy"])
-        out["genotype"] = best.params["genotype"].string_value
+        out["genotype"] = max(evals, key=lambda g: statistics.fmean(evals[g]))
         out["genotype_text"] = gt.describe(gt.from_json(out["genotype"]))
         out["val_accuracy"] = train_genotypes(stub, evaluation, [out["genotype"]], repeats, seed + 1000)[0]
     out["seconds"] = time.monotonic() - t0
@@ -120,6 +129,10 @@ def main() -> None:
     ap.add_argument("--orders", default="1,2", help="which searches to run: 1 first order, 2 second order")
     ap.add_argument("--searches", type=int, default=3, help="first-order searches; the best genotype is kept")
     ap.add_argument("--second-order-searches", type=int, default=2)
+    ap.add_argument("--evaluations", type=int, default=2,
+                    help="trainings of each candidate genotype that choose between them (averaged)")
+    ap.add_argument("--candidates", type=int, default=3,
+                    help="genotypes per search: its alpha under the parameter-free cap, the cap + 1, ...")
     ap.add_argument("--channels", type=int, default=6)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--eval-epochs", type=int, default=15)
@@ -141,7 +154,7 @@ def main() -> None:
                   "eval_layers": args.eval_layers}
     base = {"epochs": args.epochs, "warmup_epochs": args.warmup, "channels": args.channels, "layers": args.layers,
             "batch_size": args.batch_size, **evaluation}
-    settings = {"learning_rate": args.alpha_lr}
+    settings = {"learning_rate": args.alpha_lr, "candidates": args.candidates}
     orders = {"1": "first_order", "2": "second_order"}
 
     with tempfile.TemporaryDirectory(prefix="nestor-darts-") as tmp:
@@ -153,7 +166,7 @@ def main() -> None:
             device = stub.ListExecutors(c.ListExecutorsRequest()).executors[0].info.devices[0].name
             counts = {"1": args.searches, "2": args.second_order_searches}
             results = {orders[o]: search(stub, {**base, "order": int(o), "pipelined": True}, args.seed, args.slots,
-                                         evaluation, args.repeats, counts[o], settings)
+                                         evaluation, args.repeats, counts[o], settings, args.evaluations)
                        for o in args.orders.split(",") if o}
             # The same first-order search for two epochs, waiting for every alpha: what pipelining hides.
             waiting = search(stub, {**base, "epochs": min(2, args.epochs), "warmup_epochs": 0, "order": 1,
@@ -169,8 +182,9 @@ def main() -> None:
           f"{args.layers} cells of {args.channels} channels, batch {args.batch_size}, alpha lr {args.alpha_lr:g}; "
           f"evaluation {args.eval_epochs} epochs, "
           f"{args.eval_layers} cells of {args.eval_channels} channels; accuracies are means of {args.repeats} "
-          "trainings (seeds); of several searches the genotype whose own evaluation trial scored best is kept "
-          "and trained again (the reported trainings never took part in the choice)")
+          f"trainings (seeds); each search offers up to {args.candidates} genotypes (its alpha under the "
+          f"parameter-free cap, the cap + 1, ...), each trained {args.evaluations} times by the study; the best on "
+          "average is kept and trained again (the reported trainings never took part in the choice)")
     print(f"{'search':<28}{'steps/s':>9}{'alpha wait':>12}{'outer steps':>13}{'searches':>10}{'supernet acc':>14}"
           f"{'retrained acc':>15}{'seconds':>9}")
     for name, r in results.items():
@@ -186,11 +200,12 @@ def main() -> None:
         verdict = "at least" if r["val_accuracy"] >= mean_random else "below"
         picked = ", ".join(f"{a:.4f}" for a in r["selection_accuracies"])
         print(f"{name.replace('_', '-')} genotype: {r['val_accuracy']:.4f}, {verdict} the random mean "
-              f"(selection trainings of its searches: {picked})\n{r['genotype_text']}")
+              f"(candidates' mean selection trainings: {picked})\n{r['genotype_text']}")
     if args.json:
         figures = {"device": device, "search_epochs": args.epochs, "random_genotypes": len(rand),
                    "warmup_epochs": args.warmup, "repeats": args.repeats, "search_batch_size": args.batch_size,
-                   "alpha_learning_rate": args.alpha_lr,
+                   "alpha_learning_rate": args.alpha_lr, "candidates_per_search": args.candidates,
+                   "evaluations_per_candidate": args.evaluations,
                    "random_mean_val_accuracy": mean_random, "random_best_val_accuracy": best_random,
                    "random_val_accuracies": rand, "waiting_alpha_wait_share": waiting["alpha_wait_share"],
                    "waiting_steps_per_s": waiting["steps_per_s"]}

@@ -102,3 +102,47 @@ def test_random_genotypes_take_two_distinct_inputs_per_node_and_never_none() -> 
             pairs = g[cell]
             assert all(op != "none" for op, _ in pairs)
             assert all(pairs[k][1] != pairs[k + 1][1] for k in range(0, 8, 2))
+
+
+def test_a_darts_search_offers_its_genotype_under_rising_parameter_free_caps_each_evaluated_as_often() -> None:
+    """With `candidates` 3 the search's alpha is derived under the cap, the cap + 1 and the cap + 2; each
+    genotype gets `evaluations` trials, and the study is done once all of them are handed out."""
+    from nestor.v1 import space_pb2 as sp
+    from nestor_controller.bilevel.darts import DartsStrategy
+    from nestor_controller.objectives import ObjectiveDef
+    from nestor_controller.samplers.base import Observation
+    from nestor_controller.space import parse_space
+
+    space = parse_space(sp.SearchSpace(architecture=sp.ArchitectureSpace(
+        cell=sp.CellSpace(num_nodes=4, operations=gt.PRIMITIVES[1:]))))
+    settings = {"searches": 1, "evaluations": 2, "candidates": 3, "max_skips": 0, "max_parameter_free": 1}
+    DartsStrategy.check(space, [ObjectiveDef("val_accuracy", True)], settings, 1 + 2 * 3)
+    strategy = DartsStrategy(space, [ObjectiveDef("val_accuracy", True)], settings, seed=0)
+    search = strategy.suggest(1, [], [])
+    assert len(search) == 1 and "genotype" not in search[0]
+    pools = alpha_with({(2, 0): ("max_pool_3x3", 4.0), (2, 1): ("skip_connect", 3.0),
+                        (3, 0): ("avg_pool_3x3", 2.0), (3, 1): ("sep_conv_3x3", 1.0)})
+    pools[:, OPS["dil_conv_3x3"]] += 0.5  # every edge's best operation with parameters
+    pools[4:, OPS["sep_conv_5x5"]] = 1.0
+    outer = strategy.outer_set(1, search[0])
+    assert outer is not None
+    outer.values["alpha_normal"] = pools
+    outer.info["done"] = True
+    ended = [Observation(1, search[0], None)]
+    evaluations = strategy.suggest(10, ended, [])
+    assert len(evaluations) == 6 and strategy.exhausted()
+    offered = [gt.from_json(str(a["genotype"])) for a in evaluations]
+    assert [offered[k] == offered[k + 1] for k in (0, 2, 4)] == [True, True, True], "each one twice, in a row"
+    free = [sum(gt.count_op(g, op) for op in ("skip_connect", "max_pool_3x3", "avg_pool_3x3")) for g in offered[::2]]
+    assert free == [1, 2, 3], "the cap raised by one each time"
+    assert offered[4] == derive({"alpha_normal": pools, "alpha_reduce": outer.values["alpha_reduce"]}, 4)
+    assert all(a["search_trial"] == 1 for a in evaluations)
+    assert strategy.suggest(10, ended, []) == []
+
+    # A cap that does not bind offers the one genotype: three candidates of the same cell are one.
+    settings["max_parameter_free"] = 3
+    again = DartsStrategy(space, [ObjectiveDef("val_accuracy", True)], settings, seed=0)
+    assert again.suggest(1, [], []) == search
+    again.outer_set(1, search[0]).values["alpha_normal"] = pools  # type: ignore[union-attr]
+    again.sets[1].info["done"] = True
+    assert [gt.from_json(str(a["genotype"])) for a in again.suggest(10, ended, [])] == [offered[4]] * 2

@@ -1,9 +1,11 @@
 """DARTS with alpha held by the controller.
 
 A study runs `searches` search trials (no `genotype` parameter: the trainable trains the weight-sharing
-network and streams dL_val/dalpha), then, for each search that ended, `evaluations` evaluation trials whose
-`genotype` parameter is derived from that search's alpha (the trainable trains that discrete network from
-scratch and reports the objective, so the best trial is an evaluated genotype). Ordinary parameters of
+network and streams dL_val/dalpha), then, for each search that ended, `evaluations` evaluation trials of
+each genotype derived from that search's alpha (the trainable trains that discrete network from scratch
+and reports the objective, so the best trial is an evaluated genotype). With `candidates` > 1 a search
+offers more than its capped genotype: the same alpha derived with the parameter-free cap raised one at a
+time, so the evaluations, not a fixed cap, decide how many skips and pools the normal cell keeps. Ordinary parameters of
 the space (say a learning rate) are drawn at random per search and inherited by its evaluations.
 """
 
@@ -47,7 +49,7 @@ class DartsStrategy(BilevelStrategy):
     waits_for_running = True
     takes_architecture = True
     defaults: Mapping[str, Any] = {
-        "searches": 1, "evaluations": 1,
+        "searches": 1, "evaluations": 1, "candidates": 1,
         # The DARTS paper's architecture optimizer.
         "learning_rate": 3e-4, "beta1": 0.5, "beta2": 0.999, "weight_decay": 1e-3,
         "init_scale": 1e-3,
@@ -74,6 +76,7 @@ class DartsStrategy(BilevelStrategy):
         super().check(space, objectives, settings, max_trials)
         merged = {**cls.defaults, **settings}
         setting(merged, "searches", int, minimum=1)
+        setting(merged, "candidates", int, minimum=1)
         for name in ("evaluations", "max_skips", "max_parameter_free", "stop_at_skips"):
             setting(merged, name, int, minimum=0)
         for name in ("init_scale", "guard_after"):
@@ -90,10 +93,12 @@ class DartsStrategy(BilevelStrategy):
         clash = [p.name for p in space.params if p.name in RESERVED]
         if clash:
             raise SpecError(f"spec.space: parameter {clash[0]!r} is reserved by algorithm 'darts'")
-        total = int(merged["searches"]) * (1 + int(merged["evaluations"]))
+        per_search = int(merged["evaluations"]) * int(merged["candidates"])
+        total = int(merged["searches"]) * (1 + per_search)
         if max_trials and max_trials < total:
             raise SpecError(f"spec.budget.max_trials: algorithm 'darts' runs {merged['searches']} search(es) "
-                            f"and {merged['evaluations']} evaluation(s) of each, {total} trials; got {max_trials}")
+                            f"and up to {per_search} evaluation(s) of each ({merged['evaluations']} of each of "
+                            f"up to {merged['candidates']} candidate genotype(s)), {total} trials; got {max_trials}")
 
     # --- trials -----------------------------------------------------------------------------------
 
@@ -110,10 +115,14 @@ class DartsStrategy(BilevelStrategy):
         good = [o for o in ended if self.searched(o)]
         active = self.launched - len(ended)
         out: list[Assignment] = []
+        wanted: dict[int, int] = {}
         for o in good:
-            while self.evaluated.get(o.trial_id, 0) < self.evaluations and len(out) < count:
-                self.evaluated[o.trial_id] = self.evaluated.get(o.trial_id, 0) + 1
-                out.append({**o.params, "genotype": gt.to_json(self.genotype(o.trial_id, o.params)),
+            offered = self.candidates(o.trial_id, o.params)
+            wanted[o.trial_id] = len(offered) * self.evaluations
+            while self.evaluated.get(o.trial_id, 0) < wanted[o.trial_id] and len(out) < count:
+                k = self.evaluated.get(o.trial_id, 0)
+                self.evaluated[o.trial_id] = k + 1
+                out.append({**o.params, "genotype": gt.to_json(offered[k // self.evaluations]),
                             "search_trial": o.trial_id})
         # A search that failed (its executor did not finish it) is replaced by a new one.
         while len(good) + active < self.searches and len(out) < count:
@@ -122,7 +131,7 @@ class DartsStrategy(BilevelStrategy):
             self.launched += 1
             active += 1
         self.done = len(good) >= self.searches and all(
-            self.evaluated.get(o.trial_id, 0) >= self.evaluations for o in good)
+            self.evaluated.get(o.trial_id, 0) >= wanted[o.trial_id] for o in good)
         return out
 
     def exhausted(self) -> bool:
@@ -139,10 +148,20 @@ class DartsStrategy(BilevelStrategy):
         scale = float(self.settings["init_scale"])
         return {f"alpha_{cell}": scale * rng.standard_normal(shape) for cell in gt.CELLS}
 
-    def genotype(self, trial_id: int, params: Mapping[str, ParamValue], *, capped: bool = True) -> gt.Genotype:
+    def candidates(self, trial_id: int, params: Mapping[str, ParamValue]) -> list[gt.Genotype]:
+        """The genotypes a search offers for evaluation: the capped one first, then the same alpha with the
+        parameter-free cap raised by one, two, ... (`candidates` in all, repeats dropped: a cap that does
+        not bind adds nothing)."""
         s = self.outer_set(trial_id, params)
         assert s is not None
-        return derive(s.values, self.steps, *(self.caps() if capped else (0, 0)))
+        max_skips, max_free = self.caps()
+        raises = range(int(self.settings["candidates"])) if max_free else range(1)
+        out: list[gt.Genotype] = []
+        for extra in raises:
+            g = derive(s.values, self.steps, max_skips, max_free + extra)
+            if g not in out:
+                out.append(g)
+        return out
 
     def caps(self) -> tuple[int, int]:
         return int(self.settings["max_skips"]), int(self.settings["max_parameter_free"])
