@@ -146,3 +146,21 @@ def test_a_darts_search_offers_its_genotype_under_rising_parameter_free_caps_eac
     again.outer_set(1, search[0]).values["alpha_normal"] = pools  # type: ignore[union-attr]
     again.sets[1].info["done"] = True
     assert [gt.from_json(str(a["genotype"])) for a in again.suggest(10, ended, [])] == [offered[4]] * 2
+
+
+def test_a_darts_budget_too_small_for_its_candidates_is_refused_naming_the_field() -> None:
+    from nestor.v1 import space_pb2 as sp
+    from nestor_controller.bilevel.darts import DartsStrategy
+    from nestor_controller.errors import SpecError
+    from nestor_controller.objectives import ObjectiveDef
+    from nestor_controller.space import parse_space
+
+    space = parse_space(sp.SearchSpace(architecture=sp.ArchitectureSpace(
+        cell=sp.CellSpace(num_nodes=4, operations=gt.PRIMITIVES[1:]))))
+    objectives = [ObjectiveDef("val_accuracy", True)]
+    settings = {"searches": 2, "evaluations": 2, "candidates": 3}
+    DartsStrategy.check(space, objectives, settings, 14)
+    with pytest.raises(SpecError, match=r"spec\.budget\.max_trials: .* up to 3 candidate .* 14 trials; got 13"):
+        DartsStrategy.check(space, objectives, settings, 13)
+    with pytest.raises(SpecError, match=r"spec\.algorithm\.settings\.candidates"):
+        DartsStrategy.check(space, objectives, {"candidates": 0}, 0)
