@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cluster import Server, start_controller, start_executor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,9 +59,11 @@ def test_demo_runs_a_search_and_leaves_no_process(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_demo_and_every_process(tmp_path: Path) -> None:
+    # Ctrl-C's default disposition even when the tests run in the background (`nohup make test &`), where
+    # SIGINT is ignored and the demo, like any program, would inherit that and never see it.
     proc = subprocess.Popen([sys.executable, "-m", "nestor", "demo", "--trials", "500"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=demo_env(tmp_path), cwd=REPO,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout is not None
     seen = []
     deadline = time.monotonic() + 180
@@ -74,7 +78,16 @@ def test_ctrl_c_stops_the_demo_and_every_process(tmp_path: Path) -> None:
     assert len(processes_under(tmp_path)) >= 3  # controller, executors, their workers
     time.sleep(2)  # trials are running
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    try:
+        proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # the CLI prints every thread's stack: where it waits
+        time.sleep(2)
+        for pid in [proc.pid, *processes_under(tmp_path)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+        pytest.fail(f"the demo did not end within 60 s of Ctrl-C; the end of its output:\n{out[-8000:]}")
     assert proc.returncode == 130
     assert wait_until_gone(tmp_path) == []
 

@@ -8,8 +8,10 @@ Failures print ``error: <message>`` on stderr and exit 1; Ctrl-C exits 130.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -284,6 +286,9 @@ def _console() -> Console:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # `kill -USR1` prints every thread's stack on stderr: how to see where a command that will not end waits.
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return int(args.handler(args, _console()))
     except NestorError as e:
