@@ -8,9 +8,21 @@ import random
 import numpy as np
 import pytest
 from nestor import genotype as gt
+from nestor.v1 import space_pb2 as sp
+from nestor_controller.bilevel.darts import DartsStrategy
 from nestor_controller.bilevel.derive import derive, derive_cell
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers.base import Observation
+from nestor_controller.space import Space, parse_space
 
 OPS = {name: k for k, name in enumerate(gt.PRIMITIVES)}
+ACCURACY = [ObjectiveDef("val_accuracy", True)]
+
+
+def darts_cell_space() -> Space:
+    return parse_space(sp.SearchSpace(architecture=sp.ArchitectureSpace(
+        cell=sp.CellSpace(num_nodes=4, operations=gt.PRIMITIVES[1:]))))
 
 
 def alpha_with(strong: dict[tuple[int, int], tuple[str, float]]) -> np.ndarray:
@@ -107,17 +119,10 @@ def test_random_genotypes_take_two_distinct_inputs_per_node_and_never_none() -> 
 def test_a_darts_search_offers_its_genotype_under_rising_parameter_free_caps_each_evaluated_as_often() -> None:
     """With `candidates` 3 the search's alpha is derived under the cap, the cap + 1 and the cap + 2; each
     genotype gets `evaluations` trials, and the study is done once all of them are handed out."""
-    from nestor.v1 import space_pb2 as sp
-    from nestor_controller.bilevel.darts import DartsStrategy
-    from nestor_controller.objectives import ObjectiveDef
-    from nestor_controller.samplers.base import Observation
-    from nestor_controller.space import parse_space
-
-    space = parse_space(sp.SearchSpace(architecture=sp.ArchitectureSpace(
-        cell=sp.CellSpace(num_nodes=4, operations=gt.PRIMITIVES[1:]))))
+    space = darts_cell_space()
     settings = {"searches": 1, "evaluations": 2, "candidates": 3, "max_skips": 0, "max_parameter_free": 1}
-    DartsStrategy.check(space, [ObjectiveDef("val_accuracy", True)], settings, 1 + 2 * 3)
-    strategy = DartsStrategy(space, [ObjectiveDef("val_accuracy", True)], settings, seed=0)
+    DartsStrategy.check(space, ACCURACY, settings, 1 + 2 * 3)
+    strategy = DartsStrategy(space, ACCURACY, settings, seed=0)
     search = strategy.suggest(1, [], [])
     assert len(search) == 1 and "genotype" not in search[0]
     pools = alpha_with({(2, 0): ("max_pool_3x3", 4.0), (2, 1): ("skip_connect", 3.0),
@@ -141,7 +146,7 @@ def test_a_darts_search_offers_its_genotype_under_rising_parameter_free_caps_eac
 
     # A cap that does not bind offers the one genotype: three candidates of the same cell are one.
     settings["max_parameter_free"] = 3
-    again = DartsStrategy(space, [ObjectiveDef("val_accuracy", True)], settings, seed=0)
+    again = DartsStrategy(space, ACCURACY, settings, seed=0)
     assert again.suggest(1, [], []) == search
     again.outer_set(1, search[0]).values["alpha_normal"] = pools  # type: ignore[union-attr]
     again.sets[1].info["done"] = True
@@ -149,18 +154,10 @@ def test_a_darts_search_offers_its_genotype_under_rising_parameter_free_caps_eac
 
 
 def test_a_darts_budget_too_small_for_its_candidates_is_refused_naming_the_field() -> None:
-    from nestor.v1 import space_pb2 as sp
-    from nestor_controller.bilevel.darts import DartsStrategy
-    from nestor_controller.errors import SpecError
-    from nestor_controller.objectives import ObjectiveDef
-    from nestor_controller.space import parse_space
-
-    space = parse_space(sp.SearchSpace(architecture=sp.ArchitectureSpace(
-        cell=sp.CellSpace(num_nodes=4, operations=gt.PRIMITIVES[1:]))))
-    objectives = [ObjectiveDef("val_accuracy", True)]
+    space = darts_cell_space()
     settings = {"searches": 2, "evaluations": 2, "candidates": 3}
-    DartsStrategy.check(space, objectives, settings, 14)
+    DartsStrategy.check(space, ACCURACY, settings, 14)
     with pytest.raises(SpecError, match=r"spec\.budget\.max_trials: .* up to 3 candidate .* 14 trials; got 13"):
-        DartsStrategy.check(space, objectives, settings, 13)
+        DartsStrategy.check(space, ACCURACY, settings, 13)
     with pytest.raises(SpecError, match=r"spec\.algorithm\.settings\.candidates"):
-        DartsStrategy.check(space, objectives, {"candidates": 0}, 0)
+        DartsStrategy.check(space, ACCURACY, {"candidates": 0}, 0)

@@ -5,8 +5,8 @@ network and streams dL_val/dalpha), then, for each search that ended, `evaluatio
 each genotype derived from that search's alpha (the trainable trains that discrete network from scratch
 and reports the objective, so the best trial is an evaluated genotype). With `candidates` > 1 a search
 offers more than its capped genotype: the same alpha derived with the parameter-free cap raised one at a
-time, so the evaluations, not a fixed cap, decide how many skips and pools the normal cell keeps. Ordinary parameters of
-the space (say a learning rate) are drawn at random per search and inherited by its evaluations.
+time, so the evaluations, not a fixed cap, decide how many skips and pools the normal cell keeps. Ordinary
+parameters of the space (say a learning rate) are drawn at random per search and inherited by its evaluations.
 """
 
 from __future__ import annotations
