@@ -2,9 +2,11 @@
 
 Runs a first-order and a second-order search (alpha pipelined: the executor trains with alpha one step
 stale while the update is in flight), retrains each derived genotype from scratch, and trains random
-genotypes of the same space the same way. Prints per search the steps per second, the share of step
-time spent waiting for alpha (also for a short search that waits for every update), the genotype, its
-retrained validation accuracy, and the mean and best of the random genotypes.
+genotypes of the same space the same way. The genotype is selected by perturbation scores (the setting
+`selection: perturbation`; `--selection alpha` reads it off alpha's magnitudes, the DARTS paper's rule).
+Prints per search the steps per second, the share of step time spent waiting for alpha (also for a short
+search that waits for every update), the genotype, its retrained validation accuracy, and the mean and
+best of the random genotypes.
 
     .venv/bin/python bench/darts.py [--quick] [--device cpu|cuda] [--json]
 
@@ -49,8 +51,8 @@ def wait_end(stub: Any, sid: str, timeout: float = 7200.0) -> s.Study:
 def search(stub: Any, config: dict[str, Any], seed: int, parallel: int, evaluation: dict[str, Any],
            repeats: int, searches: int = 1, settings: dict[str, Any] | None = None,
            evaluations: int = 1) -> dict[str, Any]:
-    """`searches` searches (different seeds), each offering its genotype (under rising parameter-free caps
-    with the `candidates` setting), each genotype trained `evaluations` times by the study's evaluation
+    """`searches` searches (different seeds), each offering its genotype (more than one with the `candidates`
+    setting), each genotype trained `evaluations` times by the study's evaluation
     trials; the genotype whose trainings scored best on average is then trained `repeats` more times in a
     study of its own (fresh seeds), and their mean is the reported accuracy: the selection never sees the
     reported trainings. This is the DARTS paper's protocol (several searches, the best cell picked by
@@ -127,13 +129,16 @@ def main() -> None:
     ap.add_argument("--alpha-lr", type=float, default=3e-3,
                     help="alpha's Adam learning rate (the paper's 3e-4 is for ~20k steps; a search here has ~350)")
     ap.add_argument("--orders", default="1,2", help="which searches to run: 1 first order, 2 second order")
-    ap.add_argument("--searches", type=int, default=3, help="first-order searches; the best genotype is kept")
+    ap.add_argument("--searches", type=int, default=2, help="first-order searches; the best genotype is kept")
     ap.add_argument("--second-order-searches", type=int, default=2)
     ap.add_argument("--evaluations", type=int, default=2,
                     help="trainings of each candidate genotype that choose between them (averaged)")
-    ap.add_argument("--candidates", type=int, default=3,
-                    help="genotypes per search: its alpha under the parameter-free cap, the cap + 1, ...")
-    ap.add_argument("--channels", type=int, default=6)
+    ap.add_argument("--candidates", type=int, default=1,
+                    help="genotypes per search: its perturbation scores', alpha's under the parameter-free cap, "
+                         "alpha's under the cap + 1, ...")
+    ap.add_argument("--selection", default="perturbation", choices=["perturbation", "alpha"],
+                    help="read the genotype off the search's perturbation scores, or off alpha")
+    ap.add_argument("--channels", type=int, default=12, help="search network channels (as wide as evaluation's)")
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--eval-epochs", type=int, default=15)
     ap.add_argument("--eval-channels", type=int, default=12)
@@ -154,7 +159,7 @@ def main() -> None:
                   "eval_layers": args.eval_layers}
     base = {"epochs": args.epochs, "warmup_epochs": args.warmup, "channels": args.channels, "layers": args.layers,
             "batch_size": args.batch_size, **evaluation}
-    settings = {"learning_rate": args.alpha_lr, "candidates": args.candidates}
+    settings = {"learning_rate": args.alpha_lr, "candidates": args.candidates, "selection": args.selection}
     orders = {"1": "first_order", "2": "second_order"}
 
     with tempfile.TemporaryDirectory(prefix="nestor-darts-") as tmp:
@@ -171,7 +176,7 @@ def main() -> None:
             # The same first-order search for two epochs, waiting for every alpha: what pipelining hides.
             waiting = search(stub, {**base, "epochs": min(2, args.epochs), "warmup_epochs": 0, "order": 1,
                                     "pipelined": False},
-                             args.seed, 1, evaluation, 0, 1, settings)
+                             args.seed, 1, evaluation, 0, 1, {**settings, "selection": "alpha"})
             rand = (random_genotypes(stub, evaluation, args.random, args.repeats, args.seed) if args.random
                     else [math.nan])
         finally:
@@ -182,9 +187,9 @@ def main() -> None:
           f"{args.layers} cells of {args.channels} channels, batch {args.batch_size}, alpha lr {args.alpha_lr:g}; "
           f"evaluation {args.eval_epochs} epochs, "
           f"{args.eval_layers} cells of {args.eval_channels} channels; accuracies are means of {args.repeats} "
-          f"trainings (seeds); each search offers up to {args.candidates} genotypes (its alpha under the "
-          f"parameter-free cap, the cap + 1, ...), each trained {args.evaluations} times by the study; the best on "
-          "average is kept and trained again (the reported trainings never took part in the choice)")
+          f"trainings (seeds); genotypes selected by {args.selection}, up to {args.candidates} per search, each "
+          f"trained {args.evaluations} times by the study; the best on average is kept and trained again (the "
+          "reported trainings never took part in the choice)")
     print(f"{'search':<28}{'steps/s':>9}{'alpha wait':>12}{'outer steps':>13}{'searches':>10}{'supernet acc':>14}"
           f"{'retrained acc':>15}{'seconds':>9}")
     for name, r in results.items():
@@ -205,6 +210,7 @@ def main() -> None:
         figures = {"device": device, "search_epochs": args.epochs, "random_genotypes": len(rand),
                    "warmup_epochs": args.warmup, "repeats": args.repeats, "search_batch_size": args.batch_size,
                    "alpha_learning_rate": args.alpha_lr, "candidates_per_search": args.candidates,
+                   "selection": args.selection, "search_channels": args.channels,
                    "evaluations_per_candidate": args.evaluations,
                    "random_mean_val_accuracy": mean_random, "random_best_val_accuracy": best_random,
                    "random_val_accuracies": rand, "waiting_alpha_wait_share": waiting["alpha_wait_share"],

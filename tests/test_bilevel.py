@@ -18,6 +18,7 @@ from nestor.v1 import controller_pb2 as c
 from nestor.v1 import executor_pb2 as x
 from nestor.v1 import space_pb2 as sp
 from nestor.v1 import study_pb2 as s
+from nestor_controller.bilevel.derive import derive_scored
 
 #: A weight-sharing network of 2 cells of 2 channels, 3 steps per epoch: a search in seconds on a CPU.
 TINY = {"channels": 2, "layers": 2, "batch_size": 256, "eval_channels": 4, "eval_layers": 2, "eval_epochs": 1}
@@ -161,6 +162,35 @@ def test_managed_search_streams_alpha_pipelined_then_its_genotype_is_evaluated(t
         ex.stop()
 
 
+def test_a_search_selecting_by_perturbation_scores_its_operations_and_their_genotype_is_evaluated(
+        tmp_path: Path, controller) -> None:
+    ex = start_executor(tmp_path, controller.address)
+    try:
+        stub = controller_stub(controller.address)
+        wait_for_executors(stub, 1)
+        spec = darts_spec({"epochs": 2, "pipelined": True, "perturbation_images": 64}, 2, selection="perturbation")
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
+        study = wait_ended(stub, sid)
+        assert study.state == s.STUDY_COMPLETED, study.reason
+        search, evaluation = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
+        assert search.state == evaluation.state == s.TRIAL_COMPLETED, (search.error, evaluation.error)
+        assert search.params["selection"].string_value == "perturbation" and "selection" not in evaluation.params
+        state = stub.GetOuterState(c.GetOuterStateRequest(study_id=sid, include_history=True)).trials[0]
+        summary = state.summary
+        assert summary["selected_by"] == "perturbation"
+        # The scores came once, after the last alpha step, and did not move alpha.
+        assert [h.step for h in state.history] == [*range(1, 7), 6]
+        assert "perturbation_seconds" in state.history[-1].metrics
+        assert state.history[-1].values["alpha_normal"].values == state.history[-2].values["alpha_normal"].values
+        scores = {f"{kind}_{cell}": np.asarray(summary["perturbation"][cell][kind]) for cell in gt.CELLS
+                  for kind in ("op", "edge")}
+        assert scores["op_normal"].shape == (14, 8) and np.abs(scores["edge_normal"]).max() > 0
+        genotype = gt.from_json(evaluation.params["genotype"].string_value)
+        assert genotype == gt.check(_plain(summary["genotype"])) == derive_scored(scores, 4)
+    finally:
+        ex.stop()
+
+
 def _plain(struct_value: object) -> dict:
     """A Struct's genotype back as plain JSON (numbers come back as floats)."""
     d = dict(struct_value)  # type: ignore[call-overload]
@@ -236,7 +266,7 @@ def test_sdk_streams_outer_gradients_and_the_cli_shows_alpha(controller) -> None
 
     text = cli("--history")
     assert "softmax(alpha_normal) per edge" in text and "5 <- 4" in text and "skip_connect" in text
-    assert "genotype:" in text and "outer steps" in text
+    assert "genotype (selected by alpha):" in text and "outer steps" in text
     (data,) = json.loads(cli("--json", "--history"))
     assert data["step"] == 1 and data["history"][0]["metrics"] == {"val_loss": 2.0}
     assert data["summary"]["genotype"]["normal"][0][0] == "skip_connect"

@@ -83,3 +83,28 @@ def test_second_order_gradient_matches_finite_differences_of_the_unrolled_loss()
         assert float(grads[k][i, j]) == pytest.approx(expected, rel=1e-3, abs=1e-4 * scale)
     for p, w0 in zip(params, w, strict=True):
         assert torch.equal(p.detach(), w0), "second_order must leave the weights as they were"
+
+
+def test_perturbation_scores_measure_what_removing_an_operation_or_an_edge_does_to_the_loss() -> None:
+    from nestor_executor.darts import perturbation
+
+    model, alphas, _, (x, y) = tiny()
+    with torch.no_grad():
+        alphas[0][0] = -30.0  # edge 0 of the normal cell: every operation switched off but sep_conv_3x3
+        alphas[0][0, 4] = 30.0
+    model.eval()
+    scores = perturbation.scores(model, {"normal": alphas[0], "reduce": alphas[1]}, x, y)
+    assert sorted(scores) == ["perturbation.edge_normal", "perturbation.edge_reduce", "perturbation.op_normal",
+                              "perturbation.op_reduce"]
+    ops, edge = scores["perturbation.op_normal"], scores["perturbation.edge_normal"]
+    assert ops.shape == (14, 8) and edge.shape == (14,)
+    assert (ops[:, 0] == 0).all(), "none is never scored"
+    # An operation alpha gives no weight changes nothing when removed; removing the edge's only live one
+    # is removing the edge.
+    assert abs(ops[0, 1:4]).max() < 1e-9 and abs(ops[0, 5:]).max() < 1e-9
+    assert ops[0, 4] == pytest.approx(edge[0], rel=1e-9) and abs(edge[0]) > 1e-9
+    base = float(F.cross_entropy(model(x, *alphas), y))
+    w = {"normal": F.softmax(alphas[0], -1).detach().clone(), "reduce": F.softmax(alphas[1], -1).detach()}
+    w["normal"][5, 2] = 0.0
+    assert ops[5, 2] == pytest.approx(perturbation.loss_with(model, x, y, w) - base)
+    assert not model.training, "the model is left in the mode it came in"

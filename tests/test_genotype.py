@@ -1,4 +1,5 @@
-"""Genotypes: derivation from a hand-made alpha, the skip cap, JSON checks, random genotypes."""
+"""Genotypes: derivation from a hand-made alpha or perturbation scores, the skip cap, JSON checks, random
+genotypes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from nestor import genotype as gt
 from nestor.v1 import space_pb2 as sp
 from nestor_controller.bilevel.darts import DartsStrategy
-from nestor_controller.bilevel.derive import derive, derive_cell
+from nestor_controller.bilevel.derive import derive, derive_cell, derive_scored
 from nestor_controller.errors import SpecError
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Observation
@@ -161,3 +162,77 @@ def test_a_darts_budget_too_small_for_its_candidates_is_refused_naming_the_field
         DartsStrategy.check(space, ACCURACY, settings, 13)
     with pytest.raises(SpecError, match=r"spec\.algorithm\.settings\.candidates"):
         DartsStrategy.check(space, ACCURACY, {"candidates": 0}, 0)
+
+
+def scores_with(ops: list[tuple[tuple[int, int], str, float]], edges: dict[tuple[int, int], float]
+                ) -> dict[str, np.ndarray]:
+    """Perturbation scores of zeros but for the given (edge, operation) and edge scores (normal cell)."""
+    rows = {e: r for r, e in enumerate(gt.edges())}
+    op_normal, edge_normal = np.zeros((14, 8)), np.zeros(14)
+    for edge, op, value in ops:
+        op_normal[rows[edge], OPS[op]] = value
+    for edge, value in edges.items():
+        edge_normal[rows[edge]] = value
+    return {"op_normal": op_normal, "edge_normal": edge_normal, "op_reduce": np.zeros((14, 8)),
+            "edge_reduce": np.zeros(14)}
+
+
+def test_perturbation_scores_pick_per_node_the_two_edges_and_the_operations_whose_removal_hurts_most() -> None:
+    scores = scores_with(
+        [((2, 0), "avg_pool_3x3", 0.3), ((2, 1), "skip_connect", 0.2),
+         ((3, 1), "none", 9.0), ((3, 1), "sep_conv_5x5", 0.01), ((3, 2), "max_pool_3x3", 0.1),
+         ((4, 3), "dil_conv_3x3", 0.2), ((5, 4), "dil_conv_5x5", 0.05)]
+        # Removing any operation of edge (5, 1) but sep_conv_3x3 lowers the loss.
+        + [((5, 1), op, -0.1) for op in gt.PRIMITIVES[1:] if op != "sep_conv_3x3"],
+        {(3, 2): 0.5, (3, 1): 0.4, (3, 0): 0.1, (4, 3): 0.2, (4, 0): 0.3, (5, 4): 0.1, (5, 1): 0.2, (5, 0): -1.0})
+    g = derive_scored(scores, 4)
+    # Ties go to the first operation (max_pool_3x3) and the earlier edge; none never counts; and no cap on
+    # parameter-free operations: the scores measured what the network needs.
+    assert g["normal"] == [["avg_pool_3x3", 0], ["skip_connect", 1],
+                           ["sep_conv_5x5", 1], ["max_pool_3x3", 2],
+                           ["max_pool_3x3", 0], ["dil_conv_3x3", 3],
+                           ["sep_conv_3x3", 1], ["dil_conv_5x5", 4]]
+    assert g["reduce"] == [["max_pool_3x3", 0], ["max_pool_3x3", 1]] * 4
+    assert g["normal_concat"] == g["reduce_concat"] == [2, 3, 4, 5]
+    with pytest.raises(ValueError, match=r"expected \[14, 8\] and \[14\]"):
+        derive_scored({**scores, "edge_normal": np.zeros(13)}, 4)
+
+
+def test_a_darts_study_selecting_by_perturbation_asks_its_searches_for_scores_and_evaluates_their_genotype() -> None:
+    space = darts_cell_space()
+    settings = {"selection": "perturbation", "candidates": 2, "max_skips": 0, "max_parameter_free": 1}
+    strategy = DartsStrategy(space, ACCURACY, settings, seed=0)
+    search = strategy.suggest(1, [], [])
+    assert search[0]["selection"] == "perturbation", "the trainable learns it must score its operations"
+    alpha = strategy.outer_set(1, search[0]).values["alpha_normal"]  # type: ignore[union-attr]
+    step = strategy.sets[1].step
+    scores = scores_with([((2, 0), "skip_connect", 0.3), ((2, 1), "avg_pool_3x3", 0.2)], {})
+    sent = {f"perturbation.{name}": v for name, v in scores.items()}
+
+    for bad, why in [({**sent, "perturbation.edge_normal": np.zeros(3)}, r"has shape \[3\], expected \[14\]"),
+                     ({**sent, "perturbation.op_reduce": np.full((14, 8), np.nan)}, "non-finite"),
+                     ({**sent, "alpha_normal": np.zeros((14, 8))}, "sent alone, not with gradients")]:
+        with pytest.raises(SpecError, match=why):
+            strategy.apply(1, search[0], bad, {}, "trial 1")
+    applied = strategy.apply(1, search[0], sent, {}, "trial 1")
+    assert applied.step == step and np.array_equal(applied.values["alpha_normal"], alpha), "scores move no alpha"
+    # The scores are state: a restarted controller derives the same genotype.
+    again = DartsStrategy(space, ACCURACY, settings, seed=0)
+    again.load_state(json.loads(json.dumps(strategy.state())))
+    assert again.summary(1, again.sets[1])["selected_by"] == "perturbation"
+    assert again.summary(1, again.sets[1])["genotype"] == derive_scored(scores, 4)
+
+    strategy.sets[1].info["done"] = True
+    evaluations = strategy.suggest(10, [Observation(1, search[0], None)], [])
+    offered = [gt.from_json(str(a["genotype"])) for a in evaluations]
+    # First the scores' genotype (two parameter-free operations, no cap), then alpha's under the cap.
+    assert offered == [derive_scored(scores, 4), derive(strategy.sets[1].values, 4, 0, 1)]
+    assert all("selection" not in a for a in evaluations), "evaluations train a genotype, they score nothing"
+
+    plain = DartsStrategy(space, ACCURACY, {}, seed=0)
+    plain_search = plain.suggest(1, [], [])[0]
+    assert "selection" not in plain_search
+    with pytest.raises(SpecError, match="does not select by them"):
+        plain.apply(1, plain_search, sent, {}, "trial 1")
+    with pytest.raises(SpecError, match=r"spec\.algorithm\.settings\.selection: .* got 'magnitude'"):
+        DartsStrategy.check(space, ACCURACY, {"selection": "magnitude"}, 10)

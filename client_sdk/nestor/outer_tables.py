@@ -79,7 +79,8 @@ def outer_view(state: controller_pb2.TrialOuterState) -> RenderableType:
         parts.append(Text(f"phase: {phase}" + (f" ({summary['stopped']})" if summary.get("stopped") else "")))
         for cell in ("normal", "reduce"):
             parts.append(alpha_heatmap(cell, summary))
-        parts.append(Text("genotype:\n" + summary.get("genotype_text", ""), style="bold"))
+        by = summary.get("selected_by", "alpha")
+        parts.append(Text(f"genotype (selected by {by}):\n" + summary.get("genotype_text", ""), style="bold"))
     if "hyperparameters" in summary:
         grid = Table(show_edge=False, pad_edge=False)
         grid.add_column("hyperparameter")

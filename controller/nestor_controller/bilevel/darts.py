@@ -18,15 +18,18 @@ import numpy as np
 from nestor import genotype as gt
 from nestor.values import ParamValue
 
-from nestor_controller.bilevel.base import BilevelStrategy
-from nestor_controller.bilevel.derive import SKIP, derive, softmax
+from nestor_controller.bilevel.base import Applied, BilevelStrategy
+from nestor_controller.bilevel.derive import SKIP, derive, derive_scored, softmax
 from nestor_controller.bilevel.optim import Arrays, OuterSet
 from nestor_controller.errors import SpecError
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.sampling import draw_assignment, rng_from_state, rng_state
 from nestor_controller.space import Space
 
-RESERVED = ("genotype", "search_trial")
+RESERVED = ("genotype", "search_trial", "selection")
+SELECTIONS = ("alpha", "perturbation")
+#: Tensors a search sends once, at its end, when selecting by perturbation: scores, not gradients.
+SCORES_PREFIX = "perturbation."
 #: Decisions of an architecture space (nestor.architecture): DARTS searches the cell by alpha, not by them.
 ARCH_PREFIX = "arch."
 DARTS_OPERATIONS = frozenset(gt.PRIMITIVES) - {"none"}
@@ -50,6 +53,9 @@ class DartsStrategy(BilevelStrategy):
     takes_architecture = True
     defaults: Mapping[str, Any] = {
         "searches": 1, "evaluations": 1, "candidates": 1,
+        # How the genotype is read off a search: from alpha's magnitudes, or from how much the weight-sharing
+        # network's loss rises when each operation and edge is removed (scored by the trainable at its end).
+        "selection": "alpha",
         # The DARTS paper's architecture optimizer.
         "learning_rate": 3e-4, "beta1": 0.5, "beta2": 0.999, "weight_decay": 1e-3,
         "init_scale": 1e-3,
@@ -77,6 +83,9 @@ class DartsStrategy(BilevelStrategy):
         merged = {**cls.defaults, **settings}
         setting(merged, "searches", int, minimum=1)
         setting(merged, "candidates", int, minimum=1)
+        if merged["selection"] not in SELECTIONS:
+            raise SpecError(f"spec.algorithm.settings.selection: algorithm 'darts' selects by "
+                            f"{' or '.join(map(repr, SELECTIONS))}, got {merged['selection']!r}")
         for name in ("evaluations", "max_skips", "max_parameter_free", "stop_at_skips"):
             setting(merged, name, int, minimum=0)
         for name in ("init_scale", "guard_after"):
@@ -122,12 +131,16 @@ class DartsStrategy(BilevelStrategy):
             while self.evaluated.get(o.trial_id, 0) < wanted[o.trial_id] and len(out) < count:
                 k = self.evaluated.get(o.trial_id, 0)
                 self.evaluated[o.trial_id] = k + 1
-                out.append({**o.params, "genotype": gt.to_json(offered[k // self.evaluations]),
+                inherited = {n: v for n, v in o.params.items() if n != "selection"}
+                out.append({**inherited, "genotype": gt.to_json(offered[k // self.evaluations]),
                             "search_trial": o.trial_id})
         # A search that failed (its executor did not finish it) is replaced by a new one.
         while len(good) + active < self.searches and len(out) < count:
             defaults = {p.name: p.default for p in self.space.params if p.default is not None}
-            out.append(draw_assignment(self.ordinary, self.rng, defaults if self.launched == 0 else None))
+            drawn = draw_assignment(self.ordinary, self.rng, defaults if self.launched == 0 else None)
+            if self.settings["selection"] != "alpha":
+                drawn["selection"] = str(self.settings["selection"])
+            out.append(drawn)
             self.launched += 1
             active += 1
         self.done = len(good) >= self.searches and all(
@@ -149,19 +162,50 @@ class DartsStrategy(BilevelStrategy):
         return {f"alpha_{cell}": scale * rng.standard_normal(shape) for cell in gt.CELLS}
 
     def candidates(self, trial_id: int, params: Mapping[str, ParamValue]) -> list[gt.Genotype]:
-        """The genotypes a search offers for evaluation: the capped one first, then the same alpha with the
-        parameter-free cap raised by one, two, ... (`candidates` in all, repeats dropped: a cap that does
-        not bind adds nothing)."""
+        """The genotypes a search offers for evaluation, `candidates` at most, repeats dropped: the one of its
+        perturbation scores first when it has them, then alpha's under the parameter-free cap, then alpha's
+        with that cap raised by one, two, ... (a cap that does not bind adds nothing)."""
         s = self.outer_set(trial_id, params)
         assert s is not None
+        wanted = int(self.settings["candidates"])
+        scores = self.scores(s)
+        out: list[gt.Genotype] = [derive_scored(scores, self.steps)] if scores else []
         max_skips, max_free = self.caps()
-        raises = range(int(self.settings["candidates"])) if max_free else range(1)
-        out: list[gt.Genotype] = []
-        for extra in raises:
+        for extra in range(wanted if max_free else 1):
             g = derive(s.values, self.steps, max_skips, max_free + extra)
             if g not in out:
                 out.append(g)
-        return out
+        return out[:wanted]
+
+    @staticmethod
+    def scores(s: OuterSet) -> dict[str, np.ndarray]:
+        return {name: np.asarray(v, dtype=np.float64) for name, v in s.info.get("perturbation", {}).items()}
+
+    def apply(self, trial_id: int, params: Mapping[str, ParamValue], grads: Mapping[str, np.ndarray],
+              metrics: Mapping[str, float], where: str) -> Applied:
+        scored = [n for n in grads if n.startswith(SCORES_PREFIX)]
+        if not scored:
+            return super().apply(trial_id, params, grads, metrics, where)
+        s = self.outer_set(trial_id, params)
+        if s is None or "selection" not in params:
+            raise SpecError(f"{where} sent perturbation scores, but the study does not select by them "
+                            "(spec.algorithm.settings.selection)")
+        edges = gt.edge_count(self.steps)
+        expected = {f"{SCORES_PREFIX}{kind}_{cell}": shape for cell in gt.CELLS
+                    for kind, shape in (("op", (edges, len(gt.PRIMITIVES))), ("edge", (edges,)))}
+        if set(grads) != set(expected):
+            raise SpecError(f"{where}: perturbation scores must be exactly {', '.join(sorted(expected))} "
+                            f"(sent alone, not with gradients); got {', '.join(sorted(grads))}")
+        for name, shape in expected.items():
+            if grads[name].shape != shape:
+                raise SpecError(f"{where}: perturbation score {name!r} has shape {list(grads[name].shape)}, "
+                                f"expected {list(shape)}")
+            if not np.all(np.isfinite(grads[name])):
+                raise SpecError(f"{where}: perturbation score {name!r} has non-finite values")
+        # Scores do not move alpha: they are kept (with the state, so a restart keeps them) for derivation.
+        s.info["perturbation"] = {n[len(SCORES_PREFIX):]: np.asarray(grads[n], dtype=np.float64).tolist()
+                                  for n in expected}
+        return Applied(self.exported(s.values), s.step)
 
     def caps(self) -> tuple[int, int]:
         return int(self.settings["max_skips"]), int(self.settings["max_parameter_free"])
@@ -181,7 +225,8 @@ class DartsStrategy(BilevelStrategy):
         return ""
 
     def summary(self, trial_id: int, outer: OuterSet) -> dict[str, Any]:
-        g = derive(outer.values, self.steps, *self.caps())
+        scores = self.scores(outer)
+        g = derive_scored(scores, self.steps) if scores else derive(outer.values, self.steps, *self.caps())
         weights = {cell: softmax(outer.values[f"alpha_{cell}"]) for cell in gt.CELLS}
         return {
             "genotype": g, "genotype_text": gt.describe(g),
@@ -191,6 +236,11 @@ class DartsStrategy(BilevelStrategy):
             "skip_share": float(weights["normal"][:, SKIP].mean()),
             "phase": "done" if outer.info.get("done") else "search",
             "stopped": outer.info.get("stopped", ""),
+            # What the genotype above was read from: "perturbation" once the search has sent its scores.
+            "selected_by": "perturbation" if scores else "alpha",
+            # The loss increases the search measured (see nestor_executor.darts.perturbation), per cell.
+            "perturbation": {cell: {kind: scores[f"{kind}_{cell}"].tolist() for kind in ("op", "edge")}
+                             for cell in gt.CELLS} if scores else {},
         }
 
     # --- state ------------------------------------------------------------------------------------

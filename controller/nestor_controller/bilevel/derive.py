@@ -70,3 +70,31 @@ def derive(alphas: dict[str, np.ndarray], steps: int, max_skips: int = 0, max_pa
                               max_parameter_free if normal else 0)
         g[f"{cell}_concat"] = list(range(2, 2 + steps))
     return g
+
+
+def derive_scored_cell(op_scores: np.ndarray, edge_scores: np.ndarray, steps: int) -> list[list[object]]:
+    """[[op, input], ...] two per node from perturbation scores: per node the two edges whose removal
+    raised the loss most, each with the operation whose removal raised it most (never none)."""
+    ops = np.asarray(op_scores, dtype=np.float64).copy()
+    edge = np.asarray(edge_scores, dtype=np.float64)
+    if ops.shape != (len(edges(steps)), len(PRIMITIVES)) or edge.shape != (len(edges(steps)),):
+        raise ValueError(f"perturbation scores have shapes {list(ops.shape)} and {list(edge.shape)}, expected "
+                         f"[{len(edges(steps))}, {len(PRIMITIVES)}] and [{len(edges(steps))}]")
+    ops[:, NONE] = -np.inf
+    out: list[list[object]] = []
+    row = 0
+    for node in range(2, 2 + steps):
+        rows = list(range(row, row + node))
+        row += node
+        best = sorted(rows, key=lambda r: (-edge[r], r))[:2]
+        out.extend([PRIMITIVES[int(ops[r].argmax())], r - rows[0]] for r in sorted(best))
+    return out
+
+
+def derive_scored(scores: dict[str, np.ndarray], steps: int) -> Genotype:
+    """The genotype of a search's perturbation scores (`op_<cell>` and `edge_<cell>` per cell)."""
+    g: Genotype = {}
+    for cell in CELLS:
+        g[cell] = derive_scored_cell(scores[f"op_{cell}"], scores[f"edge_{cell}"], steps)
+        g[f"{cell}_concat"] = list(range(2, 2 + steps))
+    return g

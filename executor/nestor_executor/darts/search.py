@@ -64,7 +64,11 @@ class SearchNetwork(nn.Module):
         self.classifier = nn.Linear(c_out, num_classes)
 
     def forward(self, x: torch.Tensor, alpha_normal: torch.Tensor, alpha_reduce: torch.Tensor) -> torch.Tensor:
-        w_normal, w_reduce = F.softmax(alpha_normal, dim=-1), F.softmax(alpha_reduce, dim=-1)
+        return self.weighted(x, F.softmax(alpha_normal, dim=-1), F.softmax(alpha_reduce, dim=-1))
+
+    def weighted(self, x: torch.Tensor, w_normal: torch.Tensor, w_reduce: torch.Tensor) -> torch.Tensor:
+        """The network with the operations' weights given directly (rows need not sum to one: the
+        perturbation scores zero one operation or one edge)."""
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)

@@ -14,7 +14,13 @@ A trial with a `genotype` parameter is a DARTS study's evaluation trial: it trai
 `trainable_config`: `channels` (8), `layers` (3), `epochs` (10, or the fidelity), `batch_size` (64),
 `order` (1), `pipelined` (false), `lr` (0.05, cosine-annealed to `lr_min` 0.001), `momentum` (0.9),
 `weight_decay` (3e-4), `grad_clip` (5), `warmup_epochs` (0: epochs that train the weights alone before
-alpha moves), `wait_timeout_s` (60), `data_seed` (0), plus darts_eval's.
+alpha moves), `wait_timeout_s` (60), `data_seed` (0), `perturbation_images` (0: all of alpha's half; the
+images the perturbation scores are measured on), plus darts_eval's.
+
+A search trial whose `selection` parameter is "perturbation" (the DARTS strategy's `selection` setting)
+ends, once its last epoch is done, by scoring every operation and edge of the weight-sharing network
+(nestor_executor.darts.perturbation) on alpha's half of the images, and sends the scores to the
+controller, which derives the genotype from them.
 Per epoch it reports `search_val_accuracy`, `search_val_loss`, `train_loss`, `alpha_val_loss`,
 `steps_per_s`, `alpha_wait_share` (time blocked waiting for alpha over step time) and `outer_step`.
 """
@@ -32,14 +38,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from nestor import genotype as gt
+from nestor.genotype import CELLS
 
-from nestor_executor.darts import architect
+from nestor_executor.darts import architect, perturbation
 from nestor_executor.darts.search import SearchNetwork
 from nestor_executor.trainables import darts_eval
 from nestor_executor.trainables.digits_nas import images
 from nestor_executor.trainables.epochs import CHECKPOINT, resume, save
 
 ALPHAS = ("alpha_normal", "alpha_reduce")
+SELECTIONS = ("alpha", "perturbation")
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class Settings:
     wait_timeout_s: float
     data_seed: int
     warmup_epochs: int
+    perturbation_images: int
 
     @classmethod
     def of(cls, config: Mapping[str, Any], budget: float) -> Settings:
@@ -69,11 +78,13 @@ class Settings:
                 int(get("order", 1)), bool(get("pipelined", False)), float(get("lr", 0.05)),
                 float(get("lr_min", 0.001)), float(get("momentum", 0.9)), float(get("weight_decay", 3e-4)),
                 float(get("grad_clip", 5.0)), float(get("wait_timeout_s", 60.0)), int(get("data_seed", 0)),
-                int(get("warmup_epochs", 0)))
+                int(get("warmup_epochs", 0)), int(get("perturbation_images", 0)))
         if s.order not in (1, 2):
             raise ValueError(f"darts_search: order must be 1 or 2, got {s.order}")
         if s.channels < 1 or s.layers < 1 or s.batch_size < 1 or s.epochs < 1:
             raise ValueError("darts_search: channels, layers, batch_size and epochs must be at least 1")
+        if s.perturbation_images < 0:
+            raise ValueError(f"darts_search: perturbation_images must be >= 0, got {s.perturbation_images}")
         if not 0 <= s.warmup_epochs < s.epochs:
             raise ValueError(f"darts_search: warmup_epochs must be in 0..epochs-1, got {s.warmup_epochs}")
         return s
@@ -104,6 +115,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     if "genotype" in params:
         return darts_eval.train(params, ctx)
     s = Settings.of(ctx.config, ctx.budget)
+    selection(params)  # a bad value fails now, not after the search
     device = ctx.device
     x_tr, y_tr, x_va, y_va = images(s.data_seed, device)
     # Weights learn on one half of the training images, alpha on the other; the held-out split stays
@@ -190,7 +202,26 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         ctx.checkpoint_saved(epoch, path)
         if ctx.report(epoch, metrics):
             break
+    finished = bool(history) and history[-1][0] >= s.epochs and not ctx.should_stop
+    if finished and selection(params) == "perturbation":
+        if pending is not None:
+            ctx.wait_outer(pending, s.wait_timeout_s)
+        alphas = dict(zip(CELLS, alphas_from(ctx, device, False), strict=True))
+        t0 = time.perf_counter()
+        scored = b_idx[: s.perturbation_images] if s.perturbation_images else b_idx
+        scores = perturbation.scores(model, alphas, x_tr[scored], y_tr[scored], lambda: bool(ctx.should_stop))
+        if scores is not None:
+            ctx.send_outer_grad(scores, {"perturbation_seconds": time.perf_counter() - t0})
     return metrics or {"outer_step": float(ctx.outer_step)}
+
+
+def selection(params: Mapping[str, Any]) -> str:
+    """How the controller will pick the genotype ("alpha" or "perturbation": then the search ends by
+    scoring its operations, see nestor_executor.darts.perturbation); its DARTS strategy sets it."""
+    value = str(params.get("selection", "alpha"))
+    if value not in SELECTIONS:
+        raise ValueError(f"darts_search: parameter selection must be one of {', '.join(SELECTIONS)}, got {value!r}")
+    return value
 
 
 def warmup(device: str) -> None:
