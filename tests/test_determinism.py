@@ -42,12 +42,16 @@ SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3},
 BILEVEL = {name for name, cls in SAMPLERS.items() if issubclass(cls, BilevelStrategy)}
 #: Samplers that act on what a scheduler does (BOHB models the budgets Hyperband gives).
 PAIRS = [("bohb", "hyperband")]
-CASES = [(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"] + PAIRS
+#: Algorithms run again with other settings: case -> (algorithm, settings).
+VARIANTS = {"darts-perturbation": ("darts", {"searches": 2, "evaluations": 4, "selection": "perturbation"})}
+CASES = ([(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"] + PAIRS
+         + [(v, "none") for v in VARIANTS])
 
 
-def spec(algorithm: str, scheduler: str) -> s.StudySpec:
+def spec(case: str, scheduler: str) -> s.StudySpec:
+    algorithm, settings = VARIANTS.get(case, (case, SETTINGS.get(case, {})))
     out = s.StudySpec(
-        name=f"{algorithm}-{scheduler}", seed=1234,
+        name=f"{case}-{scheduler}", seed=1234,
         space=sp.SearchSpace(parameters=[
             sp.Parameter(name="x", double=sp.DoubleDomain(min=-2, max=2)),
             sp.Parameter(name="n", int=sp.IntDomain(min=1, max=64, scale=sp.SCALE_LOG)),
@@ -56,7 +60,7 @@ def spec(algorithm: str, scheduler: str) -> s.StudySpec:
         objectives=[s.Objective(metric="loss", goal=s.GOAL_MINIMIZE)],
         algorithm=s.AlgorithmSpec(name=algorithm), scheduler=s.SchedulerSpec(name=scheduler),
         fidelity=s.Fidelity(name="step", min=1, max=STEPS), budget=s.Budget(max_trials=TRIALS, max_parallel=1))
-    out.algorithm.settings.update(SETTINGS.get(algorithm, {}))
+    out.algorithm.settings.update(settings)
     if scheduler == "median":
         out.scheduler.settings.update({"min_trials": 2})
     return out
@@ -68,6 +72,16 @@ def outer_gradient(values: x.OuterVariables, step: int) -> x.OuterGradient:
         name: x.Tensor(shape=t.shape, values=[0.3 * v - 0.1 + 0.05 * math.sin(k + step)
                                               for k, v in enumerate(t.values)])
         for name, t in values.values.items()})
+
+
+def perturbation_scores(trial_id: int) -> x.OuterGradient:
+    """Some perturbation scores for a DARTS search selecting by them, the same in every run."""
+    def tensor(shape: list[int], salt: int) -> x.Tensor:
+        return x.Tensor(shape=shape, values=[math.sin(1.7 * k + trial_id + salt) for k in range(math.prod(shape))])
+
+    return x.OuterGradient(metrics={"perturbation_seconds": 1.0}, gradients={
+        f"perturbation.{kind}_{cell}": tensor(shape, salt) for salt, (kind, shape) in enumerate(
+            [("op", [14, 8]), ("edge", [14])]) for cell in ("normal", "reduce")})
 
 
 def loss(params: dict[str, s.Value], step: int) -> float:
@@ -118,6 +132,7 @@ class Chaos:
 
 def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
     chaos = Chaos(tmp, kills, f"{algorithm}/{scheduler}")
+    bilevel = VARIANTS.get(algorithm, (algorithm,))[0] in BILEVEL
     ids = itertools.count()
 
     def call(method: str, request: object) -> object:
@@ -133,7 +148,7 @@ def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
                 break
             t = resp.trials[0]
             outer = None
-            if algorithm in BILEVEL:
+            if bilevel:
                 held = chaos.call("GetOuterState", c.GetOuterStateRequest(study_id=sid, trial_id=t.id)).trials
                 outer = held[0].values if held else None
             for step in range(1, STEPS + 1):
@@ -145,11 +160,14 @@ def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
                         "loss": loss(t.params, step)})))
                 if answer.decision == s.DECISION_STOP:
                     break
+            if outer is not None and "selection" in t.params and t.params["selection"].string_value == "perturbation":
+                call("ReportOuterGradient", c.ReportOuterGradientRequest(
+                    study_id=sid, trial_id=t.id, gradient=perturbation_scores(t.id)))
             call("CompleteTrial", c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
         killed = kills - chaos.kills_left
         trials = chaos.call("ListTrials", c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
         held = {}
-        if algorithm in BILEVEL:  # the outer variables each trial ended with, and their step count
+        if bilevel:  # the outer variables each trial ended with, and their step count
             state = chaos.call("GetOuterState", c.GetOuterStateRequest(study_id=sid)).trials
             held = {h.trial_id: str(h.values) for h in state}
         return killed, [(t.id, sorted((k, str(v)) for k, v in t.params.items()), t.state, len(t.measurements),
