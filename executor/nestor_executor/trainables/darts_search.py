@@ -16,13 +16,13 @@ A trial with a `genotype` parameter is a DARTS study's evaluation trial: it trai
 `weight_decay` (3e-4), `grad_clip` (5), `warmup_epochs` (0: epochs that train the weights alone before
 alpha moves), `wait_timeout_s` (60), `data_seed` (0), `perturbation_images` (0: all of alpha's half; the
 images the perturbation scores are measured on), plus darts_eval's.
+Per epoch it reports `search_val_accuracy`, `search_val_loss`, `train_loss`, `alpha_val_loss`,
+`steps_per_s`, `alpha_wait_share` (time blocked waiting for alpha over step time) and `outer_step`.
 
 A search trial whose `selection` parameter is "perturbation" (the DARTS strategy's `selection` setting)
 ends, once its last epoch is done, by scoring every operation and edge of the weight-sharing network
 (nestor_executor.darts.perturbation) on alpha's half of the images, and sends the scores to the
 controller, which derives the genotype from them.
-Per epoch it reports `search_val_accuracy`, `search_val_loss`, `train_loss`, `alpha_val_loss`,
-`steps_per_s`, `alpha_wait_share` (time blocked waiting for alpha over step time) and `outer_step`.
 """
 
 from __future__ import annotations
