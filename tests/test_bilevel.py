@@ -6,6 +6,9 @@ theirs over RunTrial from `darts_search` on an executor, with tiny networks so e
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -187,6 +190,10 @@ def test_a_search_selecting_by_perturbation_scores_its_operations_and_their_geno
         assert scores["op_normal"].shape == (14, 8) and np.abs(scores["edge_normal"]).max() > 0
         genotype = gt.from_json(evaluation.params["genotype"].string_value)
         assert genotype == gt.check(_plain(summary["genotype"])) == derive_scored(scores, 4)
+        text = cli_outer(controller.address, sid)
+        assert "genotype (selected by perturbation):" in text
+        assert "normal cell: loss rise when an operation (or the whole edge) is removed" in text
+        assert "whole edge" in text and "5 <- 4" in text
     finally:
         ex.stop()
 
@@ -238,10 +245,16 @@ def test_a_search_whose_executor_is_killed_resumes_elsewhere_with_the_controller
             second.stop()
 
 
+def cli_outer(address: str, study_id: str, *args: str) -> str:
+    """What `nestor study outer` prints."""
+    out = subprocess.run([sys.executable, "-m", "nestor", "--controller", address, "study", "outer", study_id, *args],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_sdk_streams_outer_gradients_and_the_cli_shows_alpha(controller) -> None:
     import json
-    import subprocess
-    import sys
 
     import nestor
 
@@ -258,11 +271,7 @@ def test_sdk_streams_outer_gradients_and_the_cli_shows_alpha(controller) -> None
     assert after["alpha_normal"][0][skip] > alpha["alpha_normal"][0][skip]
 
     def cli(*args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "nestor", "--controller", controller.address, "study", "outer",
-                              study.id, *args], capture_output=True, text=True, timeout=60, env={
-                                  **__import__("os").environ, "COLUMNS": "160"})
-        assert out.returncode == 0, out.stderr
-        return out.stdout
+        return cli_outer(controller.address, study.id, *args)
 
     text = cli("--history")
     assert "softmax(alpha_normal) per edge" in text and "5 <- 4" in text and "skip_connect" in text

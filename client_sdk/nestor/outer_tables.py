@@ -38,19 +38,36 @@ def _node(j: int) -> str:
 
 
 def alpha_heatmap(cell: str, summary: dict[str, Any]) -> Table:
+    return edge_heatmap(f"softmax(alpha_{cell}) per edge; chosen operations underlined", cell, summary,
+                        summary["softmax"][cell])
+
+
+def perturbation_heatmap(cell: str, summary: dict[str, Any]) -> Table:
+    scores = summary["perturbation"][cell]
+    return edge_heatmap(f"{cell} cell: loss rise when an operation (or the whole edge) is removed; chosen ones "
+                        "underlined", cell, summary, scores["op"], scores["edge"])
+
+
+def edge_heatmap(title: str, cell: str, summary: dict[str, Any], rows: list[list[float]],
+                 edge_scores: list[float] | None = None) -> Table:
+    """One row per edge, one column per operation (and one for the edge's own score), shaded by value
+    relative to the largest; the genotype's edges and operations underlined."""
     ops: list[str] = summary["operations"]
     chosen = {(2 + k // 2, int(j), op) for k, (op, j) in enumerate(summary["genotype"][cell])}
-    table = Table(title=f"softmax(alpha_{cell}) per edge; chosen operations underlined", show_edge=False,
-                  pad_edge=False, title_justify="left")
+    top = max([1e-12, *(float(v) for row in rows for v in row), *(float(v) for v in edge_scores or [])])
+    digits = 3 if top > 0.5 else 5  # softmax weights, or loss rises that can be small
+    table = Table(title=title, show_edge=False, pad_edge=False, title_justify="left")
     table.add_column("edge", no_wrap=True)
-    for op in ops:
+    for op in [*ops, *(["whole edge"] if edge_scores is not None else [])]:
         table.add_column(op, justify="right", no_wrap=True)
-    for (node, j), row in zip(summary["edges"], summary["softmax"][cell], strict=True):
+    for k, ((node, j), row) in enumerate(zip(summary["edges"], rows, strict=True)):
         node, j = int(node), int(j)
-        cells = []
-        for op, w in zip(ops, row, strict=True):
-            style = heat(float(w)) + (" bold underline" if (node, j, op) in chosen else "")
-            cells.append(Text(f"{float(w):.3f}", style=style))
+        cells = [Text(f"{float(w):.{digits}f}", style=heat(float(w) / top) + (
+            " bold underline" if (node, j, op) in chosen else "")) for op, w in zip(ops, row, strict=True)]
+        if edge_scores is not None:
+            kept = any((node, j) == (n, i) for n, i, _ in chosen)
+            cells.append(Text(f"{float(edge_scores[k]):.{digits}f}",
+                              style=heat(float(edge_scores[k]) / top) + (" bold underline" if kept else "")))
         table.add_row(f"{node} <- {_node(j)}", *cells)
     return table
 
@@ -79,6 +96,8 @@ def outer_view(state: controller_pb2.TrialOuterState) -> RenderableType:
         parts.append(Text(f"phase: {phase}" + (f" ({summary['stopped']})" if summary.get("stopped") else "")))
         for cell in ("normal", "reduce"):
             parts.append(alpha_heatmap(cell, summary))
+        for cell in summary.get("perturbation") or {}:
+            parts.append(perturbation_heatmap(cell, summary))
         by = summary.get("selected_by", "alpha")
         parts.append(Text(f"genotype (selected by {by}):\n" + summary.get("genotype_text", ""), style="bold"))
     if "hyperparameters" in summary:
