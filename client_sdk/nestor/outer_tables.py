@@ -54,16 +54,18 @@ def edge_heatmap(title: str, cell: str, summary: dict[str, Any], rows: list[list
     relative to the largest; the genotype's edges and operations underlined."""
     ops: list[str] = summary["operations"]
     chosen = {(2 + k // 2, int(j), op) for k, (op, j) in enumerate(summary["genotype"][cell])}
+    # Scores leave `none` out (removing nothing changes nothing): its column would be all zeros.
+    shown = [k for k, op in enumerate(ops) if edge_scores is None or op != "none"]
     top = max([1e-12, *(float(v) for row in rows for v in row), *(float(v) for v in edge_scores or [])])
     digits = 3 if top > 0.5 else 5  # softmax weights, or loss rises that can be small
     table = Table(title=title, show_edge=False, pad_edge=False, title_justify="left")
-    table.add_column("edge", no_wrap=True)
-    for op in [*ops, *(["whole edge"] if edge_scores is not None else [])]:
+    table.add_column("edge", no_wrap=True, min_width=len("5 <- c_{k-2}"))
+    for op in [*(ops[k] for k in shown), *(["whole edge"] if edge_scores is not None else [])]:
         table.add_column(op, justify="right", no_wrap=True)
     for k, ((node, j), row) in enumerate(zip(summary["edges"], rows, strict=True)):
         node, j = int(node), int(j)
-        cells = [Text(f"{float(w):.{digits}f}", style=heat(float(w) / top) + (
-            " bold underline" if (node, j, op) in chosen else "")) for op, w in zip(ops, row, strict=True)]
+        cells = [Text(f"{float(row[k]):.{digits}f}", style=heat(float(row[k]) / top) + (
+            " bold underline" if (node, j, ops[k]) in chosen else "")) for k in shown]
         if edge_scores is not None:
             kept = any((node, j) == (n, i) for n, i, _ in chosen)
             cells.append(Text(f"{float(edge_scores[k]):.{digits}f}",
@@ -96,8 +98,9 @@ def outer_view(state: controller_pb2.TrialOuterState) -> RenderableType:
         parts.append(Text(f"phase: {phase}" + (f" ({summary['stopped']})" if summary.get("stopped") else "")))
         for cell in ("normal", "reduce"):
             parts.append(alpha_heatmap(cell, summary))
-        for cell in summary.get("perturbation") or {}:
-            parts.append(perturbation_heatmap(cell, summary))
+        for cell in ("normal", "reduce"):
+            if cell in (summary.get("perturbation") or {}):
+                parts.append(perturbation_heatmap(cell, summary))
         by = summary.get("selected_by", "alpha")
         parts.append(Text(f"genotype (selected by {by}):\n" + summary.get("genotype_text", ""), style="bold"))
     if "hyperparameters" in summary:
