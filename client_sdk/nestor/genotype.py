@@ -27,6 +27,11 @@ PRIMITIVES: tuple[str, ...] = (
 )
 STEPS = 4
 CELLS = ("normal", "reduce")
+#: How a DARTS study reads a genotype off a search (the strategy's `selection` setting, passed to the search
+#: trial as its `selection` parameter): alpha's magnitudes, or perturbation scores the search measures.
+SELECTIONS = ("alpha", "perturbation")
+#: The score tensors a search selecting by perturbation sends: `<prefix>op_<cell>` and `<prefix>edge_<cell>`.
+SCORES_PREFIX = "perturbation."
 
 Genotype = dict[str, Any]
 

@@ -54,6 +54,7 @@ def edge_heatmap(title: str, cell: str, summary: dict[str, Any], rows: list[list
     relative to the largest; the genotype's edges and operations underlined."""
     ops: list[str] = summary["operations"]
     chosen = {(2 + k // 2, int(j), op) for k, (op, j) in enumerate(summary["genotype"][cell])}
+    kept_edges = {(node, j) for node, j, _ in chosen}
     # Scores leave `none` out (removing nothing changes nothing): its column would be all zeros.
     shown = [k for k, op in enumerate(ops) if edge_scores is None or op != "none"]
     top = max([1e-12, *(float(v) for row in rows for v in row), *(float(v) for v in edge_scores or [])])
@@ -67,9 +68,8 @@ def edge_heatmap(title: str, cell: str, summary: dict[str, Any], rows: list[list
         cells = [Text(f"{float(row[k]):.{digits}f}", style=heat(float(row[k]) / top) + (
             " bold underline" if (node, j, ops[k]) in chosen else "")) for k in shown]
         if edge_scores is not None:
-            kept = any((node, j) == (n, i) for n, i, _ in chosen)
-            cells.append(Text(f"{float(edge_scores[k]):.{digits}f}",
-                              style=heat(float(edge_scores[k]) / top) + (" bold underline" if kept else "")))
+            cells.append(Text(f"{float(edge_scores[k]):.{digits}f}", style=heat(float(edge_scores[k]) / top) + (
+                " bold underline" if (node, j) in kept_edges else "")))
         table.add_row(f"{node} <- {_node(j)}", *cells)
     return table
 

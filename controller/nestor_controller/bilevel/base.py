@@ -31,6 +31,17 @@ class Applied:
     stop_reason: str = ""
 
 
+def check_arrays(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]], where: str,
+                 what: str) -> None:
+    """SpecError unless each named array has its expected shape and only finite values."""
+    for name, shape in shapes.items():
+        a = arrays[name]
+        if a.shape != tuple(shape):
+            raise SpecError(f"{where}: {what} {name!r} has shape {list(a.shape)}, expected {list(shape)}")
+        if not np.all(np.isfinite(a)):
+            raise SpecError(f"{where}: {what} {name!r} has non-finite values")
+
+
 class BilevelStrategy(Sampler):
     #: Outer optimizer defaults; subclasses override them in `defaults`.
     optimizer_settings = ("learning_rate", "beta1", "beta2", "weight_decay")
@@ -103,15 +114,11 @@ class BilevelStrategy(Sampler):
         if s is None:
             raise SpecError(f"{where} streamed an outer gradient, but it has no outer variables "
                             f"in algorithm {self.name!r}")
-        for name, g in grads.items():
-            if name not in s.values:
-                raise SpecError(f"{where}: outer gradient {name!r} is not an outer variable "
-                                f"(known: {', '.join(sorted(s.values))})")
-            if g.shape != s.values[name].shape:
-                raise SpecError(f"{where}: outer gradient {name!r} has shape {list(g.shape)}, "
-                                f"expected {list(s.values[name].shape)}")
-            if not np.all(np.isfinite(g)):
-                raise SpecError(f"{where}: outer gradient {name!r} has non-finite values")
+        unknown = [name for name in grads if name not in s.values]
+        if unknown:
+            raise SpecError(f"{where}: outer gradient {unknown[0]!r} is not an outer variable "
+                            f"(known: {', '.join(sorted(s.values))})")
+        check_arrays(grads, {name: s.values[name].shape for name in grads}, where, "outer gradient")
         return s
 
     def apply(self, trial_id: int, params: Mapping[str, ParamValue], grads: Mapping[str, np.ndarray],

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 from nestor import genotype as gt
+from nestor.genotype import SCORES_PREFIX, SELECTIONS
 from nestor.values import ParamValue
 
-from nestor_controller.bilevel.base import Applied, BilevelStrategy
+from nestor_controller.bilevel.base import Applied, BilevelStrategy, check_arrays
 from nestor_controller.bilevel.derive import SKIP, derive, derive_scored, softmax
 from nestor_controller.bilevel.optim import Arrays, OuterSet
 from nestor_controller.errors import SpecError
@@ -27,9 +28,6 @@ from nestor_controller.samplers.sampling import draw_assignment, rng_from_state,
 from nestor_controller.space import Space
 
 RESERVED = ("genotype", "search_trial", "selection")
-SELECTIONS = ("alpha", "perturbation")
-#: Tensors a search sends once, at its end, when selecting by perturbation: scores, not gradients.
-SCORES_PREFIX = "perturbation."
 #: Decisions of an architecture space (nestor.architecture): DARTS searches the cell by alpha, not by them.
 ARCH_PREFIX = "arch."
 DARTS_OPERATIONS = frozenset(gt.PRIMITIVES) - {"none"}
@@ -196,12 +194,7 @@ class DartsStrategy(BilevelStrategy):
         if set(grads) != set(expected):
             raise SpecError(f"{where}: perturbation scores must be exactly {', '.join(sorted(expected))} "
                             f"(sent alone, not with gradients); got {', '.join(sorted(grads))}")
-        for name, shape in expected.items():
-            if grads[name].shape != shape:
-                raise SpecError(f"{where}: perturbation score {name!r} has shape {list(grads[name].shape)}, "
-                                f"expected {list(shape)}")
-            if not np.all(np.isfinite(grads[name])):
-                raise SpecError(f"{where}: perturbation score {name!r} has non-finite values")
+        check_arrays(grads, expected, where, "perturbation score")
         # Scores do not move alpha: they are kept (with the state, so a restart keeps them) for derivation.
         s.info["perturbation"] = {n[len(SCORES_PREFIX):]: np.asarray(grads[n], dtype=np.float64).tolist()
                                   for n in expected}

@@ -32,20 +32,24 @@ def derive_cell(alpha: np.ndarray, steps: int, max_skips: int = 0, max_parameter
         raise ValueError(f"alpha has shape {list(w.shape)}, expected [{len(edges(steps))}, {len(PRIMITIVES)}]")
     not_none = w.copy()
     not_none[:, NONE] = -1.0
-    chosen: list[tuple[int, int, int]] = []  # (edge row, op, input)
-    row = 0
-    for node in range(2, 2 + steps):
-        rows = list(range(row, row + node))
-        row += node
-        # Stable sort on strength, ties to the earlier input: the same alpha always gives the same genotype.
-        best = sorted(rows, key=lambda r: (-not_none[r].max(), r))[:2]
-        for r in sorted(best):
-            chosen.append((r, int(not_none[r].argmax()), r - rows[0]))
+    chosen = [(r, int(not_none[r].argmax()), j) for r, j in strongest_edges(not_none.max(axis=1), steps)]
     if max_skips > 0:
         _cap(chosen, not_none, frozenset({SKIP}), max_skips)
     if max_parameter_free > 0:
         _cap(chosen, not_none, PARAMETER_FREE, max_parameter_free)
     return [[PRIMITIVES[op], j] for _, op, j in chosen]
+
+
+def strongest_edges(strength: np.ndarray, steps: int) -> list[tuple[int, int]]:
+    """(edge row, input) of each node's two strongest incoming edges, in row order. A stable sort with ties
+    to the earlier input: the same strengths always give the same genotype."""
+    out: list[tuple[int, int]] = []
+    row = 0
+    for node in range(2, 2 + steps):
+        rows = range(row, row + node)
+        row += node
+        out.extend((r, r - rows[0]) for r in sorted(sorted(rows, key=lambda r: (-strength[r], r))[:2]))
+    return out
 
 
 def _cap(chosen: list[tuple[int, int, int]], weights: np.ndarray, ops: frozenset[int], limit: int) -> None:
@@ -63,11 +67,15 @@ def _cap(chosen: list[tuple[int, int, int]], weights: np.ndarray, ops: frozenset
 def derive(alphas: dict[str, np.ndarray], steps: int, max_skips: int = 0, max_parameter_free: int = 0) -> Genotype:
     """The genotype of alpha_normal and alpha_reduce (`alpha_normal`, `alpha_reduce`); the caps apply to the
     normal cell, where the collapse happens (pools belong in a reduction cell)."""
+    return _genotype({cell: derive_cell(alphas[f"alpha_{cell}"], steps, max_skips if cell == "normal" else 0,
+                                        max_parameter_free if cell == "normal" else 0) for cell in CELLS}, steps)
+
+
+def _genotype(cells: dict[str, list[list[object]]], steps: int) -> Genotype:
+    """The cells, each concatenating all its intermediate nodes."""
     g: Genotype = {}
     for cell in CELLS:
-        normal = cell == "normal"
-        g[cell] = derive_cell(alphas[f"alpha_{cell}"], steps, max_skips if normal else 0,
-                              max_parameter_free if normal else 0)
+        g[cell] = cells[cell]
         g[f"{cell}_concat"] = list(range(2, 2 + steps))
     return g
 
@@ -81,20 +89,10 @@ def derive_scored_cell(op_scores: np.ndarray, edge_scores: np.ndarray, steps: in
         raise ValueError(f"perturbation scores have shapes {list(ops.shape)} and {list(edge.shape)}, expected "
                          f"[{len(edges(steps))}, {len(PRIMITIVES)}] and [{len(edges(steps))}]")
     ops[:, NONE] = -np.inf
-    out: list[list[object]] = []
-    row = 0
-    for node in range(2, 2 + steps):
-        rows = list(range(row, row + node))
-        row += node
-        best = sorted(rows, key=lambda r: (-edge[r], r))[:2]
-        out.extend([PRIMITIVES[int(ops[r].argmax())], r - rows[0]] for r in sorted(best))
-    return out
+    return [[PRIMITIVES[int(ops[r].argmax())], j] for r, j in strongest_edges(edge, steps)]
 
 
 def derive_scored(scores: dict[str, np.ndarray], steps: int) -> Genotype:
     """The genotype of a search's perturbation scores (`op_<cell>` and `edge_<cell>` per cell)."""
-    g: Genotype = {}
-    for cell in CELLS:
-        g[cell] = derive_scored_cell(scores[f"op_{cell}"], scores[f"edge_{cell}"], steps)
-        g[f"{cell}_concat"] = list(range(2, 2 + steps))
-    return g
+    return _genotype({cell: derive_scored_cell(scores[f"op_{cell}"], scores[f"edge_{cell}"], steps)
+                      for cell in CELLS}, steps)

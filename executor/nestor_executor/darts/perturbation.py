@@ -16,13 +16,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from nestor.genotype import CELLS, PRIMITIVES
+from nestor.genotype import CELLS, PRIMITIVES, SCORES_PREFIX
 
 from nestor_executor.darts.search import SearchNetwork
 
 NONE = PRIMITIVES.index("none")
-#: Names of the score tensors a search sends; the controller knows them by this prefix.
-PREFIX = "perturbation."
 
 
 @torch.no_grad()
@@ -53,7 +51,7 @@ def scores(model: SearchNetwork, alphas: dict[str, torch.Tensor], x: torch.Tenso
                     if o != NONE:
                         ops[e, o] = loss_with(model, x, y, {**weights, cell: _zeroed(w, e, o)}) - base
                 edge[e] = loss_with(model, x, y, {**weights, cell: _zeroed(w, e, None)}) - base
-            out[f"{PREFIX}op_{cell}"], out[f"{PREFIX}edge_{cell}"] = ops, edge
+            out[f"{SCORES_PREFIX}op_{cell}"], out[f"{SCORES_PREFIX}edge_{cell}"] = ops, edge
         return out
     finally:
         model.train(was_training)

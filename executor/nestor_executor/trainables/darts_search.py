@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from nestor import genotype as gt
-from nestor.genotype import CELLS
+from nestor.genotype import CELLS, SELECTIONS
 
 from nestor_executor.darts import architect, perturbation
 from nestor_executor.darts.search import SearchNetwork
@@ -47,7 +47,6 @@ from nestor_executor.trainables.digits_nas import images
 from nestor_executor.trainables.epochs import CHECKPOINT, resume, save
 
 ALPHAS = ("alpha_normal", "alpha_reduce")
-SELECTIONS = ("alpha", "perturbation")
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     if "genotype" in params:
         return darts_eval.train(params, ctx)
     s = Settings.of(ctx.config, ctx.budget)
-    selection(params)  # a bad value fails now, not after the search
+    selected_by = selection(params)  # a bad value fails now, not after the search
     device = ctx.device
     x_tr, y_tr, x_va, y_va = images(s.data_seed, device)
     # Weights learn on one half of the training images, alpha on the other; the held-out split stays
@@ -203,7 +202,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         if ctx.report(epoch, metrics):
             break
     finished = bool(history) and history[-1][0] >= s.epochs and not ctx.should_stop
-    if finished and selection(params) == "perturbation":
+    if finished and selected_by == "perturbation":
         if pending is not None:
             ctx.wait_outer(pending, s.wait_timeout_s)
         alphas = dict(zip(CELLS, alphas_from(ctx, device, False), strict=True))
