@@ -27,7 +27,7 @@ from nestor.v1 import space_pb2 as nestor_dot_v1_dot_space__pb2
 from nestor.v1 import study_pb2 as nestor_dot_v1_dot_study__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18nestor/v1/executor.proto\x12\tnestor.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15nestor/v1/space.proto\x1a\x15nestor/v1/study.proto\"\x11\n\x0f\x44\x65scribeRequest\":\n\x06\x44\x65vice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\"\xb7\x01\n\x0c\x45xecutorInfo\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\r\n\x05slots\x18\x02 \x01(\x05\x12\x12\n\nbusy_slots\x18\x03 \x01(\x05\x12\"\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x11.nestor.v1.Device\x12\x12\n\ntrainables\x18\x05 \x03(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x16\n\x0equeue_capacity\x18\x07 \x01(\x05\x12\x0e\n\x06queued\x18\x08 \x01(\x05\"\'\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\x97\x01\n\x0eOuterVariables\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x35\n\x06values\x18\x02 \x03(\x0b\x32%.nestor.v1.OuterVariables.ValuesEntry\x1a@\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.nestor.v1.Tensor:\x02\x38\x01\"\x86\x02\n\rOuterGradient\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12:\n\tgradients\x18\x02 \x03(\x0b\x32\'.nestor.v1.OuterGradient.GradientsEntry\x12\x36\n\x07metrics\x18\x03 \x03(\x0b\x32%.nestor.v1.OuterGradient.MetricsEntry\x1a\x43\n\x0eGradientsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.nestor.v1.Tensor:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x9a\x03\n\x0fTrialAssignment\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12\x11\n\ttrainable\x18\x03 \x01(\t\x12\x36\n\x06params\x18\x04 \x03(\x0b\x32&.nestor.v1.TrialAssignment.ParamsEntry\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rfidelity_name\x18\x06 \x01(\t\x12\x0e\n\x06\x62udget\x18\x07 \x01(\x01\x12\x12\n\ndeadline_s\x18\x08 \x01(\x01\x12\x16\n\x0e\x63heckpoint_dir\x18\t \x01(\t\x12\x0f\n\x07\x61ttempt\x18\n \x01(\x05\x12(\n\x05outer\x18\x0b \x01(\x0b\x32\x19.nestor.v1.OuterVariables\x12\x0c\n\x04seed\x18\x0c \x01(\x03\x12\x12\n\nmax_budget\x18\r \x01(\x01\x1a?\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.nestor.v1.Value:\x02\x38\x01\"X\n\x11MeasurementAnswer\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12%\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x13.nestor.v1.Decision\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1b\n\tStopTrial\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xcf\x01\n\x11\x43ontrollerMessage\x12\x30\n\nassignment\x18\x01 \x01(\x0b\x32\x1a.nestor.v1.TrialAssignmentH\x00\x12.\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x1c.nestor.v1.MeasurementAnswerH\x00\x12$\n\x04stop\x18\x03 \x01(\x0b\x32\x14.nestor.v1.StopTrialH\x00\x12*\n\x05outer\x18\x04 \x01(\x0b\x32\x19.nestor.v1.OuterVariablesH\x00\x42\x06\n\x04\x62ody\"A\n\x0cTrialStarted\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0c\n\x04slot\x18\x03 \x01(\x05\"-\n\x0f\x43heckpointSaved\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"`\n\x0bTrialResult\x12\x31\n\x11\x66inal_measurement\x18\x01 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x0f\n\x07stopped\x18\x03 \x01(\x08\"\x84\x02\n\x0f\x45xecutorMessage\x12*\n\x07started\x18\x01 \x01(\x0b\x32\x17.nestor.v1.TrialStartedH\x00\x12-\n\x0bmeasurement\x18\x02 \x01(\x0b\x32\x16.nestor.v1.MeasurementH\x00\x12\x30\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x1a.nestor.v1.CheckpointSavedH\x00\x12(\n\x06result\x18\x04 \x01(\x0b\x32\x16.nestor.v1.TrialResultH\x00\x12\x32\n\x0eouter_gradient\x18\x05 \x01(\x0b\x32\x18.nestor.v1.OuterGradientH\x00\x42\x06\n\x04\x62ody2\x95\x01\n\x08\x45xecutor\x12?\n\x08\x44\x65scribe\x12\x1a.nestor.v1.DescribeRequest\x1a\x17.nestor.v1.ExecutorInfo\x12H\n\x08RunTrial\x12\x1c.nestor.v1.ControllerMessage\x1a\x1a.nestor.v1.ExecutorMessage(\x01\x30\x01\x42\x30\n\rdev.nestor.v1P\x01Z\x1dnestor.dev/nestor/v1;nestorv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18nestor/v1/executor.proto\x12\tnestor.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15nestor/v1/space.proto\x1a\x15nestor/v1/study.proto\"\x11\n\x0f\x44\x65scribeRequest\":\n\x06\x44\x65vice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\"\xe1\x01\n\x0c\x45xecutorInfo\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\r\n\x05slots\x18\x02 \x01(\x05\x12\x12\n\nbusy_slots\x18\x03 \x01(\x05\x12\"\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x11.nestor.v1.Device\x12\x12\n\ntrainables\x18\x05 \x03(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x16\n\x0equeue_capacity\x18\x07 \x01(\x05\x12\x0e\n\x06queued\x18\x08 \x01(\x05\x12(\n\x07running\x18\t \x03(\x0b\x32\x17.nestor.v1.RunningTrial\"T\n\x0cRunningTrial\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0f\n\x07started\x18\x04 \x01(\x08\"\'\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\x97\x01\n\x0eOuterVariables\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x35\n\x06values\x18\x02 \x03(\x0b\x32%.nestor.v1.OuterVariables.ValuesEntry\x1a@\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.nestor.v1.Tensor:\x02\x38\x01\"\x86\x02\n\rOuterGradient\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12:\n\tgradients\x18\x02 \x03(\x0b\x32\'.nestor.v1.OuterGradient.GradientsEntry\x12\x36\n\x07metrics\x18\x03 \x03(\x0b\x32%.nestor.v1.OuterGradient.MetricsEntry\x1a\x43\n\x0eGradientsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.nestor.v1.Tensor:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x9a\x03\n\x0fTrialAssignment\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\x10\n\x08trial_id\x18\x02 \x01(\x03\x12\x11\n\ttrainable\x18\x03 \x01(\t\x12\x36\n\x06params\x18\x04 \x03(\x0b\x32&.nestor.v1.TrialAssignment.ParamsEntry\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rfidelity_name\x18\x06 \x01(\t\x12\x0e\n\x06\x62udget\x18\x07 \x01(\x01\x12\x12\n\ndeadline_s\x18\x08 \x01(\x01\x12\x16\n\x0e\x63heckpoint_dir\x18\t \x01(\t\x12\x0f\n\x07\x61ttempt\x18\n \x01(\x05\x12(\n\x05outer\x18\x0b \x01(\x0b\x32\x19.nestor.v1.OuterVariables\x12\x0c\n\x04seed\x18\x0c \x01(\x03\x12\x12\n\nmax_budget\x18\r \x01(\x01\x1a?\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.nestor.v1.Value:\x02\x38\x01\"X\n\x11MeasurementAnswer\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12%\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x13.nestor.v1.Decision\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1b\n\tStopTrial\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xcf\x01\n\x11\x43ontrollerMessage\x12\x30\n\nassignment\x18\x01 \x01(\x0b\x32\x1a.nestor.v1.TrialAssignmentH\x00\x12.\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x1c.nestor.v1.MeasurementAnswerH\x00\x12$\n\x04stop\x18\x03 \x01(\x0b\x32\x14.nestor.v1.StopTrialH\x00\x12*\n\x05outer\x18\x04 \x01(\x0b\x32\x19.nestor.v1.OuterVariablesH\x00\x42\x06\n\x04\x62ody\"A\n\x0cTrialStarted\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0c\n\x04slot\x18\x03 \x01(\x05\"-\n\x0f\x43heckpointSaved\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"`\n\x0bTrialResult\x12\x31\n\x11\x66inal_measurement\x18\x01 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x0f\n\x07stopped\x18\x03 \x01(\x08\"\x84\x02\n\x0f\x45xecutorMessage\x12*\n\x07started\x18\x01 \x01(\x0b\x32\x17.nestor.v1.TrialStartedH\x00\x12-\n\x0bmeasurement\x18\x02 \x01(\x0b\x32\x16.nestor.v1.MeasurementH\x00\x12\x30\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x1a.nestor.v1.CheckpointSavedH\x00\x12(\n\x06result\x18\x04 \x01(\x0b\x32\x16.nestor.v1.TrialResultH\x00\x12\x32\n\x0eouter_gradient\x18\x05 \x01(\x0b\x32\x18.nestor.v1.OuterGradientH\x00\x42\x06\n\x04\x62ody2\x95\x01\n\x08\x45xecutor\x12?\n\x08\x44\x65scribe\x12\x1a.nestor.v1.DescribeRequest\x1a\x17.nestor.v1.ExecutorInfo\x12H\n\x08RunTrial\x12\x1c.nestor.v1.ControllerMessage\x1a\x1a.nestor.v1.ExecutorMessage(\x01\x30\x01\x42\x30\n\rdev.nestor.v1P\x01Z\x1dnestor.dev/nestor/v1;nestorv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,37 +48,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEVICE']._serialized_start=134
   _globals['_DEVICE']._serialized_end=192
   _globals['_EXECUTORINFO']._serialized_start=195
-  _globals['_EXECUTORINFO']._serialized_end=378
-  _globals['_TENSOR']._serialized_start=380
-  _globals['_TENSOR']._serialized_end=419
-  _globals['_OUTERVARIABLES']._serialized_start=422
-  _globals['_OUTERVARIABLES']._serialized_end=573
-  _globals['_OUTERVARIABLES_VALUESENTRY']._serialized_start=509
-  _globals['_OUTERVARIABLES_VALUESENTRY']._serialized_end=573
-  _globals['_OUTERGRADIENT']._serialized_start=576
-  _globals['_OUTERGRADIENT']._serialized_end=838
-  _globals['_OUTERGRADIENT_GRADIENTSENTRY']._serialized_start=723
-  _globals['_OUTERGRADIENT_GRADIENTSENTRY']._serialized_end=790
-  _globals['_OUTERGRADIENT_METRICSENTRY']._serialized_start=792
-  _globals['_OUTERGRADIENT_METRICSENTRY']._serialized_end=838
-  _globals['_TRIALASSIGNMENT']._serialized_start=841
-  _globals['_TRIALASSIGNMENT']._serialized_end=1251
-  _globals['_TRIALASSIGNMENT_PARAMSENTRY']._serialized_start=1188
-  _globals['_TRIALASSIGNMENT_PARAMSENTRY']._serialized_end=1251
-  _globals['_MEASUREMENTANSWER']._serialized_start=1253
-  _globals['_MEASUREMENTANSWER']._serialized_end=1341
-  _globals['_STOPTRIAL']._serialized_start=1343
-  _globals['_STOPTRIAL']._serialized_end=1370
-  _globals['_CONTROLLERMESSAGE']._serialized_start=1373
-  _globals['_CONTROLLERMESSAGE']._serialized_end=1580
-  _globals['_TRIALSTARTED']._serialized_start=1582
-  _globals['_TRIALSTARTED']._serialized_end=1647
-  _globals['_CHECKPOINTSAVED']._serialized_start=1649
-  _globals['_CHECKPOINTSAVED']._serialized_end=1694
-  _globals['_TRIALRESULT']._serialized_start=1696
-  _globals['_TRIALRESULT']._serialized_end=1792
-  _globals['_EXECUTORMESSAGE']._serialized_start=1795
-  _globals['_EXECUTORMESSAGE']._serialized_end=2055
-  _globals['_EXECUTOR']._serialized_start=2058
-  _globals['_EXECUTOR']._serialized_end=2207
+  _globals['_EXECUTORINFO']._serialized_end=420
+  _globals['_RUNNINGTRIAL']._serialized_start=422
+  _globals['_RUNNINGTRIAL']._serialized_end=506
+  _globals['_TENSOR']._serialized_start=508
+  _globals['_TENSOR']._serialized_end=547
+  _globals['_OUTERVARIABLES']._serialized_start=550
+  _globals['_OUTERVARIABLES']._serialized_end=701
+  _globals['_OUTERVARIABLES_VALUESENTRY']._serialized_start=637
+  _globals['_OUTERVARIABLES_VALUESENTRY']._serialized_end=701
+  _globals['_OUTERGRADIENT']._serialized_start=704
+  _globals['_OUTERGRADIENT']._serialized_end=966
+  _globals['_OUTERGRADIENT_GRADIENTSENTRY']._serialized_start=851
+  _globals['_OUTERGRADIENT_GRADIENTSENTRY']._serialized_end=918
+  _globals['_OUTERGRADIENT_METRICSENTRY']._serialized_start=920
+  _globals['_OUTERGRADIENT_METRICSENTRY']._serialized_end=966
+  _globals['_TRIALASSIGNMENT']._serialized_start=969
+  _globals['_TRIALASSIGNMENT']._serialized_end=1379
+  _globals['_TRIALASSIGNMENT_PARAMSENTRY']._serialized_start=1316
+  _globals['_TRIALASSIGNMENT_PARAMSENTRY']._serialized_end=1379
+  _globals['_MEASUREMENTANSWER']._serialized_start=1381
+  _globals['_MEASUREMENTANSWER']._serialized_end=1469
+  _globals['_STOPTRIAL']._serialized_start=1471
+  _globals['_STOPTRIAL']._serialized_end=1498
+  _globals['_CONTROLLERMESSAGE']._serialized_start=1501
+  _globals['_CONTROLLERMESSAGE']._serialized_end=1708
+  _globals['_TRIALSTARTED']._serialized_start=1710
+  _globals['_TRIALSTARTED']._serialized_end=1775
+  _globals['_CHECKPOINTSAVED']._serialized_start=1777
+  _globals['_CHECKPOINTSAVED']._serialized_end=1822
+  _globals['_TRIALRESULT']._serialized_start=1824
+  _globals['_TRIALRESULT']._serialized_end=1920
+  _globals['_EXECUTORMESSAGE']._serialized_start=1923
+  _globals['_EXECUTORMESSAGE']._serialized_end=2183
+  _globals['_EXECUTOR']._serialized_start=2186
+  _globals['_EXECUTOR']._serialized_end=2335
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ class Device(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class ExecutorInfo(_message.Message):
-    __slots__ = ("executor_id", "slots", "busy_slots", "devices", "trainables", "version", "queue_capacity", "queued")
+    __slots__ = ("executor_id", "slots", "busy_slots", "devices", "trainables", "version", "queue_capacity", "queued", "running")
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     BUSY_SLOTS_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class ExecutorInfo(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     QUEUE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
     executor_id: str
     slots: int
     busy_slots: int
@@ -41,7 +42,20 @@ class ExecutorInfo(_message.Message):
     version: str
     queue_capacity: int
     queued: int
-    def __init__(self, executor_id: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., trainables: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., queue_capacity: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
+    running: _containers.RepeatedCompositeFieldContainer[RunningTrial]
+    def __init__(self, executor_id: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., trainables: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., queue_capacity: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningTrial, _Mapping]]] = ...) -> None: ...
+
+class RunningTrial(_message.Message):
+    __slots__ = ("study_id", "trial_id", "attempt", "started")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trial_id: int
+    attempt: int
+    started: bool
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., attempt: _Optional[int] = ..., started: _Optional[bool] = ...) -> None: ...
 
 class Tensor(_message.Message):
     __slots__ = ("shape", "values")
