@@ -6,6 +6,9 @@
   with nothing else on it.
 - A Prometheus endpoint on `--metrics-port`.
 - The command-line flags of both, and of the server's TLS.
+- A request that cannot be decoded (corrupt bytes, nesting past protobuf's
+  depth limit) answers INVALID_ARGUMENT on every service, not grpc-python's
+  UNKNOWN: `DecodeGuard`, the first interceptor of both servers.
 
 Only the servers call this; they depend on grpcio-health-checking and
 prometheus-client, the thin SDK does not (the imports are inside the functions).
@@ -14,8 +17,9 @@ prometheus-client, the thin SDK does not (the imports are inside the functions).
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -44,11 +48,111 @@ def add_server_args(p: argparse.ArgumentParser, *, cert_help: str, client_ca_hel
     return g
 
 
+class Malformed:
+    """What a request that failed to decode turns into, so that the handler can answer for it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        # grpc-python turns an exception here into UNKNOWN with no say for the server; a sentinel lets the
+        # wrapped handler refuse the call with the right code instead.
+        try:
+            return deserializer(data)
+        except Exception as e:  # DecodeError, too deep nesting, or anything a parser raises on garbage
+            return Malformed(f"{type(e).__name__}: {e}")
+
+    return parse
+
+
+def _refuse_message(method: str, bad: Malformed) -> str:
+    return f"{method}: the request could not be decoded ({bad.error})"
+
+
+class _GuardedContext:
+    """A servicer context whose read() refuses a request message that failed to decode."""
+
+    def __init__(self, context: grpc.aio.ServicerContext, method: str) -> None:
+        self._context = context
+        self._method = method
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def read(self) -> Any:
+        message = await self._context.read()
+        if isinstance(message, Malformed):
+            await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, _refuse_message(self._method, message))
+        return message
+
+
+async def _guarded_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext,
+                          method: str) -> AsyncIterator[Any]:
+    async for message in requests:
+        if isinstance(message, Malformed):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _refuse_message(method, message))
+        yield message
+
+
+def _guard_behavior(behavior: Callable[..., Any], method: str, streaming_request: bool) -> Callable[..., Any]:
+    async def check(request: Any, context: grpc.aio.ServicerContext) -> tuple[Any, Any]:
+        if streaming_request:
+            return _guarded_stream(request, context, method), _GuardedContext(context, method)
+        if isinstance(request, Malformed):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _refuse_message(method, request))
+        return request, context
+
+    if inspect.isasyncgenfunction(behavior):
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request, inner = await check(request, context)
+            async for response in behavior(request, inner):
+                yield response
+
+        return stream
+
+    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        request, inner = await check(request, context)
+        return await behavior(request, inner)
+
+    return call
+
+
+_HANDLER_FACTORIES = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+
+class DecodeGuard(grpc.aio.ServerInterceptor):
+    """Answers INVALID_ARGUMENT, naming the method, for request bytes that do not decode; install it first."""
+
+    async def intercept_service(
+            self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        attr, factory = _HANDLER_FACTORIES[(bool(handler.request_streaming), bool(handler.response_streaming))]
+        behavior = getattr(handler, attr)
+        return factory(_guard_behavior(behavior, details.method or "", bool(handler.request_streaming)),
+                       request_deserializer=_lenient(handler.request_deserializer),
+                       response_serializer=handler.response_serializer)
+
+
 async def start_health_port(servicer: Any, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """Serves `servicer` (a grpc_health HealthServicer shared with the API port) alone on host:port."""
     from grpc_health.v1 import health_pb2_grpc
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[DecodeGuard()])
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"{bracket_host(host)}:{port}")
     if bound == 0:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from nestor.serving import SidePorts, bracket_host
+from nestor.serving import DecodeGuard, SidePorts, bracket_host
 from nestor.tls import ClientTLS, ServerTLS, add_port, guards
 from nestor.v1 import controller_pb2, controller_pb2_grpc
 
@@ -59,7 +59,7 @@ async def serve(settings: Settings) -> None:
     engine = Engine(store, artifact_dir=settings.artifact_dir, poll_interval=settings.poll_interval,
                     dns_interval=settings.dns_interval)
     engine.pool.tls = settings.executor_tls
-    server = grpc.aio.server(interceptors=interceptors, options=[
+    server = grpc.aio.server(interceptors=[DecodeGuard(), *interceptors], options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
         # Executors and clients may keep idle connections alive with pings.

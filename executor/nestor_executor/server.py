@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from nestor.serving import SidePorts, bracket_host
+from nestor.serving import DecodeGuard, SidePorts, bracket_host
 from nestor.tls import ClientTLS, ServerTLS, add_port, guards
 from nestor.v1 import executor_pb2, executor_pb2_grpc, study_pb2
 from nestor.values import params_from_proto
@@ -193,7 +193,7 @@ async def serve(settings: Settings) -> None:
         "torch_threads": settings.torch_threads,
     }, queue_capacity=settings.queue)
     pool.start()  # workers import torch while the server starts
-    server = grpc.aio.server(options=[
+    server = grpc.aio.server(interceptors=[DecodeGuard()], options=[
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
         # The controller pings its executors' connections to notice a cut link.
