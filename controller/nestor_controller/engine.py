@@ -25,12 +25,12 @@ from nestor.v1 import controller_pb2, executor_pb2, study_pb2
 from nestor.values import params_to_proto
 
 from nestor_controller.bilevel import runtime as bilevel
-from nestor_controller.errors import NotFoundError, PreconditionError, SpecError
+from nestor_controller.errors import NotFoundError, PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.model import MeasurementRecord, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
-from nestor_controller.requests import RequestTag, current_request, note_request
+from nestor_controller.requests import RequestKey, RequestTag, current_request, note_request
 from nestor_controller.schedulers import CONTINUE, Verdict
-from nestor_controller.store import Op, Store
+from nestor_controller.store import Loaded, Op, Store, first_line
 from nestor_controller.store import executors as executors_table
 from nestor_controller.study import RUNNING, StudyRuntime, check_measurement
 from nestor_controller.validate import parse_spec
@@ -41,6 +41,8 @@ T = TypeVar("T")
 #: A trial whose executor is lost this many times fails instead of going back to the queue.
 MAX_ATTEMPTS = 5
 MAX_SUGGEST = 1000
+#: While the store refuses writes, a study's runner looks again this often.
+PAUSE_WHILE_STORE_DOWN_S = 0.2
 #: Answers remembered per request id, so that a retried call returns the first answer.
 REQUEST_CACHE = 100_000
 
@@ -66,17 +68,43 @@ class Engine:
         self.artifact_dir = artifact_dir
         self.studies: dict[str, StudyRuntime] = {}
         self.pool = ExecutorPool(self.wake_all, poll_interval=poll_interval, on_lost=self._executor_lost,
-                                 dns_interval=dns_interval)
+                                 dns_interval=dns_interval, foreign_runs=self._foreign_runs)
         self.runs: dict[tuple[str, int], asyncio.Task[None]] = {}
         self.run_executor: dict[tuple[str, int], str] = {}
-        self._answers: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
-        self._notes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._answers: OrderedDict[RequestKey, Any] = OrderedDict()
+        self._inflight: dict[RequestKey, asyncio.Future[Any]] = {}
+        self._notes: dict[RequestKey, dict[str, Any]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- life cycle ---------------------------------------------------------
 
     async def start(self, static_executors: list[str]) -> None:
+        loop = asyncio.get_running_loop()
+        self.store.on_write_failed = lambda study_id: loop.call_soon_threadsafe(self._write_failed, study_id)
+        self.store.on_recovered = lambda: loop.call_soon_threadsafe(self.wake_all)
         loaded = await asyncio.to_thread(self.store.load)
+        self._remember_notes(loaded.answers)
+        for rt in self._restore_studies(loaded, "the controller restarted"):
+            self.studies[rt.id] = rt
+        self.pool.start()
+        for address in dict.fromkeys([*static_executors, *loaded.executors]):
+            if address.startswith("dns:"):
+                self.pool.add_dns(address)
+            else:
+                self.pool.add(address)
+        for rt in self.studies.values():
+            if rt.running and rt.managed:
+                self._start_runner(rt)  # it first requeues what the previous controller was running
+            elif rt.running:
+                await rt.check_end()
+
+    def _remember_notes(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            key = (row["study_id"], row["method"], int(row["trial_id"]), row["request_id"])
+            self._notes[key] = json.loads(row["payload"])
+
+    def _restore_studies(self, loaded: Loaded, orphan_reason: str) -> list[StudyRuntime]:
+        """Runtimes as the store holds them; running managed trials are orphans: `orphan_reason` says why."""
         measurements: dict[tuple[str, int], list[MeasurementRecord]] = defaultdict(list)
         for row in loaded.measurements:
             measurements[(row["study_id"], int(row["trial_id"]))].append(
@@ -86,27 +114,58 @@ class Engine:
             t = TrialRecord.from_row(row)
             t.measurements = measurements.get((t.study_id, t.id), [])
             trials_by_study[t.study_id].append(t)
-        for row in loaded.answers:
-            self._notes[(row["method"], row["request_id"])] = json.loads(row["payload"])
+        out = []
         for row in loaded.studies:
             rt = self._restore_study(row, trials_by_study.get(row["id"], []), loaded.last_seq.get(row["id"], 0))
-            self.studies[rt.id] = rt
-        self.pool.start()
-        for address in dict.fromkeys([*static_executors, *loaded.executors]):
-            if address.startswith("dns:"):
-                self.pool.add_dns(address)
-            else:
-                self.pool.add(address)
-        for rt in self.studies.values():
-            if not rt.running:
-                continue
-            if rt.managed:
-                # Their executors' streams died with the previous controller: run them again from their checkpoints.
-                for t in sorted(rt.trials.values(), key=lambda t: t.id):
-                    if t.state == RUNNING:
-                        await rt.requeue(t, "the controller restarted")
-                self._start_runner(rt)
-            await rt.check_end()
+            rt.generation = self.store.fenced_generation(rt.id) + 1
+            rt.orphan_reason = orphan_reason
+            out.append(rt)
+        return out
+
+    def _write_failed(self, study_id: str) -> None:
+        """A write of the study failed: its memory may hold what the store never took."""
+        rt = self.studies.get(study_id)
+        if rt is not None and not rt.broken and rt.generation <= self.store.fenced_generation(study_id):
+            rt.broken = True
+            task = asyncio.create_task(self._rebuild(rt), name=f"rebuild-{study_id}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _rebuild(self, old: StudyRuntime) -> None:
+        """Throws the study's memory away and reads it again as committed. Its runs on executors are stopped
+        (their trials run again from their checkpoints); watchers carry on with the rebuilt study."""
+        tasks = [task for (sid, _), task in self.runs.items() if sid == old.id]
+        if old.runner is not None:
+            tasks.append(old.runner)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        delay = 0.2
+        while True:
+            try:
+                loaded = await asyncio.to_thread(self.store.load, old.id)
+                break
+            except Exception as e:
+                log.warning("study %s: cannot read it back from store %s yet: %s", old.id, self.store.name,
+                            first_line(e))
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 2.0)
+        if self.studies.get(old.id) is not old:
+            return  # deleted meanwhile
+        self._remember_notes(loaded.answers)
+        rebuilt = self._restore_studies(loaded, "its study was rebuilt from the store after a failed write")
+        if not rebuilt:
+            self.studies.pop(old.id, None)
+            for q in old.subscribers:
+                q.put_nowait(None)
+            return
+        rt = rebuilt[0]
+        rt.subscribers = old.subscribers
+        self.studies[rt.id] = rt
+        log.warning("study %s rebuilt from store %s after a failed write: %d trials", rt.id, self.store.name,
+                    len(rt.trials))
+        if rt.running and rt.managed:
+            self._start_runner(rt)
 
     def _restore_study(self, row: dict[str, Any], trials: list[TrialRecord], last_seq: int) -> StudyRuntime:
         spec = json_format.Parse(row["spec"], study_pb2.StudySpec())
@@ -146,6 +205,8 @@ class Engine:
         return rt
 
     async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
         for rt in self.studies.values():
             if rt.runner:
                 rt.runner.cancel()
@@ -162,8 +223,9 @@ class Engine:
     # --- idempotent calls -----------------------------------------------------
 
     async def once(self, method: str, request_id: str, fn: Callable[[], Awaitable[T]],
-                   rebuild: Callable[[dict[str, Any]], T]) -> T:
-        """Runs fn once per (method, request id); a retry gets the first answer, or waits for it.
+                   rebuild: Callable[[dict[str, Any]], T], *, study_id: str = "", trial_id: int = 0) -> T:
+        """Runs fn once per request (its id within its study, method and trial); a retry gets the first
+        answer, or waits for it.
 
         Answers of this controller's lifetime are cached; older ones are rebuilt by `rebuild`
         from the note the first call committed with its change.
@@ -172,7 +234,7 @@ class Engine:
             return await fn()
         if len(request_id) > 128:
             raise SpecError(f"request_id: longer than 128 characters ({len(request_id)})")
-        key = (method, request_id)
+        key: RequestKey = (study_id, method, trial_id, request_id)
         if key in self._answers:
             return self._answers[key]  # type: ignore[no-any-return]
         if key in self._inflight:
@@ -181,7 +243,7 @@ class Engine:
             return rebuild(self._notes[key])
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
-        token = current_request.set(RequestTag(method, request_id))
+        token = current_request.set(RequestTag(key))
         try:
             answer = await fn()
         except BaseException as e:
@@ -203,10 +265,14 @@ class Engine:
         rt = self.studies.get(study_id)
         if rt is None:
             raise NotFoundError(f"study {study_id!r} not found")
+        if rt.broken:
+            raise StoreUnavailable(f"study {study_id} is being read back from store {self.store.name} after a "
+                                   "failed write; retry in a moment")
         return rt
 
     async def create_study(self, spec: study_pb2.StudySpec) -> StudyRuntime:
         parsed = parse_spec(spec)
+        self.store.check_writable()
         if spec.trainable:
             served = set().union(*(h.trainables for h in self.pool.handles.values() if h.healthy))
             # With no executor known yet the study waits for one; with some, a typo must not wait forever.
@@ -233,16 +299,18 @@ class Engine:
 
     async def stop_study(self, study_id: str, reason: str) -> StudyRuntime:
         rt = self.get(study_id)
+        self.store.check_writable()
         await rt.end(study_pb2.STUDY_STOPPED, reason or "stopped by a user")
         return rt
 
     async def delete_study(self, study_id: str) -> None:
         rt = self.get(study_id)
+        self.store.check_writable()
         if rt.running:
             await rt.end(study_pb2.STUDY_STOPPED, "deleted")
         if rt.runner:
             rt.runner.cancel()
-        await self.store.commit(self.store.delete_study_ops(study_id))
+        await self.store.commit(self.store.delete_study_ops(study_id), rt.fence)
         self.studies.pop(study_id, None)
         for q in rt.subscribers:
             q.put_nowait(None)
@@ -270,6 +338,7 @@ class Engine:
             raise SpecError(f"count: must be between 1 and {MAX_SUGGEST}, got {count}")
         if not rt.running:
             return [], True  # the natural end of an ask/tell loop, not an error
+        self.store.check_writable()
         async with rt.lock:
             client = client_id or "client"
             ops: list[Op] = []
@@ -301,6 +370,7 @@ class Engine:
         m = check_measurement(measurement, f"measurement of {t.where()}")
         if rt.known_step(t, m.step):
             return Verdict(True, t.stop_reason) if t.stop_reason else CONTINUE
+        self.store.check_writable()
         return await rt.record_measurement(t, m)
 
     async def complete(self, study_id: str, trial_id: int, final: study_pb2.Measurement | None,
@@ -309,10 +379,13 @@ class Engine:
         t = rt.running_trial(trial_id)
         if rt.managed:
             raise PreconditionError(f"{t.where()} runs on executor {t.executor}; its result comes over RunTrial")
+        self.store.check_writable()
         if error:
             await rt.finish_trial(t, error=error)
             return t
-        record = check_measurement(final, f"final measurement of {t.where()}") if final is not None else None
+        record = None
+        if final is not None:
+            record = check_measurement(final, f"final measurement of {t.where()}", final=True)
         _, problem = rt.final_for(t, record)
         if problem:
             raise SpecError(problem)
@@ -324,12 +397,10 @@ class Engine:
     async def register_executor(self, address: str, info: executor_pb2.ExecutorInfo) -> ExecutorHandle:
         if not address or ":" not in address:
             raise SpecError(f"address: expected host:port, got {address!r}")
-        known = address in self.pool.handles
-        handle = self.pool.add(address, info)
-        if not known:
+        if address not in self.pool.handles:
             await self.store.commit([self.store.upsert(executors_table, {"address": address,
                                                                         "registered": time.time()})])
-        return handle
+        return self.pool.add(address, info)
 
     # --- managed trials -----------------------------------------------------------
 
@@ -339,8 +410,13 @@ class Engine:
     async def _run_study(self, rt: StudyRuntime) -> None:
         while rt.running:
             rt.wake.clear()
+            if not self.store.writable:
+                await asyncio.sleep(PAUSE_WHILE_STORE_DOWN_S)  # no change can be committed: nothing to try
+                continue
             try:
                 await self._fill(rt)
+            except StoreUnavailable:
+                pass  # the store logged it; the study is rebuilt from what was committed
             except Exception:
                 log.exception("study %s: dispatch failed", rt.id)
             if not rt.running:
@@ -350,9 +426,33 @@ class Engine:
 
     async def _fill(self, rt: StudyRuntime) -> None:
         async with rt.lock:
+            await self._requeue_orphans(rt)
             while rt.running and await self._dispatch_batch(rt):
                 pass
             await rt.check_end()
+
+    async def _requeue_orphans(self, rt: StudyRuntime) -> None:
+        """Trials the store has RUNNING that no stream of ours runs (after a restart or a rebuild) go back to the
+        queue once. Their old runs, if still alive on an executor, stop by themselves (their stream is gone)
+        and hold their place there until they do (see `_foreign_runs`)."""
+        if not rt.orphan_reason:
+            return
+        for t in sorted(rt.trials.values(), key=lambda t: t.id):
+            if t.state == RUNNING and (rt.id, t.id) not in self.runs:
+                await rt.requeue(t, rt.orphan_reason)
+        rt.orphan_reason = ""
+
+    def _foreign_runs(self, handle: ExecutorHandle) -> int:
+        """Runs an executor holds that are not ours but still take a place: another run of a trial that has not
+        ended (one a previous controller started). A run of an ended trial is ending too and is not counted."""
+        n = 0
+        for r in handle.info.running if handle.info is not None else ():
+            if (r.study_id, r.trial_id, r.attempt) in handle.ours:
+                continue
+            rt = self.studies.get(r.study_id)
+            t = rt.trials.get(r.trial_id) if rt is not None else None
+            n += t is not None and not t.finished
+        return n
 
     async def _dispatch_batch(self, rt: StudyRuntime) -> bool:
         """Starts trials on every free slot (creating them as needed) with one commit; False when none started."""
@@ -375,21 +475,21 @@ class Engine:
         batch: list[tuple[TrialRecord, ExecutorHandle]] = []
         while rt.pending and len(batch) < allowed:
             t, handle = rt.trials[rt.pending[0]], slots[len(batch)]
-            self.pool.reserve(handle)
             checkpoint_dir = os.path.join(self.artifact_dir, rt.id, rt.checkpoint_name(t)) if self.artifact_dir else ""
             if not checkpoint_dir and rt.checkpoint_name(t) != f"trial-{t.id}":
                 # A promotion that must start over needs a fresh folder; without an artifact store of our own
                 # it is named relative to the executor's.
                 checkpoint_dir = os.path.join(rt.id, rt.checkpoint_name(t))
             rt.start_ops(t, handle.address, checkpoint_dir, ops, evs)
+            self.pool.reserve(handle, (rt.id, t.id, t.attempt))
             batch.append((t, handle))
         if not ops:
             return False
         try:
             await rt.commit(ops, evs)
         except BaseException:
-            for _, handle in batch:
-                self.pool.release(handle)
+            for t, handle in batch:
+                self.pool.release(handle, (rt.id, t.id, t.attempt))
             raise
         for t, handle in batch:
             self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle),
@@ -427,21 +527,19 @@ class Engine:
             nonlocal held
             if held:
                 held = False
-                self.pool.release(handle)
+                self.pool.release(handle, (rt.id, t.id, attempt))
 
         refused = False  # a stop the stream refused: the run had ended, its result unread
         try:
             await call.write(executor_pb2.ControllerMessage(assignment=self._assignment(rt, t)))
             stop_sent = False
-            # Steps stored by an earlier attempt: a trial resumed from its checkpoint sends them again.
-            stored_steps = {x.step for x in t.measurements}
             async for msg in call:
                 if not current():
                     break
                 kind = msg.WhichOneof("body")
                 if kind == "measurement":
-                    if msg.measurement.step in stored_steps:
-                        continue
+                    if rt.known_step(t, msg.measurement.step):
+                        continue  # a run resumed from its checkpoint sends steps again: the first value stands
                     try:
                         m = check_measurement(msg.measurement, f"measurement of {t.where()}")
                     except SpecError as e:
@@ -449,7 +547,6 @@ class Engine:
                         await call.write(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial(reason=str(e))))
                         finished = True
                         break
-                    stored_steps.add(m.step)
                     verdict, committed = rt.record_measurement_soon(t, m)
                     # A run that reached its rung's budget ends by itself (trainables train ctx.budget); a stop
                     # written as its stream closes would race the executor's result.
@@ -497,11 +594,15 @@ class Engine:
             elif current():
                 why = f"executor {handle.address}: {e.code().name}: {e.details()}"
                 if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED):
-                    # Our view of its trainables or slots was stale: look again before the next dispatch.
+                    # Refused before it began: our view of its trainables or slots was stale. That is backpressure,
+                    # not a loss: the attempt is given back, and that executor waits for a look that finds room.
+                    self.pool.refused(handle)
+                    await rt.requeue(t, why, began=False)
                     await self.pool._probe(handle)
-                    await rt.requeue(t, why)
                 else:
                     await self._lost(rt, t, handle, why)
+        except StoreUnavailable:
+            call.cancel()  # the study is rebuilt from the store; the trial runs again from its checkpoint
         except Exception as e:
             log.exception("trial %s of study %s", t.id, rt.id)
             if current():
@@ -520,7 +621,7 @@ class Engine:
         final = None
         if r.HasField("final_measurement"):
             try:
-                final = check_measurement(r.final_measurement, f"final measurement of {t.where()}")
+                final = check_measurement(r.final_measurement, f"final measurement of {t.where()}", final=True)
             except SpecError as e:
                 await rt.finish_trial(t, error=str(e))
                 return

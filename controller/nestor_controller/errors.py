@@ -25,3 +25,15 @@ class PreconditionError(ControllerError):
     """The target exists but is in a state that does not allow the call (e.g. a finished trial)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class StoreUnavailable(ControllerError):
+    """The store refused a write (full disk, read-only file, server down); nothing of the change was applied.
+
+    Retryable: the same call succeeds once the store is back."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class StoreProblem(Exception):
+    """The store cannot be used at start (damaged, or held by another controller): a one-line reason."""

@@ -20,6 +20,8 @@ from nestor.tls import ClientTLS, aio_channel
 from nestor.v1 import controller_pb2, executor_pb2, executor_pb2_grpc
 
 log = logging.getLogger(__name__)
+#: One run of a trial: (study id, trial id, attempt).
+RunKey = tuple[str, int, int]
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -42,17 +44,26 @@ class ExecutorHandle:
     stub: executor_pb2_grpc.ExecutorStub
     info: executor_pb2.ExecutorInfo | None = None
     healthy: bool = False
-    running: int = 0
     last_seen: float = 0.0
     failures: int = 0
     trainables: frozenset[str] = field(default_factory=frozenset)
+    #: The runs we placed on it: (study id, trial id, attempt).
+    ours: set[RunKey] = field(default_factory=set)
+    #: Runs it reported that are not ours and still hold a place (a previous controller's, until they end).
+    foreign: int = 0
+    #: After a refusal: no dispatch to it before this (monotonic) time, unless a probe finds room first.
+    cool_until: float = 0.0
+
+    @property
+    def running(self) -> int:
+        return len(self.ours)
 
     @property
     def free(self) -> int:
-        if not self.healthy or self.info is None:
+        if not self.healthy or self.info is None or time.monotonic() < self.cool_until:
             return 0
         # Its backlog too: a trial waiting there starts the instant a slot frees, with no round trip to us.
-        return max(0, self.info.slots + self.info.queue_capacity - self.running)
+        return max(0, self.info.slots + self.info.queue_capacity - self.running - self.foreign)
 
     def status(self) -> controller_pb2.ExecutorStatus:
         s = controller_pb2.ExecutorStatus(address=self.address, healthy=self.healthy, running_trials=self.running)
@@ -75,9 +86,11 @@ def parse_dns_target(target: str) -> tuple[str, int]:
 
 class ExecutorPool:
     def __init__(self, on_change: Callable[[], None], *, poll_interval: float = 2.0,
-                 on_lost: Callable[[ExecutorHandle], None] | None = None, dns_interval: float = 10.0) -> None:
+                 on_lost: Callable[[ExecutorHandle], None] | None = None, dns_interval: float = 10.0,
+                 foreign_runs: Callable[[ExecutorHandle], int] | None = None) -> None:
         self.on_change = on_change
         self.on_lost = on_lost
+        self.foreign_runs = foreign_runs
         self.poll_interval = poll_interval
         self.dns_interval = dns_interval
         self.handles: dict[str, ExecutorHandle] = {}
@@ -126,12 +139,16 @@ class ExecutorPool:
     def free_slots(self, trainable: str) -> int:
         return sum(h.free for h in self.free_for(trainable))
 
-    def reserve(self, h: ExecutorHandle) -> None:
-        h.running += 1
+    def reserve(self, h: ExecutorHandle, run: RunKey) -> None:
+        h.ours.add(run)
 
-    def release(self, h: ExecutorHandle) -> None:
-        h.running = max(0, h.running - 1)
+    def release(self, h: ExecutorHandle, run: RunKey) -> None:
+        h.ours.discard(run)
         self.on_change()
+
+    def refused(self, h: ExecutorHandle) -> None:
+        """It refused a run for lack of room (our view was stale): back off from it until a probe finds room."""
+        h.cool_until = time.monotonic() + self.poll_interval
 
     def mark_lost(self, h: ExecutorHandle, why: str, *, confirmed: bool = False) -> None:
         """Stops dispatching to `h`; `confirmed` (it stopped answering health checks) also gives up its trials."""
@@ -143,13 +160,16 @@ class ExecutorPool:
         self.on_change()
 
     def _describe_ok(self, h: ExecutorHandle, info: executor_pb2.ExecutorInfo) -> None:
-        was = h.healthy, h.info.slots if h.info else None, h.trainables
+        was = h.healthy, h.info.slots if h.info else None, h.trainables, h.foreign, h.cool_until > 0
         h.info = info
         h.trainables = frozenset(info.trainables)
         h.healthy = True
         h.failures = 0
         h.last_seen = time.time()
-        if was != (h.healthy, info.slots, h.trainables):
+        h.foreign = self.foreign_runs(h) if self.foreign_runs is not None else 0
+        if h.cool_until and info.busy_slots + info.queued + h.foreign < info.slots + info.queue_capacity:
+            h.cool_until = 0.0
+        if was != (h.healthy, info.slots, h.trainables, h.foreign, h.cool_until > 0):
             self.on_change()
 
     async def _probe(self, h: ExecutorHandle) -> None:

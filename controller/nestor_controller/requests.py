@@ -16,11 +16,14 @@ from typing import Any
 
 from nestor_controller.store import Op, Store, answers
 
+#: What a request id is unique within: (study id or "", method, trial id or 0, request id). The same id in
+#: another study, or for another trial, is another request.
+RequestKey = tuple[str, str, int, str]
+
 
 @dataclass
 class RequestTag:
-    method: str
-    request_id: str
+    key: RequestKey
     note: dict[str, Any] | None = None
     recorded: bool = False
 
@@ -35,11 +38,13 @@ def note_request(**note: Any) -> None:
         tag.note = note
 
 
-def answer_op(store: Store, study_id: str) -> Op | None:
+def answer_op(store: Store) -> Op | None:
     """The row to commit with the change, when the current call has something to record."""
     tag = current_request.get()
     if tag is None or tag.recorded or tag.note is None:
         return None
     tag.recorded = True
-    return store.insert(answers, {"method": tag.method, "request_id": tag.request_id, "study_id": study_id,
-                                  "payload": json.dumps(tag.note).encode(), "created": time.time()})
+    scope, method, trial_id, request_id = tag.key
+    return store.insert(answers, {"study_id": scope, "method": method, "trial_id": trial_id,
+                                  "request_id": request_id, "payload": json.dumps(tag.note).encode(),
+                                  "created": time.time()})

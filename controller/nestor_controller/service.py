@@ -87,7 +87,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             return controller_pb2.SuggestTrialsResponse(trials=[rt.trial(i).to_proto() for i in note["trials"]],
                                                         study_done=self.engine.suggest_done(rt))
 
-        return await self.engine.once("SuggestTrials", request.request_id, suggest, rebuild)
+        return await self.engine.once("SuggestTrials", request.request_id, suggest, rebuild,
+                                      study_id=request.study_id)
 
     @rpc
     async def ReportMeasurement(self, request: controller_pb2.ReportMeasurementRequest,
@@ -104,7 +105,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             decision = study_pb2.DECISION_STOP if note["stop"] else study_pb2.DECISION_CONTINUE
             return controller_pb2.ReportMeasurementResponse(decision=decision, reason=note["reason"])
 
-        return await self.engine.once("ReportMeasurement", request.request_id, report, rebuild)
+        return await self.engine.once("ReportMeasurement", request.request_id, report, rebuild,
+                                      study_id=request.study_id, trial_id=request.trial_id)
 
     @rpc
     async def CompleteTrial(self, request: controller_pb2.CompleteTrialRequest, context: Any) -> study_pb2.Trial:
@@ -117,7 +119,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         def rebuild(note: dict[str, Any]) -> study_pb2.Trial:
             return self.engine.get(request.study_id).trial(note["trial"]).to_proto()
 
-        return await self.engine.once("CompleteTrial", request.request_id, complete, rebuild)
+        return await self.engine.once("CompleteTrial", request.request_id, complete, rebuild,
+                                      study_id=request.study_id, trial_id=request.trial_id)
 
     @rpc
     async def GetTrial(self, request: controller_pb2.GetTrialRequest, context: Any) -> study_pb2.Trial:
@@ -182,7 +185,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             return await bilevel.report_outer_gradient(self.engine, require_id(request.study_id, "study_id"),
                                                        request.trial_id, request.gradient)
 
-        return await self.engine.once("ReportOuterGradient", request.request_id, report, bilevel.rebuild_values)
+        return await self.engine.once("ReportOuterGradient", request.request_id, report, bilevel.rebuild_values,
+                                      study_id=request.study_id, trial_id=request.trial_id)
 
     @rpc
     async def GetOuterState(self, request: controller_pb2.GetOuterStateRequest,

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Executable
+
+from nestor_controller.errors import StoreProblem, StoreUnavailable
+from nestor_controller.lease import Lease, holder_text
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +105,21 @@ executors = Table(
 
 answers = Table(
     "answers", metadata,
+    Column("study_id", String(64), primary_key=True),  # "" for calls outside a study (CreateStudy)
     Column("method", String(64), primary_key=True),
+    Column("trial_id", BigInteger, primary_key=True),  # 0 for calls that name no trial
     Column("request_id", String(128), primary_key=True),
-    Column("study_id", String(64), nullable=False, index=True),
     Column("payload", LargeBinary, nullable=False),
     Column("created", Float, nullable=False),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),  # one more at every takeover; writes check it (PostgreSQL)
+    Column("holder", Text, nullable=False),
+    Column("since", Float, nullable=False),
+    Column("heartbeat", Float, nullable=False),
 )
 
 Op = tuple[Executable, dict[str, Any]]
@@ -140,12 +153,20 @@ def upsert(engine: Engine, table: Table, row: dict[str, Any]) -> Op:
     return stmt.on_conflict_do_update(index_elements=keys, set_=update), row
 
 
+#: A study's writes carry (study id, generation): once one of them fails, the later ones of that generation
+#: fail too without being tried, so nothing computed on top of a lost change can land after it.
+Fence = tuple[str, int]
+#: Seconds between write probes while the store refuses writes.
+PROBE_S = 0.5
+
+
 @dataclass
 class _Write:
     ops: Sequence[Op]
     future: asyncio.Future[None] | None
     loop: asyncio.AbstractEventLoop | None
     done: threading.Event | None = None
+    fence: Fence | None = None
 
 
 @dataclass
@@ -160,8 +181,23 @@ class Loaded:
     answers: list[dict[str, Any]] = field(default_factory=list)
 
 
+def first_line(e: BaseException) -> str:
+    """The database's own words, without SQLAlchemy's statement dump and link."""
+    orig = getattr(e, "orig", None) or e
+    return (str(orig).strip().splitlines() or [orig.__class__.__name__])[0]
+
+
 class Store:
-    def __init__(self, url: str, *, durable: bool = True) -> None:
+    """The controller's only truth. Start-up takes the store's lease, checks and migrates it.
+
+    A write that fails (full disk, read-only file, server gone) raises StoreUnavailable to its caller,
+    fences off the later writes of the same study generation, and switches the store to fail-fast until a
+    probe write succeeds again (`writable`); `on_write_failed(study_id)` and `on_recovered()` are called
+    from the writer thread so the engine can rebuild that study from what was committed and wake up.
+    """
+
+    def __init__(self, url: str, *, durable: bool = True, standby: bool = False,
+                 on_wait: Callable[[str], None] | None = None) -> None:
         if url.startswith(("postgresql://", "postgres://")):
             # psycopg 3 is the driver we install; SQLAlchemy would otherwise look for psycopg2.
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -171,9 +207,29 @@ class Store:
         if url.startswith("sqlite"):
             connect_args = {"check_same_thread": False, "timeout": 30}
         self.engine = create_engine(url, connect_args=connect_args)
+        self.name = self.engine.url.render_as_string(hide_password=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", self._sqlite_pragmas)
-        migrate(self.engine)
+        self.lease = Lease(self.engine, self.name)
+        try:
+            self.lease.acquire(standby=standby, on_wait=on_wait)
+            self._check_integrity()
+            migrate(self.engine)
+            self.epoch = self._take_epoch()
+        except StoreProblem:
+            self.lease.release()
+            raise
+        except Exception as e:
+            self.lease.release()
+            raise StoreProblem(f"store {self.name} cannot be opened: {first_line(e)}") from e
+        self.lease.on_lost = self._lease_lost
+        self.lost = ""  # why the lease was lost: nothing is written any more
+        self.writable = True
+        self.last_error = ""
+        self.on_write_failed: Callable[[str], None] | None = None
+        self.on_recovered: Callable[[], None] | None = None
+        self.on_lease_lost: Callable[[str], None] | None = None
+        self._fenced: dict[str, int] = {}  # study id -> the newest generation with a failed write
         self._inserts: dict[str, Executable] = {}
         self._upserts: dict[str, Executable] = {}
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
@@ -188,6 +244,38 @@ class Store:
         cur.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'OFF'}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+
+    def _check_integrity(self) -> None:
+        """SQLite: a damaged file is refused at start with what to do, not met later as a traceback."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        path = self.engine.url.database or ""
+        fix = (f"restore it from a backup, or salvage what is readable with "
+               f"`sqlite3 {path} .recover | sqlite3 recovered.db` and start with --store sqlite:///recovered.db")
+        try:
+            with self.engine.connect() as conn:
+                result = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check")]
+        except Exception as e:
+            raise StoreProblem(f"store {path} is damaged ({first_line(e)}): {fix}") from e
+        if result != ["ok"]:
+            raise StoreProblem(f"store {path} is damaged ({result[0]}): {fix}")
+
+    def _take_epoch(self) -> int:
+        """The lease's epoch goes up by one: writes of any earlier holder are refused from now on."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            old = conn.execute(select(leases.c.epoch).where(leases.c.name == "controller")).scalar()
+            epoch = int(old or 0) + 1
+            stmt, row = upsert(self.engine, leases, {"name": "controller", "epoch": epoch, "holder": holder_text(),
+                                                     "since": now, "heartbeat": now})
+            conn.execute(stmt, row)
+        return epoch
+
+    def _lease_lost(self, why: str) -> None:
+        self.lost = why
+        self.writable = False
+        if self.on_lease_lost is not None:
+            self.on_lease_lost(why)
 
     # --- writing -------------------------------------------------------
 
@@ -205,21 +293,57 @@ class Store:
             stmt = self._upserts[table.name] = upsert(self.engine, table, row)[0]
         return stmt, row
 
-    async def commit(self, ops: Sequence[Op]) -> None:
-        """Returns once `ops` are committed in one transaction (at once when durability is off)."""
+    def unavailable(self, cause: str = "") -> StoreUnavailable:
+        if self.lost:
+            return StoreUnavailable(f"store {self.name}: this controller lost its lease ({self.lost}); "
+                                    "it writes nothing more")
+        return StoreUnavailable(f"store {self.name} refuses writes: {cause or self.last_error}; nothing was "
+                                "changed, retry when it is back")
+
+    def check_writable(self) -> None:
+        """Raises StoreUnavailable while writes are known to fail: a call is refused before it changes memory."""
+        if not self.writable:
+            raise self.unavailable()
+
+    async def commit(self, ops: Sequence[Op], fence: Fence | None = None) -> None:
+        """Returns once `ops` are committed in one transaction (at once when durability is off).
+
+        Raises StoreUnavailable when they were not: then none of them is in the store."""
         if not ops:
             return
+        if not self.writable:
+            self._fence(fence)
+            raise self.unavailable()
         if not self.durable:
-            self._queue.put(_Write(ops, None, None))
+            self._queue.put(_Write(ops, None, None, fence=fence))
             return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Write(ops, fut, loop))
+        self._queue.put(_Write(ops, fut, loop, fence=fence))
         await fut
+
+    def _fence(self, fence: Fence | None) -> None:
+        if fence is not None:
+            study_id, generation = fence
+            if self._fenced.get(study_id, -1) < generation:
+                self._fenced[study_id] = generation
+                if self.on_write_failed is not None:
+                    self.on_write_failed(study_id)
+
+    def fenced_generation(self, study_id: str) -> int:
+        """The newest generation of the study with a failed write (-1: none)."""
+        return self._fenced.get(study_id, -1)
+
+    def _fenced_off(self, w: _Write) -> bool:
+        return w.fence is not None and self._fenced.get(w.fence[0], -1) >= w.fence[1]
 
     def _writer(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=None if self.writable or self.lost else PROBE_S)
+            except queue.Empty:
+                self._probe()
+                continue
             if first is None:
                 return
             batch = [first]
@@ -233,24 +357,72 @@ class Store:
                     stop = True
                     break
                 batch.append(nxt)
-            try:
-                with self.engine.begin() as conn:
-                    self._execute(conn, [op for w in batch for op in w.ops])
-                self.commits += 1
-                self._resolve(batch, None)
-            except Exception:
-                # One bad write must not fail the others it was grouped with: retry them alone.
-                for w in batch:
-                    try:
-                        with self.engine.begin() as conn:
-                            self._execute(conn, w.ops)
-                        self.commits += 1
-                        self._resolve([w], None)
-                    except Exception as e:
-                        log.exception("store write failed")
-                        self._resolve([w], e)
+            self._write_batch(batch)
             if stop:
                 return
+
+    def _write_batch(self, batch: list[_Write]) -> None:
+        live = []
+        for w in batch:
+            if self.lost or self._fenced_off(w):
+                self._resolve([w], self.unavailable())
+            else:
+                live.append(w)
+        if not live:
+            return
+        try:
+            self._transaction([op for w in live for op in w.ops])
+            self._resolve(live, None)
+            return
+        except Exception:
+            pass
+        # One bad write must not fail the others it was grouped with: retry them alone, in order.
+        for w in live:
+            if self.lost or self._fenced_off(w):
+                self._resolve([w], self.unavailable())
+                continue
+            try:
+                self._transaction(w.ops)
+                self._resolve([w], None)
+            except Exception as e:
+                self.last_error = first_line(e)
+                if self.writable:
+                    log.error("store %s: write failed, refusing changes until it is writable again: %s",
+                              self.name, self.last_error)
+                self.writable = False
+                self._fence(w.fence)
+                self._resolve([w], self.unavailable(self.last_error))
+
+    def _transaction(self, ops: Sequence[Op]) -> None:
+        with self.engine.begin() as conn:
+            self._check_epoch(conn)
+            self._execute(conn, ops)
+        self.commits += 1
+
+    def _check_epoch(self, conn: Connection) -> None:
+        """PostgreSQL: a write lands only while this controller's epoch is the lease's (a successor's takeover
+        waits for the row lock, then every later write of ours sees the new epoch and is refused)."""
+        if self.engine.dialect.name != "postgresql":
+            return  # SQLite's lease is a lock its holder cannot lose while alive
+        epoch = conn.execute(select(leases.c.epoch).where(leases.c.name == "controller").with_for_update(
+            read=True)).scalar()
+        if epoch != self.epoch:
+            self._lease_lost(f"another controller took over the store (epoch {epoch}, ours {self.epoch})")
+            raise RuntimeError("lease lost")
+
+    def _probe(self) -> None:
+        """While writes fail: one small write tells when the store takes them again."""
+        try:
+            with self.engine.begin() as conn:
+                self._check_epoch(conn)
+                conn.execute(leases.update().where(leases.c.name == "controller").values(heartbeat=time.time()))
+        except Exception as e:
+            self.last_error = first_line(e)
+            return
+        log.warning("store %s takes writes again", self.name)
+        self.writable = True
+        if self.on_recovered is not None:
+            self.on_recovered()
 
     @staticmethod
     def _execute(conn: Connection, ops: Iterable[Op]) -> None:
@@ -300,24 +472,32 @@ class Store:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        self.lease.release()
         self.engine.dispose()
 
     # --- reading -------------------------------------------------------
 
-    def load(self) -> Loaded:
+    def load(self, study_id: str | None = None) -> Loaded:
+        """Every study (at start), or one study as committed (to rebuild it after a failed write)."""
+        def only(table: Table) -> Any:
+            q = select(table)
+            return q if study_id is None else q.where(table.c.study_id == study_id)
+
         out = Loaded()
         with self.engine.connect() as conn:
-            out.studies = [dict(r._mapping) for r in conn.execute(select(studies))]
-            out.trials = [dict(r._mapping) for r in conn.execute(select(trials))]
-            out.measurements = [
-                dict(r._mapping) for r in conn.execute(select(measurements).order_by(measurements.c.id))
-            ]
-            for study_id, seq in conn.execute(select(events.c.study_id, func.max(events.c.seq)).group_by(
-                    events.c.study_id)):
-                out.last_seq[study_id] = int(seq)
-            out.executors = [r.address for r in conn.execute(select(executors))]
+            q = select(studies) if study_id is None else select(studies).where(studies.c.id == study_id)
+            out.studies = [dict(r._mapping) for r in conn.execute(q)]
+            out.trials = [dict(r._mapping) for r in conn.execute(only(trials))]
+            out.measurements = [dict(r._mapping) for r in conn.execute(only(measurements).order_by(measurements.c.id))]
+            seqs = select(events.c.study_id, func.max(events.c.seq)).group_by(events.c.study_id)
+            if study_id is not None:
+                seqs = seqs.where(events.c.study_id == study_id)
+            for sid, seq in conn.execute(seqs):
+                out.last_seq[sid] = int(seq)
+            if study_id is None:
+                out.executors = [r.address for r in conn.execute(select(executors))]
             # Retries come within seconds or minutes; a day of answers is plenty to recognise them.
-            recent = conn.execute(select(answers).where(answers.c.created > time.time() - 86400))
+            recent = conn.execute(only(answers).where(answers.c.created > time.time() - 86400))
             out.answers = [dict(r._mapping) for r in recent]
         return out
 

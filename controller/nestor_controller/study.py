@@ -1,10 +1,13 @@
 """One study in the controller's memory: its trials, its strategy and its events.
 
-Every change follows the same path: update memory (synchronously, so that no
-other coroutine sees half of it), collect the store rows and the events it
-produced, commit them in one transaction, and only then publish the events
-and answer. A crash before the commit loses a change nobody was told about;
-a crash after it loses nothing.
+Every change follows the same path: compute it in memory (synchronously, so
+that no other coroutine sees half of it), collect the store rows and the
+events it produced, commit them in one transaction, and only then publish the
+events and answer. A crash before the commit loses a change nobody was told
+about; a crash after it loses nothing. A commit that fails answers
+UNAVAILABLE and fences off the study's later writes; the engine then throws
+this runtime away and rebuilds the study from what the store holds (a new
+`generation`), so memory never keeps a change the store refused.
 """
 
 from __future__ import annotations
@@ -48,17 +51,20 @@ END_EVENT = {COMPLETED: E.STUDY_EVENT_TRIAL_COMPLETED, STOPPED: E.STUDY_EVENT_TR
 STUDY_STATE_NAMES = {v: k.removeprefix("STUDY_") for k, v in study_pb2.StudyState.items()}
 
 
-def check_measurement(m: study_pb2.Measurement, where: str) -> MeasurementRecord:
-    """A measurement with finite metrics, or SpecError naming the bad one."""
+def check_measurement(m: study_pb2.Measurement, where: str, *, final: bool = False) -> MeasurementRecord:
+    """A measurement with finite metrics, or SpecError naming the bad one. A `final` one may carry none (the
+    last report is the result then)."""
     if m.step < 0:
         raise SpecError(f"{where}: step must be >= 0, got {m.step}")
+    if not m.metrics and not final:
+        raise SpecError(f"{where}: no metrics; a measurement carries at least one")
     for name, x in m.metrics.items():
         if not name:
             raise SpecError(f"{where}: a metric has an empty name")
         if not math.isfinite(x):
             raise SpecError(f"{where}: metric {name!r} at step {m.step} is {x}; metrics must be finite numbers")
-    if not math.isfinite(m.elapsed_s):
-        raise SpecError(f"{where}: elapsed_s must be finite")
+    if not math.isfinite(m.elapsed_s) or m.elapsed_s < 0:
+        raise SpecError(f"{where}: elapsed_s must be a finite number >= 0, got {m.elapsed_s}")
     return MeasurementRecord.from_proto(m)
 
 
@@ -93,6 +99,12 @@ class StudyRuntime:
         self.runner: asyncio.Task[None] | None = None
         self.exhausted = False
         self.last_error = ""
+        #: Which incarnation of the study this is: its writes are fenced by it (see the module docstring).
+        self.generation = 0
+        #: A write failed: this runtime is being replaced and answers nothing more.
+        self.broken = False
+        #: Set after a restart or rebuild: why RUNNING trials with no stream of ours go back to the queue.
+        self.orphan_reason = ""
 
     # --- views -----------------------------------------------------------
 
@@ -221,18 +233,28 @@ class StudyRuntime:
                                                     "payload": ev.SerializeToString()}))
         evs.append(ev)
 
+    @property
+    def fence(self) -> tuple[str, int]:
+        return self.id, self.generation
+
     async def commit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> None:
-        answer = answer_op(self.store, self.id)
+        if self.broken:
+            raise self.store.unavailable(f"study {self.id} is being read back after a failed write")
+        answer = answer_op(self.store)
         if answer is not None:
             ops.append(answer)
-        await self.store.commit(ops)
+        await self.store.commit(ops, self.fence)
         for ev in evs:
             for q in self.subscribers:
                 q.put_nowait(ev)
 
     def commit_soon(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Task[None]:
-        """Queues the commit now (keeping its place in the store's order); the task ends when it is done."""
-        return asyncio.ensure_future(self.commit(ops, evs))
+        """Queues the commit now (keeping its place in the store's order); the task ends when it is done.
+
+        Nobody may await a failed one (the store already fenced the study and the engine rebuilds it)."""
+        task = asyncio.ensure_future(self.commit(ops, evs))
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return task
 
     def subscribe(self) -> asyncio.Queue[Any]:
         q: asyncio.Queue[Any] = asyncio.Queue()
@@ -328,8 +350,12 @@ class StudyRuntime:
         return verdict, self.commit_soon(ops, evs)
 
     def known_step(self, t: TrialRecord, step: int) -> bool:
-        """A step that an earlier run of this (promoted or resumed) trial stored: its first value stands."""
-        return bool(t.runs) and any(m.step == step for m in t.measurements)
+        """A step already stored for this trial (a resumed run or a restarted client sends it again): the first
+        value stands."""
+        ms = t.measurements
+        if not ms or step > ms[-1].step:
+            return False  # the usual case, steps in order: no scan
+        return any(m.step == step for m in ms)
 
     def final_for(self, t: TrialRecord, final: MeasurementRecord | None) -> tuple[MeasurementRecord | None, str]:
         """The final measurement (given, or the last report) and, when unusable, why."""
@@ -512,12 +538,17 @@ class StudyRuntime:
         ops.append(self.trial_row(t))
         self.event(ops, evs, E.STUDY_EVENT_TRIAL_STARTED, t, message=f"on {executor} (attempt {t.attempt})")
 
-    async def requeue(self, t: TrialRecord, why: str) -> None:
-        """Puts a trial whose executor was lost back in the queue (it resumes from its checkpoint)."""
+    async def requeue(self, t: TrialRecord, why: str, *, began: bool = True) -> None:
+        """Puts a trial whose executor was lost back in the queue (it resumes from its checkpoint).
+
+        `began=False`: the executor refused the run before starting it, so its attempt is given back (an
+        attempt counts runs that really started)."""
         if t.state != RUNNING or not self.running:
             return
         self.set_state(t, PENDING)
         t.executor = ""
+        if not began:
+            t.attempt -= 1
         self.pending.appendleft(t.id)
         ops: list[Op] = [self.trial_row(t)]
         evs: list[controller_pb2.StudyEvent] = []

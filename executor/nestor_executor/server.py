@@ -19,13 +19,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from nestor.serving import DecodeGuard, SidePorts, bracket_host
 from nestor.tls import ClientTLS, ServerTLS, add_port, guards
+from nestor.tokens import TokenFile
 from nestor.v1 import executor_pb2, executor_pb2_grpc, study_pb2
 from nestor.values import params_from_proto
 
-from nestor_executor import wire
+from nestor_executor import paths, wire
 from nestor_executor.devices import Device, slot_devices
 from nestor_executor.registration import register_forever
 from nestor_executor.slots import SlotPool, TrialRun, merge_outer
+from nestor_executor.trust import ControllerGate
 
 log = logging.getLogger(__name__)
 SERVICE = executor_pb2.DESCRIPTOR.services_by_name["Executor"].full_name
@@ -52,6 +54,9 @@ class Settings:
     tls: ServerTLS | None = None
     controller_tls: ClientTLS | None = None
     token: str = ""
+    # Who may call RunTrial and Describe: names the controller's certificate carries, its tokens.
+    controller_identities: tuple[str, ...] = ()
+    controller_tokens: TokenFile | None = None
     health_port: int | None = None
     metrics_port: int | None = None
 
@@ -92,7 +97,10 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
         return executor_pb2.ExecutorInfo(
             executor_id=self.executor_id, slots=len(self.pool.slots), busy_slots=self.pool.busy,
             devices=[d.to_proto() for d in devices], trainables=sorted(self.settings.trainables),
-            version=version(), queue_capacity=self.pool.queue_capacity, queued=len(self.pool.waiting))
+            version=version(), queue_capacity=self.pool.queue_capacity, queued=len(self.pool.waiting),
+            running=[executor_pb2.RunningTrial(study_id=r.assignment["study_id"], trial_id=r.assignment["trial_id"],
+                                               attempt=r.assignment["attempt"], started=r.slot is not None)
+                     for r in self.pool.runs()])
 
     async def Describe(self, request: executor_pb2.DescribeRequest,
                        context: Any) -> executor_pb2.ExecutorInfo:
@@ -112,7 +120,14 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND,
                                 f"trainable {a.trainable!r} is not served by this executor "
                                 f"(it serves: {', '.join(sorted(self.settings.trainables))})")
-        run = self.pool.submit(assignment_to_json(a), a.deadline_s)
+        assignment = assignment_to_json(a)
+        try:
+            # Resolved here, before anything touches the disk: the worker creates and writes this folder.
+            assignment["checkpoint_dir"] = paths.checkpoint_dir(self.settings.artifact_dir, a.study_id,
+                                                                a.trial_id, a.checkpoint_dir)
+        except paths.PathError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"RunTrial: {e}")
+        run = self.pool.submit(assignment, a.deadline_s)
         if run is None:
             busy = busy_message(len(self.pool.slots), len(self.pool.waiting))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
@@ -189,11 +204,11 @@ def pool_collector(pool: SlotPool) -> object:
 async def serve(settings: Settings) -> None:
     devices = slot_devices(settings.devices, settings.slots)
     pool = SlotPool(devices, {
-        "trainables": settings.trainables, "artifact_dir": settings.artifact_dir,
-        "torch_threads": settings.torch_threads,
+        "trainables": settings.trainables, "torch_threads": settings.torch_threads,
     }, queue_capacity=settings.queue)
     pool.start()  # workers import torch while the server starts
-    server = grpc.aio.server(interceptors=[DecodeGuard()], options=[
+    gate = ControllerGate(settings.controller_identities, settings.controller_tokens)
+    server = grpc.aio.server(interceptors=[DecodeGuard(), gate], options=[
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
         # The controller pings its executors' connections to notice a cut link.

@@ -343,6 +343,10 @@ class SlotPool:
     def busy(self) -> int:
         return sum(s.busy for s in self.slots)
 
+    def runs(self) -> list[TrialRun]:
+        """Every run held: in a slot, then waiting."""
+        return [s.run for s in self.slots if s.run is not None] + list(self.waiting)
+
     def acquire(self) -> Slot | None:
         """A free slot, one whose worker is ready first (another's may still be starting)."""
         free = [s for s in self.slots if not s.busy]
