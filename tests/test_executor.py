@@ -117,8 +117,9 @@ def test_first_message_must_be_an_assignment(executor: ExecutorProcess) -> None:
 # -- trials that succeed ----------------------------------------------------------------------------
 
 
-def test_digits_mlp_streams_epochs_and_resumes(executor: ExecutorProcess, tmp_path: Path) -> None:
-    ckpt = tmp_path / "trial-1"
+def test_digits_mlp_streams_epochs_and_resumes(executor: ExecutorProcess) -> None:
+    # Absolute, as a controller with a shared --artifact-dir sends it: inside the executor's artifact directory.
+    ckpt = Path(executor.artifact_dir) / "digits" / "trial-1"
     common = {"study_id": "digits", "fidelity_name": "epoch", "max_budget": 9, "seed": 7,
               "checkpoint_dir": str(ckpt)}
     msgs = run_trial(executor.stub, assignment("digits_mlp", {"lr": 3e-3, "hidden": 32}, budget=3, **common))
@@ -130,7 +131,7 @@ def test_digits_mlp_streams_epochs_and_resumes(executor: ExecutorProcess, tmp_pa
     assert [m.elapsed_s for m in ms] == sorted(m.elapsed_s for m in ms)
     checkpoints = [m.checkpoint for m in msgs if m.WhichOneof("body") == "checkpoint"]
     assert [c.step for c in checkpoints] == [1, 2, 3]
-    assert checkpoints[-1].path == str(ckpt / "checkpoint.pt") and os.path.exists(checkpoints[-1].path)
+    assert checkpoints[-1].path == str(ckpt / "checkpoint.nestor") and os.path.exists(checkpoints[-1].path)
     assert result.final_measurement.step == 3
     assert result.final_measurement.metrics["val_accuracy"] == ms[-1].metrics["val_accuracy"] > 0.5
     assert msgs[0].started.device == "cpu" and msgs[0].started.executor_id
@@ -173,7 +174,7 @@ def test_noop_reports_steps_times(executor: ExecutorProcess) -> None:
 
 
 def test_context_carries_the_assignment(executor: ExecutorProcess) -> None:
-    a = assignment("echo", {"lr": 0.25, "n": 3, "name": "x"}, config={"k": "v", "m": 1}, study_id="s/1",
+    a = assignment("echo", {"lr": 0.25, "n": 3, "name": "x"}, config={"k": "v", "m": 1}, study_id="s:1",
                    trial_id=42, budget=2.0, max_budget=8.0, fidelity_name="epoch", seed=99, attempt=2)
     msgs = run_trial(executor.stub, a)
     assert measurements(msgs)[0].metrics == {"lr": 0.25, "n": 3.0}

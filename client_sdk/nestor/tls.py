@@ -106,11 +106,12 @@ def add_port(server: grpc.aio.Server, address: str, tls: ServerTLS | None) -> in
     return server.add_secure_port(address, tls.credentials())
 
 
-def aio_channel(address: str, tls: ClientTLS | None, options: ChannelOptions = (),
-                server_name: str = "") -> grpc.aio.Channel:
+def aio_channel(address: str, tls: ClientTLS | None, options: ChannelOptions = (), server_name: str = "",
+                interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None) -> grpc.aio.Channel:
     if tls is None:
-        return grpc.aio.insecure_channel(address, options=list(options))
-    return grpc.aio.secure_channel(address, tls.credentials(), options=[*options, *tls.options(server_name)])
+        return grpc.aio.insecure_channel(address, options=list(options), interceptors=interceptors)
+    return grpc.aio.secure_channel(address, tls.credentials(), options=[*options, *tls.options(server_name)],
+                                   interceptors=interceptors)
 
 
 def sync_channel(address: str, tls: ClientTLS | None, options: ChannelOptions = ()) -> grpc.Channel:

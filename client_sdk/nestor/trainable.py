@@ -5,6 +5,11 @@ worker process with the trial's parameters and a context that implements
 :class:`TrialContext`; it reports intermediate metrics with ``ctx.report`` and
 may return a dict of final metrics (otherwise its last report is final).
 
+Checkpoints: ``ctx.save_checkpoint(state, step)`` and ``ctx.load_checkpoint()``
+keep one checkpoint in ``ctx.checkpoint_dir``, written atomically and fenced
+by attempt (see :mod:`nestor.checkpoints`): a stale run of the trial never
+overwrites a newer run's checkpoint.
+
 This module stays free of torch and numpy: the SDK is thin.
 """
 
@@ -15,6 +20,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from nestor.checkpoints import CheckpointDir
 
 
 @runtime_checkable
@@ -71,6 +78,18 @@ class TrialContext(Protocol):
         """Tell the controller a checkpoint was written (used to resume on another executor)."""
         ...
 
+    def save_checkpoint(self, state: Any, step: int) -> bool:
+        """Replace the trial's checkpoint with ``state`` (bytes, or anything JSON-serialisable) at ``step``.
+
+        Written atomically (a temporary file, then a rename) and announced to the controller. False when a
+        newer attempt of the trial holds the checkpoint folder: nothing was written, ``should_stop`` is now
+        True and the run ends without a result of its own."""
+        ...
+
+    def load_checkpoint(self) -> Any | None:
+        """The state last saved with ``save_checkpoint`` by any attempt of this trial, or None."""
+        ...
+
 
 Trainable = Callable[[Mapping[str, Any], TrialContext], Mapping[str, float] | None]
 
@@ -110,6 +129,13 @@ class LocalContext:
     outer_values: dict[str, Any] = field(default_factory=dict)
     outer_gradients: list[dict[str, Any]] = field(default_factory=list)
     _stop: bool = False
+    _checkpoints: CheckpointDir | None = None
+
+    @property
+    def checkpoints(self) -> CheckpointDir:
+        if self._checkpoints is None:
+            self._checkpoints = CheckpointDir(self.checkpoint_dir, self.attempt)
+        return self._checkpoints
 
     def report(self, step: int, metrics: Mapping[str, float]) -> bool:
         self.reports.append((step, check_metrics(metrics, f"report at step {step}")))
@@ -137,6 +163,16 @@ class LocalContext:
 
     def checkpoint_saved(self, step: int, path: str) -> None:
         pass
+
+    def save_checkpoint(self, state: Any, step: int) -> bool:
+        if self.checkpoints.save(state, step) is None:
+            self._stop = True
+            return False
+        return True
+
+    def load_checkpoint(self) -> Any | None:
+        found = self.checkpoints.load()
+        return None if found is None else found.state
 
 
 def run_local(train: Trainable, params: Mapping[str, Any], **context: Any) -> tuple[dict[str, float], LocalContext]:

@@ -64,6 +64,10 @@ def add_security_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--auth-tokens", default=os.environ.get("NESTOR_AUTH_TOKENS", ""), metavar="FILE",
                    help="require 'authorization: Bearer <token>' on every call but health checks; FILE lists the "
                         "accepted tokens, one per line, re-read when it changes")
+    g.add_argument("--executor-token-file", default=os.environ.get("NESTOR_EXECUTOR_TOKEN_FILE", ""),
+                   metavar="FILE",
+                   help="send 'authorization: Bearer <token>' with the first token in FILE on every call to "
+                        "executors (those started with --controller-token-file require it)")
 
 
 def security_settings(p: argparse.ArgumentParser, a: argparse.Namespace) -> dict[str, object]:
@@ -79,7 +83,15 @@ def security_settings(p: argparse.ArgumentParser, a: argparse.Namespace) -> dict
             executor_tls.credentials()
     except TLSConfigError as e:
         p.error(str(e))
-    return {"tls": tls, "executor_tls": executor_tls}
+    executor_token = ""
+    if a.executor_token_file:
+        from nestor.tokens import read_token
+
+        try:
+            executor_token = read_token(a.executor_token_file, "--executor-token-file")
+        except ValueError as e:
+            p.error(str(e))
+    return {"tls": tls, "executor_tls": executor_tls, "executor_token": executor_token}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from nestor.tls import ClientTLS, aio_channel
+from nestor.tokens import bearer_interceptors
 from nestor.v1 import controller_pb2, executor_pb2, executor_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class ExecutorPool:
         self._tasks: list[asyncio.Task[None]] = []
         #: Set: executors are dialled over (mutual) TLS.
         self.tls: ClientTLS | None = None
+        #: Set: sent as `authorization: Bearer <token>` on every call to an executor (--executor-token-file).
+        self.token = ""
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._monitor(), name="executor-pool-monitor"))
@@ -123,7 +126,8 @@ class ExecutorPool:
         """
         h = self.handles.get(address)
         if h is None:
-            channel = aio_channel(address, self.tls, CHANNEL_OPTIONS, server_name)
+            channel = aio_channel(address, self.tls, CHANNEL_OPTIONS, server_name,
+                                  interceptors=bearer_interceptors(self.token) if self.token else None)
             h = ExecutorHandle(address, channel, executor_pb2_grpc.ExecutorStub(channel))
             self.handles[address] = h
             log.info("executor %s added", address)

@@ -38,6 +38,8 @@ class Settings:
     # Security and operations (README "Security", "Metrics"); all off by default.
     tls: ServerTLS | None = None
     executor_tls: ClientTLS | None = None
+    # Sent as a bearer token on every call to executors (--executor-token-file).
+    executor_token: str = ""
     auth_tokens: str = ""
     health_port: int | None = None
     metrics_port: int | None = None
@@ -59,6 +61,7 @@ async def serve(settings: Settings) -> None:
     engine = Engine(store, artifact_dir=settings.artifact_dir, poll_interval=settings.poll_interval,
                     dns_interval=settings.dns_interval)
     engine.pool.tls = settings.executor_tls
+    engine.pool.token = settings.executor_token
     server = grpc.aio.server(interceptors=[DecodeGuard(), *interceptors], options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),

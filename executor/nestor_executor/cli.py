@@ -59,6 +59,18 @@ def add_security_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--token-file", default=os.environ.get("NESTOR_TOKEN_FILE", ""), metavar="FILE",
                    help="bearer token sent when registering (a controller with --auth-tokens requires one); "
                         "default: env NESTOR_TOKEN")
+    g.add_argument("--controller-identity", action="append", metavar="NAME",
+                   default=[n.strip() for n in os.environ.get("NESTOR_CONTROLLER_IDENTITY", "").split(",")
+                            if n.strip()],
+                   help="with --tls-client-ca: run trials (RunTrial, Describe) only for a caller whose certificate "
+                        "carries NAME as its subject CN or a subject alternative name (DNS, URI, IP): the "
+                        "controller's. Any other certificate the CA signed (a user's, another executor's) gets "
+                        "PERMISSION_DENIED. Repeatable (env NESTOR_CONTROLLER_IDENTITY, comma-separated)")
+    g.add_argument("--controller-token-file", default=os.environ.get("NESTOR_CONTROLLER_TOKEN_FILE", ""),
+                   metavar="FILE",
+                   help="run trials (RunTrial, Describe) only for calls carrying 'authorization: Bearer <token>' "
+                        "with a token listed in FILE (one per line, re-read when it changes): the one the "
+                        "controller sends from its --executor-token-file; others get UNAUTHENTICATED")
 
 
 def security_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,6 +85,17 @@ def security_settings(args: argparse.Namespace) -> dict[str, Any]:
             controller_tls.credentials()
     except TLSConfigError as e:
         fail(str(e))
+    if args.controller_identity and not (tls and tls.client_ca):
+        fail("--controller-identity needs mutual TLS (--tls-cert, --tls-key and --tls-client-ca): the identity "
+             "is read from the caller's certificate")
+    controller_tokens = None
+    if args.controller_token_file:
+        from nestor.tokens import TokenFile
+
+        try:
+            controller_tokens = TokenFile(args.controller_token_file, "--controller-token-file")
+        except ValueError as e:
+            fail(str(e))
     token = os.environ.get("NESTOR_TOKEN", "")
     if args.token_file:
         try:
@@ -81,7 +104,8 @@ def security_settings(args: argparse.Namespace) -> dict[str, Any]:
         except OSError as e:
             fail(f"--token-file: cannot read {args.token_file!r}: {e.strerror}")
     return {"tls": tls, "controller_tls": controller_tls, "token": token, "health_port": args.health_port,
-            "metrics_port": args.metrics_port}
+            "metrics_port": args.metrics_port, "controller_identities": tuple(args.controller_identity),
+            "controller_tokens": controller_tokens}
 
 
 def fail(message: str) -> NoReturn:

@@ -236,7 +236,8 @@ async def serve(settings: Settings) -> None:
     await side.start(health_servicer, lambda: pool_collector(pool))
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    print(f"nestor-executor{guards(settings.tls)} listening on {host}:{port}", flush=True)
+    tokens = settings.controller_tokens is not None
+    print(f"nestor-executor{guards(settings.tls, tokens)} listening on {host}:{port}", flush=True)
     log.info("executor %s: %d slot(s) on %s; trainables: %s", executor_id, len(devices),
              ", ".join(dict.fromkeys(d.name for d in devices)), ", ".join(sorted(settings.trainables)))
 

@@ -19,7 +19,6 @@ import json
 import os
 import queue
 import random
-import re
 import signal
 import sys
 import threading
@@ -29,6 +28,7 @@ from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
+from nestor.checkpoints import CheckpointDir, StaleAttempt
 from nestor.trainable import check_metrics
 
 from nestor_executor import wire
@@ -109,15 +109,10 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
-def safe_name(x: object) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]", "_", str(x)) or "_"
-
-
 class WorkerContext:
     """The `nestor.trainable.TrialContext` a trainable sees inside a worker."""
 
-    def __init__(self, a: Mapping[str, Any], state: RunState, channel: Channel, device: str,
-                 artifact_dir: str) -> None:
+    def __init__(self, a: Mapping[str, Any], state: RunState, channel: Channel, device: str) -> None:
         self.study_id: str = a["study_id"]
         self.trial_id: int = int(a["trial_id"])
         self.budget: float = float(a["budget"])
@@ -127,18 +122,27 @@ class WorkerContext:
         self.device = device
         self.seed: int = int(a["seed"])
         self.attempt: int = int(a["attempt"])
-        # A relative checkpoint_dir (from a controller without an artifact store) lies in this executor's.
-        self.checkpoint_dir: str = os.path.join(artifact_dir, a["checkpoint_dir"]) if a["checkpoint_dir"] else \
-            os.path.join(artifact_dir, safe_name(self.study_id), str(self.trial_id))
-        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        # Resolved and confined to the artifact directory by the executor (nestor_executor.paths).
+        self.checkpoint_dir: str = a["checkpoint_dir"]
+        self.checkpoints = CheckpointDir(self.checkpoint_dir, self.attempt)
         self.last: tuple[int, dict[str, float]] | None = None
         self.t0 = time.monotonic()
         self._state = state
         self._send = channel.send
 
+    def claim(self) -> None:
+        """Holds the checkpoint folder for this attempt; StaleAttempt when a newer one holds it."""
+        self.checkpoints.claim(give_up=lambda: self._state.stop)
+
+    @property
+    def stale(self) -> StaleAttempt | None:
+        return self.checkpoints.stale
+
     def report(self, step: int, metrics: Mapping[str, float]) -> bool:
         step = int(step)
         m = check_metrics(metrics, f"report at step {step}")
+        if self.stale is not None:
+            return True  # a newer attempt owns the trial: nothing of this run goes out
         self.last = (step, m)
         self._send({"t": "m", "s": step, "v": m, "e": time.monotonic() - self.t0})
         return self._state.stop
@@ -162,11 +166,26 @@ class WorkerContext:
                         metrics: Mapping[str, float] | None = None) -> None:
         grads = {str(name): wire.tensor_to_json(str(name), x) for name, x in gradients.items()}
         m = check_metrics(metrics or {}, "outer gradient")
+        if self.stale is not None:
+            return
         # The step of the outer variables the gradient was computed at, so the controller can spot stale ones.
         self._send({"t": "g", "s": self._state.outer_step, "g": grads, "v": m})
 
     def checkpoint_saved(self, step: int, path: str) -> None:
-        self._send({"t": "c", "s": int(step), "p": os.fspath(path)})
+        if self.stale is None:
+            self._send({"t": "c", "s": int(step), "p": os.fspath(path)})
+
+    def save_checkpoint(self, state: Any, step: int) -> bool:
+        path = self.checkpoints.save(state, step, give_up=lambda: self._state.stop)
+        if path is None:
+            self._state.request_stop()
+            return False
+        self.checkpoint_saved(step, path)
+        return True
+
+    def load_checkpoint(self) -> Any | None:
+        found = self.checkpoints.load()
+        return None if found is None else found.state
 
 
 def format_error(e: BaseException) -> str:
@@ -202,7 +221,6 @@ class Worker:
     def __init__(self, conn: Connection, config: Mapping[str, Any]) -> None:
         self.channel = Channel(conn)
         self.device: str = config["device"]
-        self.artifact_dir: str = config["artifact_dir"]
         self.trainables: dict[str, Callable[..., Any]] = {}
         self.failed: dict[str, str] = {}
         for name, target in config["trainables"].items():
@@ -244,11 +262,15 @@ class Worker:
         final: dict[str, float] | None = None
         error = ""
         try:
-            ctx = WorkerContext(a, state, self.channel, self.device, self.artifact_dir)
+            ctx = WorkerContext(a, state, self.channel, self.device)
             if name in self.failed:
                 raise RuntimeError(self.failed[name])
+            # Before the trainable runs: a stale run (its trial moved on while it was frozen) must not run.
+            ctx.claim()
             seed_everything(ctx.seed)
             out = self.trainables[name](dict(a["params"]), ctx)
+            if ctx.stale is not None:
+                raise ctx.stale  # what it returns or reported last is not a result of the trial's
             if out is not None:
                 if not isinstance(out, Mapping):
                     raise TypeError(f"trainable {name!r} returned a {type(out).__name__}; "
@@ -258,8 +280,11 @@ class Worker:
                 final = ctx.last[1]
             else:
                 error = f"trainable {name!r} returned no metrics and reported none"
+        except StaleAttempt as e:
+            error = str(e)  # no traceback: nothing went wrong in this run, it is just too late
         except BaseException as e:  # SystemExit too: sys.exit in a trainable fails its trial, not the worker
-            error = format_error(e)
+            # A trainable that tripped over its fenced checkpoint fails for the fencing's reason.
+            error = str(ctx.stale) if ctx is not None and ctx.stale is not None else format_error(e)
         finally:
             self.after_trial()
         return {

@@ -28,7 +28,6 @@ controller, which derives the genotype from them.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from nestor_executor.darts import architect, perturbation
 from nestor_executor.darts.search import SearchNetwork
 from nestor_executor.trainables import darts_eval
 from nestor_executor.trainables.digits_nas import images
-from nestor_executor.trainables.epochs import CHECKPOINT, resume, save
+from nestor_executor.trainables.epochs import resume, save
 
 ALPHAS = ("alpha_normal", "alpha_reduce")
 
@@ -125,9 +124,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     steps = steps_of(np.asarray(alphas_from(ctx, "cpu", False)[0]))
     model = SearchNetwork(s.channels, s.layers, steps).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-    os.makedirs(ctx.checkpoint_dir, exist_ok=True)
-    path = os.path.join(ctx.checkpoint_dir, CHECKPOINT)
-    start, history = resume(path, model, opt, ctx, "darts_search")
+    start, history = resume(model, opt, ctx, "darts_search")
     metrics: dict[str, float] = history[-1][1] if history else {}
 
     per_epoch = math.ceil(len(a_idx) / s.batch_size)
@@ -197,9 +194,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
                    "alpha_wait_share": waited / max(stepped, 1e-9), "outer_step": float(ctx.outer_step),
                    "attempt_start_epoch": float(start)}
         history.append((epoch, metrics))
-        save(path, model, opt, epoch, history)
-        ctx.checkpoint_saved(epoch, path)
-        if ctx.report(epoch, metrics):
+        if not save(ctx, model, opt, epoch, history) or ctx.report(epoch, metrics):
             break
     finished = bool(history) and history[-1][0] >= s.epochs and not ctx.should_stop
     if finished and selected_by == "perturbation":

@@ -17,7 +17,6 @@ in use (`hp_<name>`) per epoch; checkpoints every epoch and resumes from its che
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nestor_executor.trainables.digits_mlp import load_data
-from nestor_executor.trainables.epochs import CHECKPOINT, resume, save
+from nestor_executor.trainables.epochs import resume, save
 
 HYPER = ("wd_input", "wd_hidden", "wd_output", "dropout")
 DEFAULTS = {"wd_input": 1e-4, "wd_hidden": 1e-4, "wd_output": 1e-4, "dropout": 0.1}
@@ -123,9 +122,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     torch.manual_seed(ctx.seed)
     model = NoisyMLP(int(cfg.get("hidden", 128))).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg.get("lr", 1e-3)))
-    os.makedirs(ctx.checkpoint_dir, exist_ok=True)
-    path = os.path.join(ctx.checkpoint_dir, CHECKPOINT)
-    start, history = resume(path, model, opt, ctx, "digits_hypergrad")
+    start, history = resume(model, opt, ctx, "digits_hypergrad")
     metrics: dict[str, float] = history[-1][1] if history else {}
     tuned = bool(ctx.outer)
     n = len(x_tr)
@@ -164,9 +161,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         metrics = {"val_accuracy": va, "val_loss": vl, "test_accuracy": ta, "test_loss": tl,
                    "train_loss": total / n, **{f"hp_{k}": float(v) for k, v in hp_now.items()}}
         history.append((epoch, metrics))
-        save(path, model, opt, epoch, history)
-        ctx.checkpoint_saved(epoch, path)
-        if ctx.report(epoch, metrics):
+        if not save(ctx, model, opt, epoch, history) or ctx.report(epoch, metrics):
             break
     if not metrics:
         va, vl = scores(model, x_va, y_va)

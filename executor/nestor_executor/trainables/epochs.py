@@ -3,29 +3,30 @@
 Shuffling and dropout are seeded per epoch from the trial's seed, so a run
 resumed from its checkpoint follows the same curve as one that never stopped.
 The checkpoint keeps the reported history, which a resumed run reports again.
+Checkpoints go through the trial context's helpers (`ctx.save_checkpoint`),
+which write atomically and never let a stale attempt overwrite a newer one's.
 """
 
 from __future__ import annotations
 
-import os
+import io
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-CHECKPOINT = "checkpoint.pt"
 Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def save(path: str, model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
-         history: list[tuple[int, dict[str, float]]]) -> None:
-    # Write then rename: a worker killed mid-save leaves the previous checkpoint intact.
-    tmp = f"{path}.tmp"
+def save(ctx: Any, model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
+         history: list[tuple[int, dict[str, float]]]) -> bool:
+    """Checkpoints through `ctx.save_checkpoint` (atomic, fenced by attempt); False when this run is stale."""
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
              "history": [[e, m] for e, m in history]}
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return bool(ctx.save_checkpoint(buffer.getvalue(), epoch))
 
 
 @torch.no_grad()
@@ -37,17 +38,20 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return accuracy, loss
 
 
-def resume(path: str, model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str
+def resume(model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str
            ) -> tuple[int, list[tuple[int, dict[str, float]]]]:
-    """(epochs done, reported history) from the checkpoint at `path`, if any; loads model and optimizer."""
-    if not os.path.exists(path):
+    """(epochs done, reported history) from the trial's checkpoint, if any; loads model and optimizer."""
+    data = ctx.load_checkpoint()
+    if data is None:
         return 0, []
-    state = torch.load(path, map_location=ctx.device, weights_only=True)
+    # Tensors and plain containers only: a checkpoint folder is shared, and unpickling runs code.
+    state = torch.load(io.BytesIO(data), map_location=ctx.device, weights_only=True)
     try:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError) as e:
-        raise ValueError(f"{name}: checkpoint {path} does not fit these parameters: {e}") from None
+        raise ValueError(f"{name}: the checkpoint in {ctx.checkpoint_dir} does not fit these parameters: {e}") \
+            from None
     history = [(int(e), dict(m)) for e, m in state.get("history", [])]
     # Reports sent just before the previous attempt ended may never have been stored: the controller
     # keeps the first copy of each epoch and ignores the rest.
@@ -61,9 +65,7 @@ def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx:
     """Trains `model` up to `epochs` (from its checkpoint, if one exists); returns the final metrics."""
     x_tr, y_tr, x_va, y_va = data
     device = ctx.device
-    os.makedirs(ctx.checkpoint_dir, exist_ok=True)
-    path = os.path.join(ctx.checkpoint_dir, CHECKPOINT)
-    start, history = resume(path, model, opt, ctx, name)
+    start, history = resume(model, opt, ctx, name)
     metrics: dict[str, float] = history[-1][1] if history else {}
 
     n = len(x_tr)
@@ -84,9 +86,7 @@ def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx:
         accuracy, val_loss = evaluate(model, x_va, y_va)
         metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n}
         history.append((epoch, metrics))
-        save(path, model, opt, epoch, history)
-        ctx.checkpoint_saved(epoch, path)
-        if ctx.report(epoch, metrics):
+        if not save(ctx, model, opt, epoch, history) or ctx.report(epoch, metrics):
             break
     if not metrics:  # a checkpoint from an older version without metrics, and nothing left to train
         accuracy, val_loss = evaluate(model, x_va, y_va)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -26,7 +25,6 @@ import numpy as np
 from nestor_executor.trainables import functions
 
 X_PARAM = re.compile(r"^x(\d+)$")
-PROGRESS = "synthetic.json"
 
 
 def dimension(f: functions.SyntheticFunction, params: Mapping[str, Any], config: Mapping[str, Any]) -> int:
@@ -63,19 +61,13 @@ def slowness(f: functions.SyntheticFunction, x: np.ndarray) -> float:
 
 
 def steps_done(ctx: Any) -> int:
-    try:
-        with open(os.path.join(ctx.checkpoint_dir, PROGRESS)) as f:
-            return int(json.load(f)["step"])
-    except (OSError, ValueError, KeyError):
-        return 0
+    state = ctx.load_checkpoint()
+    return int(state["step"]) if isinstance(state, dict) and "step" in state else 0
 
 
-def save_progress(ctx: Any, step: int) -> None:
-    path = os.path.join(ctx.checkpoint_dir, PROGRESS)
-    with open(f"{path}.tmp", "w") as f:
-        json.dump({"step": step}, f)
-    os.replace(f"{path}.tmp", path)
-    ctx.checkpoint_saved(step, path)
+def save_progress(ctx: Any, step: int) -> bool:
+    """False when a newer attempt holds the checkpoint: this run is stale and stops."""
+    return bool(ctx.save_checkpoint({"step": step}, step))
 
 
 def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
@@ -101,7 +93,8 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         if step > done:
             if sleep_s > 0:
                 time.sleep(sleep_s)
-            save_progress(ctx, step)
+            if not save_progress(ctx, step):
+                break
         remaining = max(0.0, 1.0 - step / max_budget)
         value = exact + remaining * (bias + noise_sd * noise(ctx.seed, x, step))
         m = {"value": value, "regret": value - optimum}
