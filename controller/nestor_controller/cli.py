@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directory shared with executors for trial checkpoints (default: each executor's own)")
     p.add_argument("--durability", choices=["sync", "off"], default="sync",
                    help="sync: every change is committed before it is acknowledged (default); off: for benchmarks")
+    p.add_argument("--standby", action="store_true",
+                   help="when another controller holds the store, wait and take over the moment it ends (default: "
+                        "refuse to start, naming the holder)")
     p.add_argument("--max-message-mb", type=float, default=4.0, help="largest request accepted (default 4 MiB)")
     p.add_argument("--log-level", default=os.environ.get("NESTOR_LOG_LEVEL", "INFO"))
     add_security_args(p)
@@ -45,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     return Settings(
         host=a.host, port=a.port, store=a.store,
         executors=[x.strip() for x in a.executors.split(",") if x.strip()],
-        artifact_dir=a.artifact_dir, durable=a.durability == "sync",
+        artifact_dir=a.artifact_dir, durable=a.durability == "sync", standby=a.standby,
         max_message_bytes=int(a.max_message_mb * 1024 * 1024), poll_interval=a.health_interval,
         dns_interval=a.dns_interval, auth_tokens=a.auth_tokens, health_port=a.health_port,
         metrics_port=a.metrics_port, **security_settings(p, a),

@@ -17,6 +17,7 @@ from nestor.v1 import controller_pb2, controller_pb2_grpc
 
 from nestor_controller.auth import TokenAuthInterceptor, TokenFile
 from nestor_controller.engine import Engine
+from nestor_controller.errors import StoreProblem
 from nestor_controller.service import ControllerService
 from nestor_controller.store import Store
 
@@ -32,6 +33,8 @@ class Settings:
     executors: list[str] = field(default_factory=list)
     artifact_dir: str = ""
     durable: bool = True
+    # Wait for the store's lease instead of refusing to start while another controller holds it.
+    standby: bool = False
     max_message_bytes: int = 4 * 1024 * 1024
     poll_interval: float = 2.0
     dns_interval: float = 10.0
@@ -57,7 +60,14 @@ async def serve(settings: Settings) -> None:
         interceptors = [TokenAuthInterceptor(TokenFile(settings.auth_tokens))] if settings.auth_tokens else []
     except ValueError as e:
         raise SystemExit(f"nestor-controller: {e}") from None
-    store = Store(settings.store, durable=settings.durable)
+    def waiting(holder: str) -> None:
+        print(f"nestor-controller standby: store {settings.store} is held by {holder}; waiting to take over",
+              file=sys.stderr, flush=True)
+
+    try:
+        store = Store(settings.store, durable=settings.durable, standby=settings.standby, on_wait=waiting)
+    except StoreProblem as e:
+        raise SystemExit(f"nestor-controller: {e}") from None
     engine = Engine(store, artifact_dir=settings.artifact_dir, poll_interval=settings.poll_interval,
                     dns_interval=settings.dns_interval)
     engine.pool.tls = settings.executor_tls
@@ -92,7 +102,17 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    lost: list[str] = []
+
+    def lease_lost(why: str) -> None:
+        lost.append(why)
+        stop.set()
+
+    # Fenced already (the store refuses every write); the process goes too, so that a supervisor sees it.
+    store.on_lease_lost = lambda why: loop.call_soon_threadsafe(lease_lost, why)
     await stop.wait()
+    if lost:
+        log.error("lost the lease on store %s (%s): exiting", store.name, lost[0])
     log.info("shutting down")
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -102,3 +122,5 @@ async def serve(settings: Settings) -> None:
     await asyncio.to_thread(store.flush)
     store.close()
     print("nestor-controller stopped", file=sys.stderr, flush=True)
+    if lost:
+        raise SystemExit(f"nestor-controller: lost the lease on store {store.name}: {lost[0]}")
