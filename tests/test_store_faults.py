@@ -148,7 +148,7 @@ def test_full_disk_managed_study_resumes_by_itself_and_ends_with_its_budget(tmp_
                 time.sleep(0.05)
             filler = fill(disk)
             deadline = time.monotonic() + 30
-            while "refuses writes" not in ctl.log():
+            while "write failed" not in ctl.log():
                 assert time.monotonic() < deadline, "the full disk never refused a write"
                 time.sleep(0.1)
             time.sleep(1.0)  # the study stands still while the disk is full
