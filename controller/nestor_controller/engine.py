@@ -24,6 +24,7 @@ from google.protobuf import json_format, struct_pb2
 from nestor.v1 import controller_pb2, executor_pb2, study_pb2
 from nestor.values import params_to_proto
 
+from nestor_controller.addresses import check_executor_address
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.model import MeasurementRecord, TrialRecord
@@ -271,7 +272,7 @@ class Engine:
         return rt
 
     async def create_study(self, spec: study_pb2.StudySpec) -> StudyRuntime:
-        parsed = parse_spec(spec)
+        parsed = await asyncio.to_thread(parse_spec, spec)  # a large grid takes a while to count
         self.store.check_writable()
         if spec.trainable:
             served = set().union(*(h.trainables for h in self.pool.handles.values() if h.healthy))
@@ -395,8 +396,7 @@ class Engine:
     # --- executors --------------------------------------------------------------
 
     async def register_executor(self, address: str, info: executor_pb2.ExecutorInfo) -> ExecutorHandle:
-        if not address or ":" not in address:
-            raise SpecError(f"address: expected host:port, got {address!r}")
+        check_executor_address(address)
         if address not in self.pool.handles:
             await self.store.commit([self.store.upsert(executors_table, {"address": address,
                                                                         "registered": time.time()})])

@@ -16,10 +16,17 @@ from nestor.v1 import space_pb2
 from nestor.values import ParamValue, from_value
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import (
+    MAX_ABS_INT,
+    MAX_CHOICES,
+    MAX_PARAMETERS,
+    MAX_STEPS,
+    MAX_VALUE_CHARS,
+    check_length,
+)
 
 Kind = Literal["double", "int", "categorical"]
-MAX_PARAMETERS = 1000
-MAX_CHOICES = 10_000
+SCALES = {v: k for k, v in space_pb2.Scale.items()}
 
 
 @dataclass(frozen=True)
@@ -98,17 +105,40 @@ def _num(x: float, what: str, where: str) -> float:
     return x
 
 
+def _value(v: space_pb2.Value, where: str) -> ParamValue:
+    """A value of a choice, default or condition; a string one bounded (it is stored with every trial)."""
+    if v.WhichOneof("kind") == "string_value":
+        check_length(v.string_value, where, MAX_VALUE_CHARS)
+    return from_value(v)
+
+
+def _check_bounds(d: space_pb2.DoubleDomain | space_pb2.IntDomain, domain: str, where: str) -> None:
+    """Bounds every sampler can draw from, encode and step through without overflow or lost precision."""
+    if d.scale not in SCALES:
+        raise SpecError(f"{where}: scale {d.scale} is none of {', '.join(SCALES.values())}")
+    if domain == "int":
+        for what, x in (("min", d.min), ("max", d.max), ("step", d.step)):
+            if abs(x) > MAX_ABS_INT:
+                raise SpecError(f"{where}: {what} must be within ±2**53 ({MAX_ABS_INT}), got {x}")
+        return
+    if math.isfinite(d.min) and math.isfinite(d.max) and not math.isfinite(d.max - d.min):
+        raise SpecError(f"{where}: max - min must be a finite number; [{d.min:g}, {d.max:g}] is wider than "
+                        "any double")
+    if d.step > 0 and math.isfinite(d.step) and (d.max - d.min) / d.step + 1 > MAX_STEPS:
+        raise SpecError(f"{where}: step {d.step:g} gives more than 2**53 values between min and max")
+
+
 def _parse_param(p: space_pb2.Parameter, where: str) -> ParamDef:
     domain = p.WhichOneof("domain")
-    default = from_value(p.default_value) if p.HasField("default_value") else None
+    default = _value(p.default_value, f"{where}.default_value") if p.HasField("default_value") else None
     if domain is None:
         raise SpecError(f"{where}: no domain (set one of double, int, categorical)")
     if domain == "categorical":
-        choices = tuple(from_value(v) for v in p.categorical.choices)
+        if len(p.categorical.choices) > MAX_CHOICES:
+            raise SpecError(f"{where}: {len(p.categorical.choices)} choices exceed the limit of {MAX_CHOICES}")
+        choices = tuple(_value(v, f"{where}.choices[{i}]") for i, v in enumerate(p.categorical.choices))
         if not choices:
             raise SpecError(f"{where}: categorical parameter has no choices")
-        if len(choices) > MAX_CHOICES:
-            raise SpecError(f"{where}: {len(choices)} choices exceed the limit of {MAX_CHOICES}")
         if any(c is None for c in choices):
             raise SpecError(f"{where}: a choice has no value set")
         if any(isinstance(c, float) and not math.isfinite(c) for c in choices):
@@ -122,6 +152,7 @@ def _parse_param(p: space_pb2.Parameter, where: str) -> ParamDef:
         param = ParamDef(p.name, "categorical", choices=choices, ordered=p.categorical.ordered)  # type: ignore[arg-type]
     else:
         d = p.double if domain == "double" else p.int
+        _check_bounds(d, domain, where)
         low = _num(float(d.min), "min", where)
         high = _num(float(d.max), "max", where)
         if low > high:
@@ -158,9 +189,10 @@ def parse_space(proto: space_pb2.SearchSpace, where: str = "spec.space") -> Spac
     parsed: dict[str, ParamDef] = {}
     raw_conditions: dict[str, Sequence[space_pb2.Condition]] = {}
     for i, p in enumerate(proto.parameters):
-        at = f"{where}.parameters[{i}]" + (f" ({p.name!r})" if p.name else "")
+        at = f"{where}.parameters[{i}]" + (f" ({p.name[:64]!r})" if p.name else "")
         if not p.name:
             raise SpecError(f"{at}: parameter has no name")
+        check_length(p.name, f"{where}.parameters[{i}].name")
         if p.name in parsed:
             raise SpecError(f"{at}: duplicate parameter name {p.name!r}")
         if p.name.startswith(ARCH_PREFIX):
@@ -179,7 +211,7 @@ def parse_space(proto: space_pb2.SearchSpace, where: str = "spec.space") -> Spac
                 raise SpecError(f"{at}: condition on unknown parameter {c.parent!r}")
             if parent.kind == "double":
                 raise SpecError(f"{at}: condition parent {c.parent!r} must be categorical or int, not double")
-            values = [from_value(v) for v in c.values]
+            values = [_value(v, f"{at}: condition value") for v in c.values]
             if not values:
                 raise SpecError(f"{at}: condition on {c.parent!r} lists no values")
             for v in values:

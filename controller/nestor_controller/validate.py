@@ -6,16 +6,26 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from nestor.v1 import study_pb2
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import (
+    MAX_FIDELITY,
+    MAX_LABELS,
+    MAX_NAME_CHARS,
+    MAX_OBJECTIVES,
+    MAX_SETTINGS_DEPTH,
+    MAX_TEXT_CHARS,
+    MAX_VALUE_CHARS,
+    MIN_FIDELITY,
+    check_count,
+    check_length,
+)
 from nestor_controller.objectives import ObjectiveDef, parse_objectives
 from nestor_controller.samplers import sampler_class
 from nestor_controller.schedulers import FidelityDef, scheduler_class
 from nestor_controller.space import Space, parse_space
-
-MAX_NAME = 256
 
 
 @dataclass
@@ -30,8 +40,35 @@ class ParsedSpec:
     trainable_config: dict[str, Any]
 
 
-def struct_dict(msg: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(msg) if msg is not None else {}
+def check_value(v: struct_pb2.Value, where: str, depth: int = 0) -> None:
+    """A JSON-like value the store and every client can hold: finite numbers, bounded strings and nesting."""
+    if depth > MAX_SETTINGS_DEPTH:
+        raise SpecError(f"{where}: nested deeper than {MAX_SETTINGS_DEPTH} levels")
+    kind = v.WhichOneof("kind")
+    if kind == "number_value" and not math.isfinite(v.number_value):
+        # JSON has no NaN or infinity: the spec could not even be stored.
+        raise SpecError(f"{where}: must be a finite number, got {v.number_value}")
+    if kind == "string_value":
+        check_length(v.string_value, where, MAX_TEXT_CHARS)
+    elif kind == "struct_value":
+        check_struct(v.struct_value, where, depth + 1)
+    elif kind == "list_value":
+        for i, item in enumerate(v.list_value.values):
+            check_value(item, f"{where}[{i}]", depth + 1)
+
+
+def check_struct(s: struct_pb2.Struct, where: str, depth: int = 0) -> None:
+    for key, value in s.fields.items():
+        check_length(key, f"{where}: key {key[:40]!r}")
+        check_value(value, f"{where}.{key}", depth)
+
+
+def struct_dict(msg: Any, where: str = "") -> dict[str, Any]:
+    if msg is None:
+        return {}
+    if where:
+        check_struct(msg, where)
+    return json_format.MessageToDict(msg)
 
 
 def parse_fidelity(f: study_pb2.Fidelity) -> FidelityDef | None:
@@ -39,17 +76,40 @@ def parse_fidelity(f: study_pb2.Fidelity) -> FidelityDef | None:
         if f.min or f.max:
             raise SpecError("spec.fidelity: min/max are set but the fidelity has no name")
         return None
+    check_length(f.name, "spec.fidelity.name")
     for what, x in (("min", f.min), ("max", f.max)):
         if not math.isfinite(x) or x <= 0:
             raise SpecError(f"spec.fidelity.{what}: must be a finite number > 0, got {x}")
+        if not MIN_FIDELITY <= x <= MAX_FIDELITY:
+            raise SpecError(f"spec.fidelity.{what}: must be between {MIN_FIDELITY:g} and {MAX_FIDELITY:g}, got {x:g}")
     if f.min > f.max:
         raise SpecError(f"spec.fidelity: min ({f.min}) is greater than max ({f.max})")
     return FidelityDef(f.name, f.min, f.max)
 
 
+def check_labels(labels: Any) -> None:
+    check_count(labels, "spec.labels", MAX_LABELS, "labels")
+    for key, value in labels.items():
+        check_length(key, f"spec.labels: key {key[:40]!r}")
+        if not key:
+            raise SpecError("spec.labels: a label has an empty key")
+        check_length(value, f"spec.labels[{key!r}]", MAX_VALUE_CHARS)
+
+
+def check_objectives(objectives: Any) -> None:
+    check_count(objectives, "spec.objectives", MAX_OBJECTIVES, "objectives")
+    for i, o in enumerate(objectives):
+        check_length(o.metric, f"spec.objectives[{i}].metric")
+
+
 def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
-    if len(spec.name) > MAX_NAME:
-        raise SpecError(f"spec.name: longer than {MAX_NAME} characters")
+    """Every part of the spec checked, so that nothing accepted here fails later; SpecError names the field."""
+    check_length(spec.name, "spec.name", MAX_NAME_CHARS)
+    check_length(spec.trainable, "spec.trainable")
+    check_labels(spec.labels)
+    if spec.seed < 0:
+        raise SpecError(f"spec.seed: must be >= 0 (0 picks one), got {spec.seed}")
+    check_objectives(spec.objectives)
     space = parse_space(spec.space)
     objectives = parse_objectives(spec.objectives)
     b = spec.budget
@@ -63,13 +123,15 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
         raise SpecError(f"spec.trial_timeout_s: must be a finite number >= 0, got {spec.trial_timeout_s}")
     fidelity = parse_fidelity(spec.fidelity)
     algorithm = spec.algorithm.name or "random"
-    algorithm_settings = struct_dict(spec.algorithm.settings)
+    check_length(spec.algorithm.name, "spec.algorithm.name")
+    check_length(spec.scheduler.name, "spec.scheduler.name")
+    algorithm_settings = struct_dict(spec.algorithm.settings, "spec.algorithm.settings")
     sampler_class(algorithm).check(space, objectives, algorithm_settings, b.max_trials)
     # BOHB is a sampler and a scheduler: with a fidelity and no scheduler named, it gets Hyperband's budgets.
     scheduler = spec.scheduler.name or (sampler_class(algorithm).default_scheduler if fidelity else "none")
-    scheduler_settings = struct_dict(spec.scheduler.settings)
+    scheduler_settings = struct_dict(spec.scheduler.settings, "spec.scheduler.settings")
     scheduler_class(scheduler).check(objectives, fidelity, scheduler_settings)
     return ParsedSpec(
         space, objectives, fidelity, algorithm, algorithm_settings, scheduler, scheduler_settings,
-        struct_dict(spec.trainable_config),
+        struct_dict(spec.trainable_config, "spec.trainable_config"),
     )

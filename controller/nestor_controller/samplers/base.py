@@ -9,6 +9,7 @@ produced.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 from nestor.values import ParamValue
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_SETTING_INT
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.space import Space
 
@@ -90,14 +92,27 @@ class Sampler(ABC):
     def load_state(self, state: Mapping[str, Any]) -> None: ...
 
 
-def setting(settings: Mapping[str, Any], name: str, kind: type, *, minimum: float | None = None) -> Any:
-    """A typed setting, or SpecError naming it."""
+def setting(settings: Mapping[str, Any], name: str, kind: type, *, minimum: float | None = None,
+            maximum: float | None = None) -> Any:
+    """A typed setting within [minimum, maximum], or SpecError naming it.
+
+    An integer setting is never above MAX_SETTING_INT, nor a float one infinite or NaN, even when no maximum
+    is given: every setting sizes some work, and none may be left unbounded."""
     value = settings[name]
+    where = f"spec.algorithm.settings.{name}"
     ok = isinstance(value, kind) or (kind is float and isinstance(value, int) and not isinstance(value, bool))
     if kind is int and isinstance(value, float) and value.is_integer():
         value, ok = int(value), True
     if not ok or (kind is not bool and isinstance(value, bool)):
-        raise SpecError(f"spec.algorithm.settings.{name}: expected {kind.__name__}, got {value!r}")
+        raise SpecError(f"{where}: expected {kind.__name__}, got {value!r:.100}")
+    if kind is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise SpecError(f"{where}: must be a finite number, got {value!r}")
+    if kind is int and maximum is None:
+        maximum = MAX_SETTING_INT
     if minimum is not None and value < minimum:
-        raise SpecError(f"spec.algorithm.settings.{name}: must be >= {minimum}, got {value!r}")
+        raise SpecError(f"{where}: must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise SpecError(f"{where}: must be <= {maximum} (the limit), got {value!r}")
     return value

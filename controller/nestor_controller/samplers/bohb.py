@@ -22,10 +22,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_KDE_CANDIDATES
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.blas import single_threaded
 from nestor_controller.samplers.encoding import Encoder
-from nestor_controller.samplers.model_based import DesignedSampler, check_single_objective, distinct_pick
+from nestor_controller.samplers.model_based import (
+    DesignedSampler,
+    check_candidates,
+    check_single_objective,
+    distinct_pick,
+)
 from nestor_controller.samplers.sampling import draw_assignment
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
 from nestor_controller.space import Space
@@ -69,6 +75,7 @@ class BOHBSampler(DesignedSampler):
         super().check(space, objectives, settings, max_trials)
         check_single_objective(cls.name, objectives)
         s = cls(space, objectives, settings, 0)  # every setting typed and in range
+        check_candidates(space, {**cls.defaults, **settings}, MAX_KDE_CANDIDATES)
         for name, x in (("random_fraction", s.random_fraction), ("top_fraction", s.top_fraction)):
             if not 0.0 <= x <= 1.0 or (name == "top_fraction" and x == 0.0):
                 raise SpecError(f"spec.algorithm.settings.{name}: a fraction in (0, 1], got {x}")

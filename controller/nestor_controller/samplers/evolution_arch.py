@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_POPULATION
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.model_based import check_single_objective
@@ -44,7 +45,7 @@ class RegularizedEvolution(RandomSampler):
         super().check(space, objectives, settings, max_trials)
         check_single_objective(cls.name, objectives)
         merged = {**cls.defaults, **settings}
-        population = setting(merged, "population_size", int, minimum=2)
+        population = setting(merged, "population_size", int, minimum=2, maximum=MAX_POPULATION)
         sample = setting(merged, "sample_size", int, minimum=1)
         if sample > population and "sample_size" in settings:
             raise SpecError(f"spec.algorithm.settings.sample_size: {sample} is larger than the population "

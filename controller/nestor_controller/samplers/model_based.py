@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_CANDIDATE_VALUES
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.encoding import Encoder
 from nestor_controller.samplers.quasirandom import SobolDesign
 from nestor_controller.samplers.sampling import rng_from_state, rng_state
 from nestor_controller.space import Space
@@ -61,6 +63,20 @@ def check_single_objective(name: str, objectives: Sequence[ObjectiveDef]) -> Non
     if len(objectives) > 1:
         raise SpecError(f"spec.objectives: algorithm {name!r} optimises a single objective, got "
                         f"{len(objectives)}; use random, quasirandom or grid for several")
+
+
+def check_candidates(space: Space, settings: Mapping[str, Any], maximum: int, *,
+                     max_columns: int | None = None) -> None:
+    """`candidates` within its limit, and its candidate matrix (candidates x encoded columns) within memory's."""
+    candidates = setting(settings, "candidates", int, minimum=1, maximum=maximum)
+    columns = Encoder(space).n_cols
+    if max_columns is not None and columns > max_columns:
+        raise SpecError(f"spec.space: the space encodes to {columns} columns (a categorical takes one per choice), "
+                        f"over this algorithm's limit of {max_columns}; use fewer or smaller parameters, or tpe")
+    if candidates * columns > MAX_CANDIDATE_VALUES:
+        raise SpecError(f"spec.algorithm.settings.candidates: {candidates} candidates x {columns} encoded columns "
+                        f"exceed the limit of {MAX_CANDIDATE_VALUES} values; set candidates to at most "
+                        f"{max(1, MAX_CANDIDATE_VALUES // columns)}")
 
 
 def check_initial(settings: Mapping[str, Any], max_trials: int) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_POLICY_BINS, MAX_POLICY_WEIGHTS
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
 from nestor_controller.samplers.choices import actions, categorical_view
@@ -80,7 +81,15 @@ class RLPolicySampler(Sampler):
         merged = {**cls.defaults, **settings}
         if setting(merged, "hidden_size", int, minimum=1) > 1024:
             raise SpecError(f"spec.algorithm.settings.hidden_size: at most 1024, got {merged['hidden_size']!r}")
-        setting(merged, "numeric_bins", int, minimum=2)
+        bins = setting(merged, "numeric_bins", int, minimum=2, maximum=MAX_POLICY_BINS)
+        hidden = int(merged["hidden_size"])
+        choices = sum(len(c.values) for c in categorical_view(space, bins) if len(c.values) > 1)
+        # An embedding and an output row per choice, besides the LSTM itself.
+        weights = 8 * hidden * hidden + choices * (2 * hidden + 1)
+        if weights > MAX_POLICY_WEIGHTS:
+            raise SpecError(f"spec.algorithm.settings: the policy would have {weights} weights ({choices} choices, "
+                            f"hidden_size={hidden}), over the limit of {MAX_POLICY_WEIGHTS}; lower hidden_size or "
+                            "numeric_bins")
         for name in ("learning_rate", "entropy_weight", "tanh_constant"):
             setting(merged, name, float, minimum=0.0)
         if setting(merged, "temperature", float) <= 0:

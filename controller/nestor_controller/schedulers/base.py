@@ -144,11 +144,12 @@ class Scheduler(ABC):
         return None
 
 
-def scheduler_setting(settings: Mapping[str, Any], name: str, kind: type, *, minimum: float | None = None) -> Any:
+def scheduler_setting(settings: Mapping[str, Any], name: str, kind: type, *, minimum: float | None = None,
+                      maximum: float | None = None) -> Any:
     """A typed scheduler setting, or SpecError naming it (spec.scheduler.settings.NAME)."""
     from nestor_controller.samplers.base import setting
 
     try:
-        return setting(settings, name, kind, minimum=minimum)
+        return setting(settings, name, kind, minimum=minimum, maximum=maximum)
     except SpecError as e:
         raise SpecError(str(e).replace("spec.algorithm", "spec.scheduler", 1)) from None

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_RUNGS
 from nestor_controller.schedulers.base import FidelityDef, scheduler_setting
 
 #: Budgets closer than this (relative) are the same rung.
@@ -24,9 +25,14 @@ TOLERANCE = 1e-9
 PROMOTION_MODES = ("resume", "restart")
 
 
+def top_rung(fidelity: FidelityDef, eta: float) -> int:
+    """K: the number of times eta divides max before it would fall below min."""
+    return math.floor(math.log(fidelity.max / fidelity.min) / math.log(eta) + 1e-9)
+
+
 def ladder(fidelity: FidelityDef, eta: float) -> list[float]:
     lo, hi = fidelity.min, fidelity.max
-    top = math.floor(math.log(hi / lo) / math.log(eta) + 1e-9)
+    top = top_rung(fidelity, eta)
     budgets = [hi * eta ** (k - top) for k in range(top + 1)]
     if float(lo).is_integer() and float(hi).is_integer():
         budgets = [float(max(lo, round(b))) for b in budgets]
@@ -65,6 +71,10 @@ def check_ladder_settings(name: str, settings: Mapping[str, Any], fidelity: Fide
     if mode not in PROMOTION_MODES:
         raise SpecError(f"spec.scheduler.settings.promotion: must be one of {', '.join(PROMOTION_MODES)}, "
                         f"got {mode!r}")
+    if fidelity is not None and top_rung(fidelity, eta) + 1 > MAX_RUNGS:
+        raise SpecError(f"spec.scheduler.settings.eta: eta={eta:g} over the fidelity's range ({fidelity.min:g} to "
+                        f"{fidelity.max:g}) gives {top_rung(fidelity, eta) + 1} rungs, over the limit of {MAX_RUNGS}; "
+                        "raise eta or narrow the fidelity")
     if fidelity is not None and len(ladder(fidelity, eta)) < 2:
         raise SpecError(f"spec.fidelity: scheduler {name!r} with eta={eta:g} needs max >= eta * min to have "
                         f"two rungs; got min={fidelity.min:g}, max={fidelity.max:g}")

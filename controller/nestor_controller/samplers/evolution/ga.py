@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_POPULATION
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.evolution.operators import crossover, mutate, tournament
 from nestor_controller.samplers.model_based import DesignedSampler, check_single_objective
@@ -40,7 +41,7 @@ class GeneticSampler(DesignedSampler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
-        self.population_size = setting(s, "population_size", int, minimum=2)
+        self.population_size = setting(s, "population_size", int, minimum=2, maximum=MAX_POPULATION)
         self.tournament_size = setting(s, "tournament_size", int, minimum=1)
         self.mutation_rate = setting(s, "mutation_rate", float, minimum=0.0)
         self.mutation_scale = setting(s, "mutation_scale", float, minimum=0.0)

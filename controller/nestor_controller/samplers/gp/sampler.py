@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nestor_controller.errors import SpecError
+from nestor_controller.limits import MAX_GP_CANDIDATES, MAX_GP_COLUMNS, MAX_GP_RESTARTS
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.blas import single_threaded
 from nestor_controller.samplers.encoding import Encoder
@@ -32,6 +33,7 @@ from nestor_controller.samplers.gp.model import GPModel
 from nestor_controller.samplers.gp.optimize import maximize
 from nestor_controller.samplers.model_based import (
     DesignedSampler,
+    check_candidates,
     check_initial,
     check_single_objective,
     distinct_pick,
@@ -82,8 +84,9 @@ class GPSampler(DesignedSampler):
         super().check(space, objectives, settings, max_trials)
         check_single_objective(cls.name, objectives)
         merged = {**cls.defaults, **settings}
-        for name in ("n_initial", "candidates", "restarts"):
-            setting(merged, name, int, minimum=1)
+        setting(merged, "n_initial", int, minimum=1)
+        setting(merged, "restarts", int, minimum=1, maximum=MAX_GP_RESTARTS)
+        check_candidates(space, merged, MAX_GP_CANDIDATES, max_columns=MAX_GP_COLUMNS)
         setting(merged, "warp_outputs", bool)
         if merged["parallel"] not in PARALLEL:
             raise SpecError(f"spec.algorithm.settings.parallel: expected one of {', '.join(PARALLEL)}, "

@@ -23,6 +23,8 @@ from scipy import special
 from nestor_controller.samplers.encoding import Encoder
 
 MIN_BANDWIDTH = 1e-3
+#: Candidate rows x mixture components scored at once.
+SCORE_BLOCK = 2**20
 UNIFORM_VAR = 1.0 / 12.0
 
 
@@ -68,6 +70,14 @@ class ParzenEstimator:
 
     def log_pdf(self, X: np.ndarray, act: np.ndarray) -> np.ndarray:
         """log density at rows X (activity act): a mixture over components, each a product over active parameters."""
+        # Rows are independent: scoring them in blocks bounds the (rows, components) arrays however many
+        # observations the study has, and gives the same numbers.
+        rows = max(1, SCORE_BLOCK // (self.n + 1))
+        if len(X) <= rows:
+            return self._log_pdf(X, act)
+        return np.concatenate([self._log_pdf(X[i:i + rows], act[i:i + rows]) for i in range(0, len(X), rows)])
+
+    def _log_pdf(self, X: np.ndarray, act: np.ndarray) -> np.ndarray:
         enc = self.enc
         total = np.tile(self.log_weights, (len(X), 1))  # (m, components)
         for i in range(enc.n_params):

@@ -16,11 +16,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nestor_controller.limits import MAX_KDE_CANDIDATES
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.blas import single_threaded
 from nestor_controller.samplers.encoding import Encoder
 from nestor_controller.samplers.model_based import (
     DesignedSampler,
+    check_candidates,
     check_initial,
     check_single_objective,
     distinct_pick,
@@ -62,6 +64,7 @@ class TPESampler(DesignedSampler):
         super().check(space, objectives, settings, max_trials)
         check_single_objective(cls.name, objectives)
         cls(space, objectives, settings, 0)  # every setting typed and in range
+        check_candidates(space, {**cls.defaults, **settings}, MAX_KDE_CANDIDATES)
         gamma = float(settings.get("gamma", cls.defaults["gamma"]))
         if not 0.0 < gamma < 1.0:
             from nestor_controller.errors import SpecError
