@@ -91,8 +91,10 @@ def assert_nothing_lost_or_run_twice(address: str, sid: str, trials: int, steps:
     return list(listed)
 
 
-def test_controller_sigkilled_five_times_during_a_managed_study(tmp_path: Path) -> None:
-    trials, steps = 24, 6
+def test_controller_sigkilled_ten_times_during_a_managed_study(tmp_path: Path) -> None:
+    """No failure is allowed (max_failed: 0): a restart must not make busy executors look lost, and a trial's
+    attempt rises only when a run that really began was lost (at most once per kill)."""
+    trials, steps, kills = 40, 6, 10
     log = tmp_path / "runs.log"
     ctl = start_controller(tmp_path)
     address, port = ctl.address, ctl.port
@@ -100,10 +102,11 @@ def test_controller_sigkilled_five_times_during_a_managed_study(tmp_path: Path) 
                                 trainables=STEADY) for i in range(2)]
     try:
         wait_for_executors(controller_stub(address), 2)
-        sid = call(address, "CreateStudy",
-                   c.CreateStudyRequest(spec=steady_spec(trials, 2, steps, 0.08, log))).id
+        spec = steady_spec(trials, 2, steps, 0.08, log)
+        spec.budget.max_failed = 0
+        sid = call(address, "CreateStudy", c.CreateStudyRequest(spec=spec)).id
         rng = random.Random(2026)
-        for kill in range(5):
+        for kill in range(kills):
             time.sleep(rng.uniform(0.3, 1.2))
             study = call(address, "GetStudy", c.GetStudyRequest(study_id=sid))
             assert study.state == s.STUDY_RUNNING, f"the study ended before kill {kill + 1}: make it longer"
@@ -111,6 +114,7 @@ def test_controller_sigkilled_five_times_during_a_managed_study(tmp_path: Path) 
             ctl = start_controller(tmp_path, port=port)
         wait_ended(address, sid)
         listed = assert_nothing_lost_or_run_twice(address, sid, trials, steps, log)
+        assert max(t.attempt for t in listed) <= kills + 1, sorted((t.attempt, t.id) for t in listed)[-5:]
         assert any(t.attempt > 1 for t in listed)  # some trials were really interrupted
     finally:
         for e in executors:
