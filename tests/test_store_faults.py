@@ -301,3 +301,64 @@ def test_a_repeated_step_keeps_its_first_value_and_bad_measurements_are_refused(
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and what in e.value.details()
     got = stub.GetTrial(c.GetTrialRequest(study_id=sid, trial_id=t.id))  # type: ignore[attr-defined]
     assert [(m.step, m.metrics["loss"]) for m in got.measurements] == [(1, 1.0)]
+
+
+def test_read_only_postgresql_store_changes_nothing_and_the_study_goes_on(tmp_path: Path, postgres_url: str) -> None:
+    import sqlalchemy
+
+    trials = 8
+    name = f"nestor_{uuid.uuid4().hex[:10]}"
+    store = fresh_database(postgres_url, name)
+    admin = sqlalchemy.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                                     isolation_level="AUTOCOMMIT")
+
+    def set_read_only(on: bool) -> None:
+        """New sessions of the store's database are read-only (or not); its open sessions but the lease's end."""
+        with admin.connect() as conn:
+            value = "on" if on else "off"
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}')
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid NOT IN "
+                "(SELECT pid FROM pg_locks WHERE locktype = 'advisory')", (name,))
+
+    def stored(sid: str) -> dict[int, int]:
+        eng = sqlalchemy.create_engine(store.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            with eng.connect() as conn:
+                rows = conn.exec_driver_sql("SELECT state, count(*) FROM trials WHERE study_id = %s GROUP BY state",
+                                            (sid,)).fetchall()
+            return {int(state): int(n) for state, n in rows}
+        finally:
+            eng.dispose()
+
+    ctl = start_controller(tmp_path, store=store)
+    try:
+        stub = controller_stub(ctl.address)
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(trials))).id
+        t = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials[0]
+        set_read_only(True)
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as e:
+                stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=2))
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
+        with pytest.raises(grpc.RpcError) as e:
+            stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=t.id,
+                                                      final_measurement=s.Measurement(step=1, metrics={"loss": 1})))
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
+        study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
+        assert counts_of(study) == stored(sid) == {s.TRIAL_RUNNING: 1}
+        set_read_only(False)
+        call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
+            study_id=sid, trial_id=t.id, final_measurement=s.Measurement(step=1, metrics={"loss": 1})))
+        while True:
+            got = call(ctl.address, "SuggestTrials", c.SuggestTrialsRequest(study_id=sid, count=2))
+            if got.study_done:
+                break
+            for u in got.trials:
+                call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
+                    study_id=sid, trial_id=u.id, final_measurement=s.Measurement(step=1, metrics={"loss": u.id})))
+        study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
+        assert study.state == s.STUDY_COMPLETED and counts_of(study) == stored(sid) == {s.TRIAL_COMPLETED: trials}
+    finally:
+        ctl.stop()
+        admin.dispose()
