@@ -128,3 +128,16 @@ def test_lost_executor_trials_go_back_to_the_queue(cluster2) -> None:
     trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
     assert len(trials) == 8 and all(t.state == s.TRIAL_COMPLETED for t in trials)
     assert any(t.attempt > 1 for t in trials)
+
+
+def test_two_one_slot_executors_are_both_busy_at_once(cluster2) -> None:
+    """Dispatch fills idle slots across executors before any backlog: with max_parallel 2 the first two trials
+    go to different executors, not one running and one waiting behind it."""
+    _, _, stub = cluster2
+    spec = branin(4, 2)
+    spec.trainable_config.update({"sleep_s": 0.5})
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
+    events = watch(stub, sid)
+    started = [e.trial for e in events if e.type == c.STUDY_EVENT_TRIAL_STARTED]
+    first_two = {t.id: t.executor for t in started[:2]}
+    assert sorted(first_two) == [1, 2] and len(set(first_two.values())) == 2, first_two

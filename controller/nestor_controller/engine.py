@@ -456,14 +456,13 @@ class Engine:
 
     async def _dispatch_batch(self, rt: StudyRuntime) -> bool:
         """Starts trials on every free slot (creating them as needed) with one commit; False when none started."""
-        slots = [h for h in sorted(self.pool.free_for(rt.spec.trainable), key=lambda h: -h.free)
-                 for _ in range(h.free)]
-        allowed = len(slots)
+        allowed = self.pool.free_slots(rt.spec.trainable)
         parallel = rt.spec.budget.max_parallel
         if parallel:
             allowed = min(allowed, parallel - rt.counts[study_pb2.TRIAL_RUNNING])
         if allowed <= 0:
             return False
+        slots = self.pool.places(rt.spec.trainable, allowed)
         ops: list[Op] = []
         evs: list[controller_pb2.StudyEvent] = []
         if len(rt.pending) < allowed:

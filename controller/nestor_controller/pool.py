@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import socket
 import time
@@ -136,6 +137,22 @@ class ExecutorPool:
         else:
             asyncio.get_running_loop().create_task(self._probe(h))
         return h
+
+    def places(self, trainable: str, count: int) -> list[ExecutorHandle]:
+        """Where the next `count` trials go: each to the executor least loaded for its size (running, foreign and
+        already chosen, over its slots), so idle slots on every executor fill before any backlog does."""
+        heap = []
+        for h in self.free_for(trainable):
+            slots = max(1, h.info.slots if h.info else 1)
+            heap.append(((h.running + h.foreign) / slots, h.address, h, slots, h.free))
+        heapq.heapify(heap)
+        out: list[ExecutorHandle] = []
+        while heap and len(out) < count:
+            load, address, h, slots, free = heapq.heappop(heap)
+            out.append(h)
+            if free > 1:
+                heapq.heappush(heap, (load + 1 / slots, address, h, slots, free - 1))
+        return out
 
     def free_for(self, trainable: str) -> list[ExecutorHandle]:
         return [h for h in self.handles.values() if h.free > 0 and trainable in h.trainables]
