@@ -8,7 +8,8 @@ and the limit.
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Iterable, Sized
+from typing import Any
 
 from nestor_controller.errors import SpecError
 
@@ -97,3 +98,28 @@ def check_int(value: int, where: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SpecError(f"{where}: must be between {low} and {high}, got {value}")
     return value
+
+
+def check_metrics(metrics: Sized, names: Iterable[str], where: str) -> None:
+    """A measurement's metrics: how many, and their names (the values are the study's business)."""
+    check_count(metrics, where, MAX_METRICS, "metrics")
+    for name in names:
+        check_length(name, f"{where}: metric name {name[:40]!r}")
+
+
+def check_executor_info(info: Any, where: str = "info") -> None:
+    """What an executor says of itself, kept in memory and shown by ListExecutors: sane counts and names."""
+    for field in ("slots", "busy_slots", "queue_capacity", "queued"):
+        check_int(getattr(info, field), f"{where}.{field}", 0, MAX_SLOTS)
+    check_length(info.executor_id, f"{where}.executor_id")
+    check_length(info.version, f"{where}.version")
+    check_count(info.trainables, f"{where}.trainables", MAX_TRAINABLES, "trainables")
+    for i, name in enumerate(info.trainables):
+        check_length(name, f"{where}.trainables[{i}]")
+    check_count(info.devices, f"{where}.devices", MAX_DEVICES, "devices")
+    for i, d in enumerate(info.devices):
+        check_length(d.name, f"{where}.devices[{i}].name")
+        check_length(d.kind, f"{where}.devices[{i}].kind")
+    check_count(info.running, f"{where}.running", 2 * MAX_SLOTS, "runs")
+    for i, r in enumerate(info.running):
+        check_length(r.study_id, f"{where}.running[{i}].study_id")

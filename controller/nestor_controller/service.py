@@ -13,9 +13,26 @@ from nestor.v1 import controller_pb2, controller_pb2_grpc, executor_pb2, study_p
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.engine import Engine
 from nestor_controller.errors import ControllerError, SpecError
+from nestor_controller.limits import (
+    MAX_ERROR_CHARS,
+    MAX_TEXT_CHARS,
+    check_executor_info,
+    check_length,
+)
 
 R = TypeVar("R")
 WATCH_PAGE = 5000
+#: How often a watcher looks whether its study ended or was rebuilt without the queue telling it.
+WATCH_POLL_S = 1.0
+TRIAL_STATES = frozenset(v for v in study_pb2.TrialState.values() if v != study_pb2.TRIAL_STATE_UNSPECIFIED)
+
+
+def status_message(e: ControllerError) -> str:
+    """The error's text, cut short: it may quote a request's megabyte-long field, and gRPC carries it in a header."""
+    text = str(e)
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    return f"{text[:MAX_ERROR_CHARS]}... ({len(text)} characters in all)"
 
 
 def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
@@ -26,7 +43,7 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         try:
             return await fn(self, request, context)
         except ControllerError as e:
-            await context.abort(e.code, str(e))
+            await context.abort(e.code, status_message(e))
             raise  # abort raises; this keeps type checkers content
 
     return wrapper
@@ -65,6 +82,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @rpc
     async def StopStudy(self, request: controller_pb2.StopStudyRequest, context: Any) -> study_pb2.Study:
+        check_length(request.reason, "reason", MAX_TEXT_CHARS)
         rt = await self.engine.stop_study(require_id(request.study_id, "study_id"), request.reason)
         return rt.to_proto()
 
@@ -77,6 +95,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @rpc
     async def SuggestTrials(self, request: controller_pb2.SuggestTrialsRequest,
                             context: Any) -> controller_pb2.SuggestTrialsResponse:
+        check_length(request.client_id, "client_id")
+
         async def suggest() -> controller_pb2.SuggestTrialsResponse:
             made, done = await self.engine.suggest(require_id(request.study_id, "study_id"), request.count,
                                                    request.client_id)
@@ -110,6 +130,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @rpc
     async def CompleteTrial(self, request: controller_pb2.CompleteTrialRequest, context: Any) -> study_pb2.Trial:
+        check_length(request.error, "error", MAX_TEXT_CHARS)
+
         async def complete() -> study_pb2.Trial:
             final = request.final_measurement if request.HasField("final_measurement") else None
             t = await self.engine.complete(require_id(request.study_id, "study_id"), request.trial_id, final,
@@ -131,6 +153,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                          context: Any) -> controller_pb2.ListTrialsResponse:
         rt = self.engine.get(require_id(request.study_id, "study_id"))
         states = set(request.states)
+        for s in sorted(states - TRIAL_STATES):
+            raise SpecError(f"states: {s} is no trial state (one of {', '.join(study_pb2.TrialState.keys()[1:])})")
         return controller_pb2.ListTrialsResponse(trials=[
             t.to_proto(measurements=request.include_measurements)
             for t in rt.trials.values() if not states or t.state in states])
@@ -151,30 +175,50 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             raise SpecError(f"after_seq: must be >= 0, got {request.after_seq}")
         # Subscribe before reading the stored events so nothing falls between the two.
         queue = rt.subscribe()
+        last = request.after_seq
         try:
-            last = request.after_seq
-            while True:
-                page = await asyncio.to_thread(self.engine.store.events_after, rt.id, last, WATCH_PAGE)
-                for payload in page:
-                    ev = controller_pb2.StudyEvent.FromString(payload)
-                    await context.write(ev)
-                    last = ev.seq
-                    if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
-                        return
-                if len(page) < WATCH_PAGE:
-                    break
-            while True:
-                ev = await queue.get()
+            ended, last = await self._replay(rt, last, context)
+            while not ended:
+                if not rt.running and last >= rt.last_seq:
+                    return  # it ended, and the caller has every event it had: nothing more will come
+                try:
+                    ev = await asyncio.wait_for(queue.get(), WATCH_POLL_S)
+                except TimeoutError:
+                    current = self.engine.studies.get(rt.id)
+                    if current is None:
+                        return  # deleted
+                    if current is rt and rt.running:
+                        continue
+                    if current is not rt:
+                        # Rebuilt from the store (after a failed write): follow the new one.
+                        rt.unsubscribe(queue)
+                        rt, queue = current, current.subscribe()
+                    # The store has every event the queue did not bring; an ended study will have no more.
+                    ended, last = await self._replay(rt, last, context)
+                    ended = ended or not rt.running
+                    continue
                 if ev is None:
                     return  # the study was deleted
                 if ev.seq <= last:
                     continue
                 await context.write(ev)
                 last = ev.seq
-                if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
-                    return
+                ended = ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED
         finally:
             rt.unsubscribe(queue)
+
+    async def _replay(self, rt: Any, last: int, context: grpc.aio.ServicerContext) -> tuple[bool, int]:
+        """Sends the stored events after `last`; (whether the study's end was among them, the last seq sent)."""
+        while True:
+            page = await asyncio.to_thread(self.engine.store.events_after, rt.id, last, WATCH_PAGE)
+            for payload in page:
+                ev = controller_pb2.StudyEvent.FromString(payload)
+                await context.write(ev)
+                last = ev.seq
+                if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
+                    return True, last
+            if len(page) < WATCH_PAGE:
+                return False, last
 
     @rpc
     async def ReportOuterGradient(self, request: controller_pb2.ReportOuterGradientRequest,
@@ -197,6 +241,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @rpc
     async def RegisterExecutor(self, request: controller_pb2.RegisterExecutorRequest,
                                context: Any) -> controller_pb2.RegisterExecutorResponse:
+        check_executor_info(request.info)
         handle = await self.engine.register_executor(request.address, request.info)
         return controller_pb2.RegisterExecutorResponse(executor_id=request.info.executor_id or handle.address)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from nestor.v1 import controller_pb2, study_pb2
 
 from nestor_controller.errors import PreconditionError, SpecError
+from nestor_controller.limits import check_metrics
 from nestor_controller.model import MeasurementRecord, TrialRecord, timestamp
 from nestor_controller.objectives import dominates, objective_values
 from nestor_controller.requests import answer_op, note_request
@@ -58,6 +59,7 @@ def check_measurement(m: study_pb2.Measurement, where: str, *, final: bool = Fal
         raise SpecError(f"{where}: step must be >= 0, got {m.step}")
     if not m.metrics and not final:
         raise SpecError(f"{where}: no metrics; a measurement carries at least one")
+    check_metrics(m.metrics, m.metrics.keys(), where)
     for name, x in m.metrics.items():
         if not name:
             raise SpecError(f"{where}: a metric has an empty name")
