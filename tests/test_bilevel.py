@@ -116,8 +116,8 @@ def test_skip_guard_stops_a_search_and_the_evaluation_of_its_genotype_is_the_res
             x.OuterGradient(step=i, gradients={n: x.Tensor(shape=[14, 8], values=grad.ravel().tolist())
                                                for n in ("alpha_normal", "alpha_reduce")},
                             metrics={"progress": 0.5}))))
-        answer = stub.ReportMeasurement(c.ReportMeasurementRequest(study_id=sid, trial_id=search.id,
-                                                                   measurement=s.Measurement(step=i + 1)))
+        answer = stub.ReportMeasurement(c.ReportMeasurementRequest(
+            study_id=sid, trial_id=search.id, measurement=s.Measurement(step=i + 1, metrics={"progress": 0.5})))
         if answer.decision == s.DECISION_STOP:
             reason = answer.reason
             break
