@@ -303,40 +303,49 @@ def test_a_repeated_step_keeps_its_first_value_and_bad_measurements_are_refused(
     assert [(m.step, m.metrics["loss"]) for m in got.measurements] == [(1, 1.0)]
 
 
-def test_read_only_postgresql_store_changes_nothing_and_the_study_goes_on(tmp_path: Path, postgres_url: str) -> None:
-    import sqlalchemy
+class ReadOnlySwitch:
+    """Makes a PostgreSQL database read-only and back, as an operator's mistake or a failover to a replica does:
+    new sessions get default_transaction_read_only, and every open session but the lease's is cut."""
 
-    trials = 8
-    name = f"nestor_{uuid.uuid4().hex[:10]}"
-    store = fresh_database(postgres_url, name)
-    admin = sqlalchemy.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                                     isolation_level="AUTOCOMMIT")
+    def __init__(self, server_url: str, store: str) -> None:
+        import sqlalchemy
 
-    def set_read_only(on: bool) -> None:
-        """New sessions of the store's database are read-only (or not); its open sessions but the lease's end."""
-        with admin.connect() as conn:
-            value = "on" if on else "off"
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}')
+        self.name = store.rsplit("/", 1)[1]
+        self.admin = sqlalchemy.create_engine(server_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                                              isolation_level="AUTOCOMMIT")
+        self.store = sqlalchemy.create_engine(store.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def set(self, on: bool) -> None:
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{self.name}" SET default_transaction_read_only = '
+                                 f'{"on" if on else "off"}')
             conn.exec_driver_sql(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid NOT IN "
-                "(SELECT pid FROM pg_locks WHERE locktype = 'advisory')", (name,))
+                "(SELECT pid FROM pg_locks WHERE locktype = 'advisory')", (self.name,))
+        self.store.dispose()
 
-    def stored(sid: str) -> dict[int, int]:
-        eng = sqlalchemy.create_engine(store.replace("postgresql://", "postgresql+psycopg://", 1))
-        try:
-            with eng.connect() as conn:
-                rows = conn.exec_driver_sql("SELECT state, count(*) FROM trials WHERE study_id = %s GROUP BY state",
-                                            (sid,)).fetchall()
-            return {int(state): int(n) for state, n in rows}
-        finally:
-            eng.dispose()
+    def stored(self, sid: str) -> dict[int, int]:
+        with self.store.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT state, count(*) FROM trials WHERE study_id = %s GROUP BY state",
+                                        (sid,)).fetchall()
+        self.store.dispose()
+        return {int(state): int(n) for state, n in rows}
 
+    def close(self) -> None:
+        self.admin.dispose()
+        self.store.dispose()
+
+
+def test_read_only_postgresql_store_changes_nothing_and_the_study_goes_on(tmp_path: Path, postgres_url: str) -> None:
+    trials = 8
+    store = fresh_database(postgres_url, f"nestor_{uuid.uuid4().hex[:10]}")
+    switch = ReadOnlySwitch(postgres_url, store)
     ctl = start_controller(tmp_path, store=store)
     try:
         stub = controller_stub(ctl.address)
         sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(trials))).id
         t = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials[0]
-        set_read_only(True)
+        switch.set(True)
         for _ in range(3):
             with pytest.raises(grpc.RpcError) as e:
                 stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=2))
@@ -346,8 +355,8 @@ def test_read_only_postgresql_store_changes_nothing_and_the_study_goes_on(tmp_pa
                                                       final_measurement=s.Measurement(step=1, metrics={"loss": 1})))
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
         study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
-        assert counts_of(study) == stored(sid) == {s.TRIAL_RUNNING: 1}
-        set_read_only(False)
+        assert counts_of(study) == switch.stored(sid) == {s.TRIAL_RUNNING: 1}
+        switch.set(False)
         call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
             study_id=sid, trial_id=t.id, final_measurement=s.Measurement(step=1, metrics={"loss": 1})))
         while True:
@@ -358,7 +367,44 @@ def test_read_only_postgresql_store_changes_nothing_and_the_study_goes_on(tmp_pa
                 call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
                     study_id=sid, trial_id=u.id, final_measurement=s.Measurement(step=1, metrics={"loss": u.id})))
         study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
-        assert study.state == s.STUDY_COMPLETED and counts_of(study) == stored(sid) == {s.TRIAL_COMPLETED: trials}
+        assert study.state == s.STUDY_COMPLETED
+        assert counts_of(study) == switch.stored(sid) == {s.TRIAL_COMPLETED: trials}
     finally:
         ctl.stop()
-        admin.dispose()
+        switch.close()
+
+
+def test_read_only_postgresql_store_managed_study_resumes_by_itself(tmp_path: Path, postgres_url: str) -> None:
+    trials, steps = 10, 4
+    store = fresh_database(postgres_url, f"nestor_{uuid.uuid4().hex[:10]}")
+    switch = ReadOnlySwitch(postgres_url, store)
+    ctl = start_controller(tmp_path, store=store)
+    ex = start_executor(tmp_path, ctl.address, "--register-interval", "1", trainables=STEADY)
+    try:
+        stub = controller_stub(ctl.address)
+        wait_for_executors(stub, 1)
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(
+            trials, trainable="steady", parallel=1, steps=steps, sleep_s=0.05, log=str(tmp_path / "runs.log")))).id
+        deadline = time.monotonic() + 60
+        while stub.GetStudy(c.GetStudyRequest(study_id=sid)).counts.completed < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        switch.set(True)
+        deadline = time.monotonic() + 30
+        while "write failed" not in ctl.log():
+            assert time.monotonic() < deadline, "the read-only store never refused a write"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
+        assert study.state == s.STUDY_RUNNING and counts_of(study) == switch.stored(sid)
+        switch.set(False)
+        study = wait_ended(ctl.address, sid, timeout=120)
+        assert study.state == s.STUDY_COMPLETED, study.reason
+        assert counts_of(study) == switch.stored(sid) == {s.TRIAL_COMPLETED: trials}
+        listed = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+        for t in listed:
+            assert [m.step for m in t.measurements] == list(range(1, steps + 1)), (t.id, t.measurements)
+    finally:
+        ex.stop()
+        ctl.stop()
+        switch.close()
