@@ -120,7 +120,10 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND,
                                 f"trainable {a.trainable!r} is not served by this executor "
                                 f"(it serves: {', '.join(sorted(self.settings.trainables))})")
-        assignment = assignment_to_json(a)
+        try:
+            assignment = assignment_to_json(a)
+        except ValueError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"RunTrial: assignment: {e}")
         try:
             # Resolved here, before anything touches the disk: the worker creates and writes this folder.
             assignment["checkpoint_dir"] = paths.checkpoint_dir(self.settings.artifact_dir, a.study_id,
@@ -176,7 +179,11 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
                     else:
                         run.stop_requested = True  # sent to the worker as soon as the trial starts
                 elif kind == "outer":
-                    outer = wire.outer_from_proto(msg.outer)
+                    try:
+                        outer = wire.outer_from_proto(msg.outer)
+                    except ValueError as e:
+                        log.warning("RunTrial: ignoring outer values the trial could not use: %s", e)
+                        continue
                     if run.slot is not None:
                         run.slot.update_outer(run, outer)
                     else:

@@ -37,7 +37,10 @@ def decode(data: bytes) -> dict[str, Any]:
     return json.loads(data)
 
 
-def tensor_from_proto(t: executor_pb2.Tensor) -> JsonTensor:
+def tensor_from_proto(t: executor_pb2.Tensor, name: str = "tensor") -> JsonTensor:
+    """The tensor as JSON; ValueError when its shape does not hold its values (the worker could not rebuild it)."""
+    if any(d < 0 for d in t.shape) or math.prod(t.shape) != len(t.values):
+        raise ValueError(f"outer value {name!r}: shape {list(t.shape)} does not hold its {len(t.values)} values")
     return {"shape": list(t.shape), "values": list(t.values)}
 
 
@@ -46,7 +49,7 @@ def tensor_to_proto(t: Mapping[str, Any]) -> executor_pb2.Tensor:
 
 
 def outer_from_proto(outer: executor_pb2.OuterVariables) -> dict[str, Any]:
-    return {"s": outer.step, "values": {name: tensor_from_proto(t) for name, t in outer.values.items()}}
+    return {"s": outer.step, "values": {name: tensor_from_proto(t, name) for name, t in outer.values.items()}}
 
 
 def tensor_to_json(name: str, x: Any) -> JsonTensor:
