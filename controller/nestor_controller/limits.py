@@ -68,6 +68,9 @@ MAX_POPULATION = 10_000
 #: Values per numeric parameter of the RL policy, and weights of its network.
 MAX_POLICY_BINS = 1000
 MAX_POLICY_WEIGHTS = 2**24
+#: The RL policy's learning_rate and entropy_weight, and its temperature and tanh_constant (logit scales).
+MAX_POLICY_STEP = 10.0
+MAX_POLICY_LOGIT = 100.0
 
 # --- calls --------------------------------------------------------------------------------------------------
 

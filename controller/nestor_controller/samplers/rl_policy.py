@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nestor_controller.errors import SpecError
-from nestor_controller.limits import MAX_POLICY_BINS, MAX_POLICY_WEIGHTS
+from nestor_controller.limits import MAX_POLICY_BINS, MAX_POLICY_LOGIT, MAX_POLICY_STEP, MAX_POLICY_WEIGHTS
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
 from nestor_controller.samplers.choices import actions, categorical_view
@@ -90,9 +90,11 @@ class RLPolicySampler(Sampler):
             raise SpecError(f"spec.algorithm.settings: the policy would have {weights} weights ({choices} choices, "
                             f"hidden_size={hidden}), over the limit of {MAX_POLICY_WEIGHTS}; lower hidden_size or "
                             "numeric_bins")
-        for name in ("learning_rate", "entropy_weight", "tanh_constant"):
-            setting(merged, name, float, minimum=0.0)
-        if setting(merged, "temperature", float) <= 0:
+        # Beyond these the policy's weights or Adam's moments overflow, and every later suggestion would fail.
+        for name, most in (("learning_rate", MAX_POLICY_STEP), ("entropy_weight", MAX_POLICY_STEP),
+                           ("tanh_constant", MAX_POLICY_LOGIT)):
+            setting(merged, name, float, minimum=0.0, maximum=most)
+        if setting(merged, "temperature", float, maximum=MAX_POLICY_LOGIT) <= 0:
             raise SpecError(f"spec.algorithm.settings.temperature: must be > 0, got {merged['temperature']!r}")
         decay = setting(merged, "baseline_decay", float, minimum=0.0)
         if decay >= 1:
