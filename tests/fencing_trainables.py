@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from chaos_trainables import _log
+
 
 def log(ctx: Any, **entry: Any) -> None:
-    path = ctx.config.get("log")
-    if path:
-        # One short O_APPEND write per line: lines from concurrent executors do not interleave.
-        line = json.dumps({"trial": ctx.trial_id, "attempt": ctx.attempt, "pid": os.getpid(), **entry}) + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+    _log(ctx, pid=os.getpid(), **entry)
 
 
 def fenced_steps(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:

@@ -108,7 +108,9 @@ def test_full_disk_ask_tell_changes_nothing_and_the_study_ends_with_its_budget(t
             assert refused, "the full disk never refused a write: the tmpfs is too large"
             for e in refused:
                 assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
-            assert "refuses writes" in refused[-1].details() and str(db) in refused[-1].details()
+            # Each names the store; the first says why (a refusal while the study is read back says that).
+            assert all(str(db) in e.details() for e in refused), [e.details() for e in refused]
+            assert "refuses writes" in refused[0].details(), refused[0].details()
             # What the controller says is what the store holds: no phantom RUNNING trial from a refused suggest.
             study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
             assert counts_of(study) == stored_counts(db, sid)
@@ -131,6 +133,35 @@ def test_full_disk_ask_tell_changes_nothing_and_the_study_ends_with_its_budget(t
             ctl.stop()
 
 
+def managed_study_underway(tmp_path: Path, ctl: Server, trials: int, steps: int) -> str:
+    """A managed study on one executor with two trials completed: the store is about to fail mid-study."""
+    stub = controller_stub(ctl.address)
+    wait_for_executors(stub, 1)
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(
+        trials, trainable="steady", parallel=1, steps=steps, sleep_s=0.05, log=str(tmp_path / "runs.log")))).id
+    deadline = time.monotonic() + 60
+    while stub.GetStudy(c.GetStudyRequest(study_id=sid)).counts.completed < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return sid
+
+
+def wait_refused(ctl: Server) -> None:
+    """Until the controller meets the store's refusal; then a moment in which nothing may move."""
+    deadline = time.monotonic() + 30
+    while "write failed" not in ctl.log():
+        assert time.monotonic() < deadline, "the store never refused a write"
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
+def assert_every_step_once(ctl: Server, sid: str, trials: int, steps: int) -> None:
+    listed = controller_stub(ctl.address).ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True))
+    assert sorted(t.id for t in listed.trials) == list(range(1, trials + 1))
+    for t in listed.trials:
+        assert [m.step for m in t.measurements] == list(range(1, steps + 1)), (t.id, t.measurements)
+
+
 def test_full_disk_managed_study_resumes_by_itself_and_ends_with_its_budget(tmp_path: Path) -> None:
     trials, steps = 12, 4
     with small_tmpfs(tmp_path / "disk") as disk:
@@ -138,20 +169,9 @@ def test_full_disk_managed_study_resumes_by_itself_and_ends_with_its_budget(tmp_
         ctl = start_controller(tmp_path, store=f"sqlite:///{db}")
         ex = start_executor(tmp_path, ctl.address, "--register-interval", "1", trainables=STEADY)
         try:
-            stub = controller_stub(ctl.address)
-            wait_for_executors(stub, 1)
-            sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(
-                trials, trainable="steady", parallel=1, steps=steps, sleep_s=0.05, log=str(tmp_path / "runs.log")))).id
-            deadline = time.monotonic() + 60
-            while stub.GetStudy(c.GetStudyRequest(study_id=sid)).counts.completed < 2:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            sid = managed_study_underway(tmp_path, ctl, trials, steps)
             filler = fill(disk)
-            deadline = time.monotonic() + 30
-            while "write failed" not in ctl.log():
-                assert time.monotonic() < deadline, "the full disk never refused a write"
-                time.sleep(0.1)
-            time.sleep(1.0)  # the study stands still while the disk is full
+            wait_refused(ctl)
             study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
             assert study.state == s.STUDY_RUNNING
             assert counts_of(study) == stored_counts(db, sid)
@@ -159,10 +179,7 @@ def test_full_disk_managed_study_resumes_by_itself_and_ends_with_its_budget(tmp_
             study = wait_ended(ctl.address, sid, timeout=120)  # no restart: it resumes by itself
             assert study.state == s.STUDY_COMPLETED, study.reason
             assert counts_of(study) == stored_counts(db, sid) == {s.TRIAL_COMPLETED: trials}
-            listed = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
-            assert sorted(t.id for t in listed) == list(range(1, trials + 1))
-            for t in listed:
-                assert [m.step for m in t.measurements] == list(range(1, steps + 1)), (t.id, t.measurements)
+            assert_every_step_once(ctl, sid, trials, steps)
         finally:
             ex.stop()
             ctl.stop()
@@ -381,29 +398,16 @@ def test_read_only_postgresql_store_managed_study_resumes_by_itself(tmp_path: Pa
     ctl = start_controller(tmp_path, store=store)
     ex = start_executor(tmp_path, ctl.address, "--register-interval", "1", trainables=STEADY)
     try:
-        stub = controller_stub(ctl.address)
-        wait_for_executors(stub, 1)
-        sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(
-            trials, trainable="steady", parallel=1, steps=steps, sleep_s=0.05, log=str(tmp_path / "runs.log")))).id
-        deadline = time.monotonic() + 60
-        while stub.GetStudy(c.GetStudyRequest(study_id=sid)).counts.completed < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        sid = managed_study_underway(tmp_path, ctl, trials, steps)
         switch.set(True)
-        deadline = time.monotonic() + 30
-        while "write failed" not in ctl.log():
-            assert time.monotonic() < deadline, "the read-only store never refused a write"
-            time.sleep(0.1)
-        time.sleep(1.0)
+        wait_refused(ctl)
         study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
         assert study.state == s.STUDY_RUNNING and counts_of(study) == switch.stored(sid)
         switch.set(False)
         study = wait_ended(ctl.address, sid, timeout=120)
         assert study.state == s.STUDY_COMPLETED, study.reason
         assert counts_of(study) == switch.stored(sid) == {s.TRIAL_COMPLETED: trials}
-        listed = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
-        for t in listed:
-            assert [m.step for m in t.measurements] == list(range(1, steps + 1)), (t.id, t.measurements)
+        assert_every_step_once(ctl, sid, trials, steps)
     finally:
         ex.stop()
         ctl.stop()
