@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from nestor.serving import DecodeGuard, SidePorts, bracket_host
+from nestor.serving import DecodeGuard, SidePorts, bracket_host, read_request
 from nestor.tls import ClientTLS, ServerTLS, add_port, guards
 from nestor.tokens import TokenFile
 from nestor.v1 import executor_pb2, executor_pb2_grpc, study_pb2
@@ -32,6 +32,7 @@ from nestor_executor.trust import ControllerGate
 log = logging.getLogger(__name__)
 SERVICE = executor_pb2.DESCRIPTOR.services_by_name["Executor"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+RUN_TRIAL = f"/{SERVICE}/RunTrial"
 
 
 @dataclass
@@ -107,7 +108,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
         return self.info()
 
     async def RunTrial(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        first = await context.read()
+        first = await read_request(context, RUN_TRIAL)
         kind = None if first is grpc.aio.EOF else first.WhichOneof("body")
         if kind != "assignment":
             got = "the end of the stream" if first is grpc.aio.EOF else (kind or "an empty message")
@@ -169,7 +170,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
         """The controller's messages while the trial runs: stop decisions and outer variables."""
         with contextlib.suppress(grpc.RpcError, grpc.aio.AbortError, grpc.aio.UsageError, ConnectionError):
             while True:
-                msg = await context.read()
+                msg = await read_request(context, RUN_TRIAL)
                 if msg is grpc.aio.EOF:
                     return
                 kind = msg.WhichOneof("body")
