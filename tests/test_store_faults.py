@@ -79,6 +79,18 @@ def counts_of(study: s.Study) -> dict[int, int]:
     return {state: n for state, n in out.items() if n}
 
 
+def tell_until_done(address: str, sid: str, count: int) -> None:
+    """The README's ask/tell loop, through a store that may still refuse (call() retries UNAVAILABLE)."""
+    while True:
+        got = call(address, "SuggestTrials", c.SuggestTrialsRequest(study_id=sid, count=count))
+        if got.study_done:
+            return
+        for t in got.trials:
+            call(address, "ReportMeasurement", c.ReportMeasurementRequest(
+                study_id=sid, trial_id=t.id, measurement=s.Measurement(step=1, metrics={"loss": t.id})))
+            call(address, "CompleteTrial", c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
+
+
 def test_full_disk_ask_tell_changes_nothing_and_the_study_ends_with_its_budget(tmp_path: Path) -> None:
     trials = 20
     with small_tmpfs(tmp_path / "disk") as disk:
@@ -115,15 +127,8 @@ def test_full_disk_ask_tell_changes_nothing_and_the_study_ends_with_its_budget(t
             study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
             assert counts_of(study) == stored_counts(db, sid)
             filler.unlink()
-            # The same loop goes on without a restart (call() retries UNAVAILABLE) and ends with the budget.
-            while True:
-                got = call(ctl.address, "SuggestTrials", c.SuggestTrialsRequest(study_id=sid, count=1))
-                if got.study_done:
-                    break
-                for t in got.trials:
-                    call(ctl.address, "ReportMeasurement", c.ReportMeasurementRequest(
-                        study_id=sid, trial_id=t.id, measurement=s.Measurement(step=1, metrics={"loss": t.id})))
-                    call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
+            # The same loop goes on without a restart and ends with the budget.
+            tell_until_done(ctl.address, sid, 1)
             study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
             assert study.state == s.STUDY_COMPLETED, study.reason
             assert counts_of(study) == stored_counts(db, sid) == {s.TRIAL_COMPLETED: trials}
@@ -376,13 +381,7 @@ def test_read_only_postgresql_store_changes_nothing_and_the_study_goes_on(tmp_pa
         switch.set(False)
         call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
             study_id=sid, trial_id=t.id, final_measurement=s.Measurement(step=1, metrics={"loss": 1})))
-        while True:
-            got = call(ctl.address, "SuggestTrials", c.SuggestTrialsRequest(study_id=sid, count=2))
-            if got.study_done:
-                break
-            for u in got.trials:
-                call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
-                    study_id=sid, trial_id=u.id, final_measurement=s.Measurement(step=1, metrics={"loss": u.id})))
+        tell_until_done(ctl.address, sid, 2)
         study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
         assert study.state == s.STUDY_COMPLETED
         assert counts_of(study) == switch.stored(sid) == {s.TRIAL_COMPLETED: trials}

@@ -153,8 +153,9 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                          context: Any) -> controller_pb2.ListTrialsResponse:
         rt = self.engine.get(require_id(request.study_id, "study_id"))
         states = set(request.states)
-        for s in sorted(states - TRIAL_STATES):
-            raise SpecError(f"states: {s} is no trial state (one of {', '.join(study_pb2.TrialState.keys()[1:])})")
+        bad = sorted(states - TRIAL_STATES)
+        if bad:
+            raise SpecError(f"states: {bad[0]} is no trial state (one of {', '.join(study_pb2.TrialState.keys()[1:])})")
         return controller_pb2.ListTrialsResponse(trials=[
             t.to_proto(measurements=request.include_measurements)
             for t in rt.trials.values() if not states or t.state in states])
