@@ -37,7 +37,7 @@ SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3},
                                           # and generations act within the 10 trials.
                                           "gp": {"n_initial": 3}, "tpe": {"n_initial": 3},
                                           "ga": {"population_size": 4}, "cmaes": {"population_size": 3},
-                                          "bohb": {"min_points": 2}}
+                                          "bohb": {"min_points": 2}, "nsga2": {"population_size": 4}}
 #: Strategies with outer variables: the client also streams a gradient each step.
 BILEVEL = {name for name, cls in SAMPLERS.items() if issubclass(cls, BilevelStrategy)}
 #: Samplers that act on what a scheduler does (BOHB models the budgets Hyperband gives).

@@ -13,6 +13,7 @@ from nestor_controller.samplers.evolution import CMAESSampler, GeneticSampler
 from nestor_controller.samplers.evolution_arch import RegularizedEvolution
 from nestor_controller.samplers.gp import GPSampler
 from nestor_controller.samplers.grid import GridSampler
+from nestor_controller.samplers.multiobjective import NSGA2Sampler
 from nestor_controller.samplers.quasirandom import QuasiRandomSampler
 from nestor_controller.samplers.random import RandomSampler
 from nestor_controller.samplers.rl_policy import RLPolicySampler
@@ -22,7 +23,7 @@ from nestor_controller.space import Space
 SAMPLERS: dict[str, type[Sampler]] = {
     cls.name: cls for cls in (RandomSampler, GridSampler, RegularizedEvolution, RLPolicySampler,
                               QuasiRandomSampler, GPSampler, TPESampler, GeneticSampler, CMAESSampler,
-                              BOHBSampler)}
+                              BOHBSampler, NSGA2Sampler)}
 
 # Bilevel strategies are samplers that also hold outer variables; imported last, as they build on samplers.
 from nestor_controller.bilevel.darts import DartsStrategy  # noqa: E402

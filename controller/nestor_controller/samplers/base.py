@@ -34,6 +34,13 @@ class Observation:
     #: Objective values in objective order; None for a failed trial.
     values: tuple[float, ...] | None
     budget: float = 0.0
+    #: How far each of the study's constraints is exceeded (0 where it is met), in constraint order; empty
+    #: when the study has none or the trial failed.
+    violations: tuple[float, ...] = ()
+
+    @property
+    def feasible(self) -> bool:
+        return not any(v > 0 for v in self.violations)
 
 
 class Sampler(ABC):
@@ -51,6 +58,9 @@ class Sampler(ABC):
     multi_fidelity: ClassVar[bool] = False
     #: The scheduler a study with a fidelity gets when it names none (BOHB: hyperband).
     default_scheduler: ClassVar[str] = "none"
+    #: Takes a study with constraints: it models feasibility (GP, TPE, NSGA-II) or needs no model of the
+    #: results at all (random, grid). Others refuse constraints rather than ignore them.
+    accepts_constraints: ClassVar[bool] = False
 
     def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
         self.space = space

@@ -140,6 +140,7 @@ def enumerate_grid(space: Space, points: int) -> list[Assignment]:
 
 class GridSampler(Sampler):
     name = "grid"
+    accepts_constraints = True  # it models nothing, so constraints change nothing in what it draws
     #: Enumerating a grid of a million points takes a while: off the event loop.
     heavy: ClassVar[bool] = True
     defaults: Mapping[str, Any] = {"points_per_dimension": 5, "shuffle": False}

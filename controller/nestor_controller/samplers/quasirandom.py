@@ -88,6 +88,7 @@ def _with_defaults(space: Space, a: Assignment, defaults: Mapping[str, Any]) -> 
 
 class QuasiRandomSampler(Sampler):
     name = "quasirandom"
+    accepts_constraints = True  # it models nothing, so constraints change nothing in what it draws
     defaults: Mapping[str, Any] = {"scramble": True}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

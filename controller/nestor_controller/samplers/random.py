@@ -13,6 +13,7 @@ from nestor_controller.samplers.sampling import draw_assignment, rng_from_state,
 
 class RandomSampler(Sampler):
     name = "random"
+    accepts_constraints = True  # it models nothing, so constraints change nothing in what it draws
     searches_architectures = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

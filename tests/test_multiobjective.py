@@ -1,0 +1,124 @@
+"""Several objectives and constraints in process: Pareto ranks, crowding, hypervolume, EHVI, the samplers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from nestor.v1 import space_pb2 as sp
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers import make_sampler
+from nestor_controller.samplers.base import Observation
+from nestor_controller.samplers.multiobjective.hypervolume import contributions, hypervolume
+from nestor_controller.samplers.multiobjective.pareto import (
+    constrained_ranks,
+    crowding_distance,
+    non_dominated_ranks,
+    select,
+)
+from nestor_controller.space import Space, parse_space
+
+TWO = [ObjectiveDef("f1", False), ObjectiveDef("f2", False)]
+
+
+def box(dim: int) -> Space:
+    return parse_space(sp.SearchSpace(parameters=[sp.Parameter(name=f"x{i}", double=sp.DoubleDomain(min=0, max=1))
+                                                  for i in range(dim)]))
+
+
+def zdt1(a: dict) -> tuple[float, float]:
+    x = np.asarray([a[f"x{i}"] for i in range(len(a))])
+    g = 1 + 9 * x[1:].mean()
+    return float(x[0]), float(g * (1 - np.sqrt(x[0] / g)))
+
+
+def run(name: str, settings: dict, budget: int, seed: int = 0, dim: int = 4, batch: int = 1,
+        constraint: bool = False) -> list[Observation]:
+    sampler = make_sampler(name, box(dim), TWO, settings, seed)
+    history: list[Observation] = []
+    while len(history) < budget:
+        for a in sampler.suggest(batch, history, []):
+            v = zdt1(a)
+            # A constraint that rules out the left half of the front: x0 >= 0.5.
+            violations = (max(0.0, 0.5 - a["x0"]),) if constraint else ()
+            history.append(Observation(len(history) + 1, a, v, violations=violations))
+    return history
+
+
+# --- hand-worked cases -----------------------------------------------------------------------
+
+
+def test_non_dominated_sort_matches_hand_worked_fronts() -> None:
+    # (1,5) (2,3) (4,1) are the front; (3,4) is dominated by (2,3) only; (5,5) by everything before it;
+    # (2,3) again ties the front (a duplicate is not dominated).
+    F = np.array([[1, 5], [2, 3], [4, 1], [3, 4], [5, 5], [2, 3]], dtype=float)
+    assert non_dominated_ranks(F).tolist() == [0, 0, 0, 1, 2, 0]
+
+
+def test_crowding_distance_matches_hand_worked_values() -> None:
+    # Sorted on f1: (0,10) (1,6) (3,3) (6,1) (10,0); ranges 10 and 10. Inner point i gets
+    # (f1[i+1] - f1[i-1]) / 10 + (f2[i-1] - f2[i+1]) / 10.
+    F = np.array([[3, 3], [0, 10], [10, 0], [1, 6], [6, 1]], dtype=float)
+    d = crowding_distance(F)
+    assert np.isinf(d[1]) and np.isinf(d[2])
+    assert d[3] == pytest.approx((3 - 0) / 10 + (10 - 3) / 10)
+    assert d[0] == pytest.approx((6 - 1) / 10 + (6 - 1) / 10)
+    assert d[4] == pytest.approx((10 - 3) / 10 + (3 - 0) / 10)
+
+
+def test_selection_keeps_fronts_then_the_least_crowded() -> None:
+    # Front of five for four places: the extremes stay, then the two most isolated inner points: crowding
+    # (1,9) 0.2 + 0.2, (2,8) 0.5 + 0.6, (6,3) 0.8 + 0.8; (1,9) goes, and the dominated (7,7) with it.
+    F = np.array([[2, 8], [0, 10], [10, 0], [1, 9], [6, 3], [7, 7]], dtype=float)
+    assert select(F, np.zeros(6), 4).tolist() == [0, 1, 2, 4]
+
+
+def test_constraint_domination_puts_every_feasible_row_first() -> None:
+    F = np.array([[0, 0], [5, 5], [9, 9], [1, 1]], dtype=float)
+    V = np.array([2.0, 0.0, 0.0, 0.5])
+    assert constrained_ranks(F, V).tolist() == [3, 0, 1, 2]
+
+
+def test_hypervolume_matches_hand_worked_and_monte_carlo_values() -> None:
+    # Staircase (1,3) (2,2) (3,1) up to (4,4): 3 + 2 + 1 = 6; the dominated (3,3) and the outside (5,0) add nothing.
+    F = np.array([[1, 3], [2, 2], [3, 1], [3, 3], [5, 0]], dtype=float)
+    assert hypervolume(F, np.array([4.0, 4.0])) == pytest.approx(6.0)
+    assert contributions(F, np.array([4.0, 4.0])).tolist() == pytest.approx([1, 1, 1, 0, 0])
+    rng = np.random.default_rng(0)
+    for m in (3, 4):
+        F = rng.random((15, m))
+        S = rng.random((200_000, m)) * 1.2
+        covered = np.zeros(len(S), dtype=bool)
+        for p in F:
+            covered |= (p <= S).all(axis=1)
+        assert hypervolume(F, np.full(m, 1.2)) == pytest.approx(covered.mean() * 1.2**m, rel=0.02)
+
+
+# --- NSGA-II ---------------------------------------------------------------------------------
+
+
+def test_nsga2_beats_random_on_zdt1_and_repeats_itself() -> None:
+    ref = np.array([1.1, 11.0])
+    hv = {}
+    for name in ("nsga2", "random"):
+        h = run(name, {"population_size": 10} if name == "nsga2" else {}, 80)
+        hv[name] = hypervolume(np.array([o.values for o in h]), ref)
+    assert hv["nsga2"] > hv["random"]
+    again = run("nsga2", {"population_size": 10}, 80)
+    assert [o.params for o in again] == [o.params for o in run("nsga2", {"population_size": 10}, 80)]
+
+
+def test_nsga2_state_is_json_and_a_restored_sampler_continues_identically() -> None:
+    history = run("nsga2", {"population_size": 6}, 20, batch=3)
+    a = make_sampler("nsga2", box(4), TWO, {"population_size": 6}, 0)
+    a.suggest(20, [], [])  # past its design, like the one that produced the history
+    b = make_sampler("nsga2", box(4), TWO, {"population_size": 6}, 99)
+    b.load_state(json.loads(json.dumps(a.state())))
+    assert a.suggest(4, history, []) == b.suggest(4, history, [])
+
+
+def test_nsga2_with_a_constraint_breeds_feasible_children() -> None:
+    h = run("nsga2", {"population_size": 10}, 100, constraint=True)
+    late = h[60:]
+    assert sum(o.feasible for o in late) >= 0.8 * len(late)
