@@ -1,0 +1,112 @@
+"""The JSON the pages fetch: a study's plot data, a trial's detail, downloads, the studies list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from nestor.importance import importance
+from nestor.records import iso, measurement_to_dict, objectives_of, seconds, trial_to_dict
+from nestor.spec import spec_to_dict
+from nestor.study import STUDY_STATE_NAMES
+from nestor.v1 import space_pb2, study_pb2
+from nestor.values import from_value
+
+from nestor_dashboard.cache import StudyCache
+from nestor_dashboard.rows import Row, clean, columns
+
+
+def param_meta(p: space_pb2.Parameter) -> dict[str, Any]:
+    kind = p.WhichOneof("domain") or ""
+    meta: dict[str, Any] = {"name": p.name, "kind": kind, "log": False}
+    if kind in ("double", "int"):
+        meta["log"] = getattr(p, kind).scale == space_pb2.SCALE_LOG
+    elif kind == "categorical":
+        meta["choices"] = [from_value(c) for c in p.categorical.choices]
+    return meta
+
+
+def study_summary(s: study_pb2.Study) -> dict[str, Any]:
+    c = s.counts
+    done = c.completed + c.stopped + c.failed
+    return {
+        "id": s.id, "name": s.spec.name, "state": STUDY_STATE_NAMES.get(s.state, str(s.state)),
+        "algorithm": s.spec.algorithm.name, "scheduler": s.spec.scheduler.name or "none",
+        "done": done, "max_trials": s.spec.budget.max_trials, "running": c.running, "failed": c.failed,
+        "labels": dict(s.spec.labels), "created": iso(s.create_time), "ended": iso(s.end_time),
+        "reason": s.reason, "objectives": [{"metric": m, "goal": g} for m, g in objectives_of(s.spec)],
+        "trainable": s.spec.trainable, "fidelity": s.spec.fidelity.name,
+    }
+
+
+def study_importance(rows: list[Row], names: list[str], objective: int = 0) -> dict[str, float]:
+    results = [(r["params"], r["values"][objective]) for r in rows
+               if r["state"] in ("COMPLETED", "STOPPED") and r["values"] and r["values"][objective] is not None]
+    return importance(results, names)
+
+
+def study_data(cache: StudyCache, pareto_ids: list[int]) -> dict[str, Any]:
+    info = cache.info
+    rows = cache.sorted_rows()
+    names = [p.name for p in info.spec.space.parameters]
+    return {
+        "study": study_summary(info),
+        "spec": spec_to_dict(info.spec),
+        "params": [param_meta(p) for p in info.spec.space.parameters],
+        "trials": columns(rows, names, len(cache.metrics)),
+        "pareto": pareto_ids,
+        "importance": study_importance(rows, names) if cache.metrics else {},
+        "version": cache.version,
+    }
+
+
+def curves(trials: list[study_pb2.Trial], metric: str, cache: StudyCache) -> dict[str, Any]:
+    """Every trial's intermediate values of ``metric`` as one line broken by nulls (one trace draws
+    100,000 curves fast), and the scheduler's decisions placed on them."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    ids: list[Any] = []
+    at: dict[tuple[int, int], float] = {}
+    for t in trials:
+        for m in t.measurements:
+            if metric in m.metrics:
+                xs.append(m.step)
+                ys.append(clean(m.metrics[metric]))
+                ids.append(t.id)
+                at[(t.id, m.step)] = m.metrics[metric]
+        xs.append(None)
+        ys.append(None)
+        ids.append(None)
+    marks = [{"trial": d["trial"], "type": d["type"], "step": d["step"], "message": d["message"],
+              "value": clean(at.get((d["trial"], d["step"])))}
+             for d in cache.decisions() if (d["trial"], d["step"]) in at]
+    return {"metric": metric, "x": xs, "y": ys, "trial": ids, "decisions": marks}
+
+
+def trial_detail(t: study_pb2.Trial, spec: study_pb2.StudySpec, events: list[dict[str, Any]]) -> dict[str, Any]:
+    d = trial_to_dict(t, spec)
+    d["measurements"] = [measurement_to_dict(m) for m in t.measurements]
+    d["events"] = events
+    d["start_s"], d["end_s"] = seconds(t.start_time), seconds(t.end_time)
+    return d
+
+
+def csv_text(rows: list[Row], names: list[str], metrics: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "state", *metrics, *(f"param_{n}" for n in names), "start", "end", "duration_s",
+                     "executor", "attempt", "reason"])
+    for r in rows:
+        writer.writerow([r["id"], r["state"], *("" if v is None else v for v in r["values"]),
+                         *("" if r["params"].get(n) is None else r["params"][n] for n in names),
+                         r["start"] or "", r["end"] or "", "" if r["duration"] is None else r["duration"],
+                         r["executor"], r["attempt"], r["reason"]])
+    return out.getvalue()
+
+
+def json_text(rows: list[Row], metrics: list[str]) -> str:
+    return json.dumps([{"id": r["id"], "state": r["state"], "values": dict(zip(metrics, r["values"], strict=True)),
+                        "params": r["params"], "start": r["start"], "end": r["end"], "duration_s": r["duration"],
+                        "executor": r["executor"], "attempt": r["attempt"], "reason": r["reason"]} for r in rows])
