@@ -25,7 +25,14 @@ from nestor.errors import NestorError
 from nestor.records import executor_to_dict, study_to_dict, trial_to_dict
 from nestor.spec import load_spec
 from nestor.study import Study, trial_state
-from nestor.tables import best_view, executors_table, studies_table, study_view, trials_table
+from nestor.tables import (
+    best_view,
+    executors_table,
+    hypervolume_text,
+    studies_table,
+    study_view,
+    trials_table,
+)
 from nestor.v1 import study_pb2
 
 Handler = Callable[[argparse.Namespace, Console], int]
@@ -99,7 +106,8 @@ def cmd_study_watch(args: argparse.Namespace, console: Console) -> int:
 def cmd_study_best(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
         study = client.study(args.id)
-        spec = study.info().spec
+        info = study.info()
+        spec = info.spec
         best = [t.proto for t in study.best_trials(args.n)]
     if args.json:
         if args.n == 1 and len(spec.objectives) <= 1:
@@ -113,6 +121,8 @@ def cmd_study_best(args: argparse.Namespace, console: Console) -> int:
     else:
         title = "Pareto front" if len(spec.objectives) > 1 else f"best {len(best)} trials"
         console.print(trials_table(best, spec, title=title))
+    if info.HasField("hypervolume") and not args.json:
+        console.print(f"hypervolume {hypervolume_text(info)}")
     return 0
 
 

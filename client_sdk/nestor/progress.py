@@ -82,6 +82,9 @@ class ProgressModel:
     state: int = study_pb2.STUDY_RUNNING
     counts: study_pb2.TrialCounts = field(default_factory=study_pb2.TrialCounts)
     best: Best | None = None
+    #: Several objectives: the front's hypervolume, the study's progress measure (a single best means little).
+    hypervolume: float | None = None
+    several: bool = False
     rows: dict[int, Row] = field(default_factory=dict)
     events: int = 0
     end_message: str = ""
@@ -95,6 +98,7 @@ class ProgressModel:
             maximize=objective.goal == study_pb2.GOAL_MAXIMIZE,
             param_names=[p.name for p in s.spec.space.parameters[:SHOWN_PARAMS]],
             created=seconds(s.create_time) or time.time(), state=s.state, counts=s.counts,
+            hypervolume=s.hypervolume if s.HasField("hypervolume") else None, several=len(s.spec.objectives) > 1,
         )
 
     @property
@@ -127,6 +131,8 @@ class ProgressModel:
             return None
         if not ev.trial_id:
             return None
+        if ev.HasField("hypervolume"):
+            self.hypervolume = ev.hypervolume
         row = self._row(ev)
         if ev.type == E.STUDY_EVENT_TRIAL_MEASUREMENT:
             if self.metric in ev.measurement.metrics:
@@ -162,7 +168,9 @@ class ProgressModel:
             row.value = final[self.metric]
         row.end = row.end or seconds(ev.time) or time.time()
         row.note = t.error or t.stop_reason or t.decision or ev.message
-        if (ev.type != E.STUDY_EVENT_TRIAL_FAILED and row.value is not None
+        if t.infeasible:
+            row.note = "infeasible" + (f"; {row.note}" if row.note else "")
+        if (ev.type != E.STUDY_EVENT_TRIAL_FAILED and row.value is not None and not t.infeasible
                 and (self.best is None or self.better(row.value, self.best.value))):
             self.best = Best(row.value, row.id, row.params)
         if len(self.rows) > MAX_ROWS:
@@ -183,7 +191,9 @@ class ProgressModel:
         parts = [f"[{self.progress_text()}] trial {row.id} {row.state}"]
         if row.value is not None:
             parts.append(f"{self.metric}={fmt_value(row.value)}")
-        if self.best is not None:
+        if self.several and self.hypervolume is not None:
+            parts.append(f"(hypervolume {fmt_value(self.hypervolume)})")
+        elif self.best is not None:
             parts.append(f"(best {fmt_value(self.best.value)} in trial {self.best.trial_id})")
         parts.append(fmt_params(row.params, self.param_names))
         parts.append(f"in {fmt_duration(row.duration(time.time()))}")
@@ -230,7 +240,10 @@ class LiveView:
             ("  stopped ", "dim"), (str(c.stopped), "yellow"),
             ("  failed ", "dim"), (str(c.failed), "red" if c.failed else ""),
         )
-        if m.best is not None:
+        if m.several:
+            best = Text.assemble(("hypervolume ", "dim"), (fmt_value(m.hypervolume), "bold green"),
+                                 ("  of the feasible Pareto front", "dim"))
+        elif m.best is not None:
             best = Text.assemble(("best ", "dim"), (f"{m.metric} {fmt_value(m.best.value)}", "bold green"),
                                  (f"  trial {m.best.trial_id}  ", "dim"), fmt_params(m.best.params))
         else:

@@ -62,6 +62,8 @@ def study_to_dict(s: study_pb2.Study) -> dict[str, Any]:
         "id": s.id, "name": s.spec.name, "state": STUDY_STATE_NAMES.get(s.state, str(s.state)),
         "reason": s.reason, "seed": s.seed, "create_time": iso(s.create_time), "end_time": iso(s.end_time),
         "counts": counts_to_dict(s.counts), "spec": spec_to_dict(s.spec),
+        **({"hypervolume": s.hypervolume, "reference_point": list(s.reference_point)}
+           if s.HasField("hypervolume") else {}),
     }
 
 
@@ -83,7 +85,7 @@ def trial_to_dict(t: study_pb2.Trial, spec: study_pb2.StudySpec | None = None) -
         "params": in_space_order(params_from_proto(t.params), spec),
         "final_metrics": dict(t.final_measurement.metrics),
         "budget": t.budget, "executor": t.executor, "error": t.error, "stop_reason": t.stop_reason,
-        "decision": t.decision,
+        "decision": t.decision, "infeasible": t.infeasible,
         "attempt": t.attempt, "create_time": iso(t.create_time), "start_time": iso(t.start_time),
         "end_time": iso(t.end_time), "duration_s": trial_duration(t),
     }

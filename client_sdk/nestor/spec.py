@@ -7,6 +7,8 @@ The format::
     trainable_config: {epochs: 20}   # optional fixed, JSON-like arguments for the trainable (ctx.config)
     objective: {metric: val_accuracy, goal: maximize, target: 0.99}   # target optional: ends the study
     # objectives: [{metric: loss, goal: min}, {metric: latency_ms, goal: min}]   # several: a Pareto front
+    #   (each may give `reference`, its coordinate of the hypervolume's reference point; else derived)
+    constraints: [{metric: n_params, max: 5.0e+6}]   # optional: trials outside are infeasible, never best
     algorithm: random                # or {name: grid, settings: {points_per_dimension: 5}}
     scheduler: {name: median, settings: {min_steps: 3}}               # optional
     budget: {max_trials: 24, max_parallel: 2, max_failed: 3}          # every key optional
@@ -59,8 +61,9 @@ from nestor.values import from_value
 SpecSource = study_pb2.StudySpec | Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 TOP_KEYS = ("name", "trainable", "trainable_config", "objective", "objectives", "algorithm", "scheduler",
-            "budget", "fidelity", "seed", "trial_timeout_s", "labels", "space", "architecture")
-OBJECTIVE_KEYS = ("metric", "goal", "target")
+            "budget", "fidelity", "seed", "trial_timeout_s", "labels", "space", "architecture", "constraints")
+OBJECTIVE_KEYS = ("metric", "goal", "target", "reference")
+CONSTRAINT_KEYS = ("metric", "min", "max")
 NAMED_KEYS = ("name", "settings")
 BUDGET_KEYS = ("max_trials", "max_parallel", "max_failed")
 FIDELITY_KEYS = ("name", "min", "max")
@@ -283,6 +286,11 @@ class _Reader:
             if not isinstance(items, list):
                 raise self.fail("objectives", f"expected a list, got {_describe(items)}")
             spec.objectives.extend(self.objective(o, _join("objectives", i)) for i, o in enumerate(items))
+        if "constraints" in given:
+            items = given["constraints"]
+            if not isinstance(items, list):
+                raise self.fail("constraints", f"expected a list, got {_describe(items)}")
+            spec.constraints.extend(self.constraint(c, _join("constraints", i)) for i, c in enumerate(items))
         if "algorithm" in given:
             self.named(given["algorithm"], "algorithm", spec.algorithm)
         if "scheduler" in given:
@@ -311,7 +319,19 @@ class _Reader:
             o.goal = self.choice(d["goal"], _join(path, "goal"), GOALS, "goal")
         if d.get("target") is not None:
             o.target = self.number(d["target"], _join(path, "target"))
+        if d.get("reference") is not None:
+            o.reference = self.number(d["reference"], _join(path, "reference"))
         return o
+
+    def constraint(self, x: Any, path: str) -> study_pb2.Constraint:
+        d = self.mapping(x, path, CONSTRAINT_KEYS)
+        c = study_pb2.Constraint()
+        if d.get("metric") is not None:
+            c.metric = self.string(d["metric"], _join(path, "metric"))
+        for key in ("min", "max"):
+            if d.get(key) is not None:
+                setattr(c, key, self.number(d[key], _join(path, key)))
+        return c
 
     def named(self, x: Any, path: str, out: study_pb2.AlgorithmSpec | study_pb2.SchedulerSpec) -> None:
         if isinstance(x, str):
@@ -464,6 +484,16 @@ def objective_to_dict(o: study_pb2.Objective) -> dict[str, Any]:
         d["goal"] = goal_name(o.goal)
     if o.HasField("target"):
         d["target"] = o.target
+    if o.HasField("reference"):
+        d["reference"] = o.reference
+    return d
+
+
+def constraint_to_dict(c: study_pb2.Constraint) -> dict[str, Any]:
+    d: dict[str, Any] = {"metric": c.metric}
+    for key in ("min", "max"):
+        if c.HasField(key):
+            d[key] = getattr(c, key)
     return d
 
 
@@ -507,6 +537,8 @@ def spec_to_dict(spec: study_pb2.StudySpec) -> dict[str, Any]:
         d["objective"] = objective_to_dict(spec.objectives[0])
     elif spec.objectives:
         d["objectives"] = [objective_to_dict(o) for o in spec.objectives]
+    if spec.constraints:
+        d["constraints"] = [constraint_to_dict(c) for c in spec.constraints]
     if spec.algorithm.name or spec.algorithm.settings.fields:
         d["algorithm"] = _named_to_dict(spec.algorithm)
     if spec.scheduler.name or spec.scheduler.settings.fields:

@@ -73,9 +73,17 @@ def study_view(s: study_pb2.Study) -> RenderableType:
     ]
     if s.reason:
         rows.append(("reason", s.reason))
+    if s.HasField("hypervolume"):
+        rows.append(("hypervolume", hypervolume_text(s)))
     for key, value in rows:
         grid.add_row(key, value)
     return Group(grid, Text(""), Text("spec:", style="bold"), Text(dump_spec(s.spec).rstrip()))
+
+
+def hypervolume_text(s: study_pb2.Study) -> str:
+    """The front's hypervolume and its reference point, named by objective."""
+    ref = ", ".join(f"{o.metric} {fmt_value(r)}" for o, r in zip(s.spec.objectives, s.reference_point, strict=False))
+    return f"{fmt_value(s.hypervolume)} (reference point: {ref})"
 
 
 def trials_table(trials: list[study_pb2.Trial], spec: study_pb2.StudySpec, title: str | None = None) -> Table:
@@ -96,7 +104,8 @@ def trials_table(trials: list[study_pb2.Trial], spec: study_pb2.StudySpec, title
             str(t.id), trial_state_text(t), *(fmt_value(objective_value(t, m)) for m in metrics),
             fmt_params(in_space_order(params_from_proto(t.params), spec)),
             fmt_value(t.budget) if t.budget else "-",
-            fmt_duration(trial_duration(t, now)), t.executor or "-", excerpt(t.error or t.stop_reason or t.decision),
+            fmt_duration(trial_duration(t, now)), t.executor or "-",
+            excerpt(("infeasible; " if t.infeasible else "") + (t.error or t.stop_reason or t.decision)),
         )
     return table
 

@@ -184,6 +184,7 @@ class Engine:
                 rt.pending.append(t.id)
             elif t.finished:
                 finished.append(t)
+        from nestor_controller.constraints import violations
         from nestor_controller.objectives import objective_values
         from nestor_controller.samplers import Observation
 
@@ -192,15 +193,18 @@ class Engine:
         runs = []
         for t in sorted(finished, key=lambda t: (t.ended or 0.0, t.id)):
             failed = t.state == study_pb2.TRIAL_FAILED
+            broken = violations(rt.parsed.constraints, t.final.metrics if t.final and not failed else None)
+            t.infeasible = any(v > 0 for v in broken)
             if not t.runs:
                 values = objective_values(rt.objectives, t.final.metrics) if t.final and not failed else None
-                rt.history.append(Observation(t.id, t.params, values, t.budget))
+                rt.history.append(Observation(t.id, t.params, values, t.budget, broken if values else ()))
             if not failed:
                 rt._finished_curves.append(rt.curve(t.id))
         for t in trials:
             for r in t.runs:
                 values = tuple(r["values"]) if r["values"] is not None else None
-                runs.append((int(r["seq"]), Observation(t.id, t.params, values, float(r["budget"]))))
+                runs.append((int(r["seq"]), Observation(t.id, t.params, values, float(r["budget"]),
+                                                        tuple(r.get("violations", ())))))
         rt.history.extend(obs for _, obs in sorted(runs, key=lambda x: x[0]))
         rt.exhausted = rt.sampler.exhausted()
         return rt

@@ -30,6 +30,7 @@ MAX_ERROR_CHARS = 2048
 
 MAX_LABELS = 64
 MAX_OBJECTIVES = 16
+MAX_CONSTRAINTS = 16
 #: Parameters of a space, architecture decisions included.
 MAX_PARAMETERS = 1000
 #: Choices of one categorical parameter.

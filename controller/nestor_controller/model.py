@@ -70,6 +70,8 @@ class TrialRecord:
     decision: str = ""
     #: Its ended runs in order; what the sampler observed of it and when (restored in that order).
     runs: list[RunEnd] = field(default_factory=list)
+    #: Its final measurement breaks a constraint of the study; derived from it, so not stored.
+    infeasible: bool = False
 
     @property
     def finished(self) -> bool:
@@ -88,6 +90,7 @@ class TrialRecord:
             executor=self.executor, error=self.error, stop_reason=self.stop_reason,
             create_time=timestamp(self.created), start_time=timestamp(self.started),
             end_time=timestamp(self.ended), budget=self.budget, attempt=self.attempt, decision=self.decision,
+            infeasible=self.infeasible,
         )
         if measurements:
             t.measurements.extend(m.to_proto() for m in self.measurements)

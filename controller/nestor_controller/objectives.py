@@ -16,6 +16,8 @@ class ObjectiveDef:
     metric: str
     maximize: bool
     target: float | None = None
+    #: The hypervolume's reference value for this objective (several objectives); None: derived.
+    reference: float | None = None
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.maximize else a < b
@@ -45,7 +47,10 @@ def parse_objectives(objectives: Sequence[study_pb2.Objective], where: str = "sp
         target = o.target if o.HasField("target") else None
         if target is not None and not math.isfinite(target):
             raise SpecError(f"{at} ({o.metric!r}): target must be finite")
-        out.append(ObjectiveDef(o.metric, o.goal == study_pb2.GOAL_MAXIMIZE, target))
+        if o.HasField("reference") and not math.isfinite(o.reference):
+            raise SpecError(f"{at} ({o.metric!r}): reference must be a finite number, got {o.reference}")
+        reference = o.reference if o.HasField("reference") else None
+        out.append(ObjectiveDef(o.metric, o.goal == study_pb2.GOAL_MAXIMIZE, target, reference))
     if len(out) > 1 and any(o.target is not None for o in out):
         raise SpecError(f"{where}: a target can only be set on a single-objective study")
     return out

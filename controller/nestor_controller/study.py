@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from nestor.v1 import controller_pb2, study_pb2
 
+from nestor_controller.constraints import missing_metric, violations
 from nestor_controller.errors import PreconditionError, SpecError
+from nestor_controller.front import FrontTracker
 from nestor_controller.limits import check_metrics
 from nestor_controller.model import MeasurementRecord, TrialRecord, timestamp
 from nestor_controller.objectives import dominates, objective_values
@@ -93,6 +95,7 @@ class StudyRuntime:
         self.counts = dict.fromkeys((PENDING, RUNNING, COMPLETED, STOPPED, FAILED, PAUSED), 0)
         self.pending: deque[int] = deque()
         self.history: list[Observation] = []
+        self.front = FrontTracker(parsed.objectives)
         self._finished_curves: list[list[tuple[int, float]]] = []
         self.last_seq = 0
         self.subscribers: set[asyncio.Queue[study_pb2.Study | controller_pb2.StudyEvent | None]] = set()
@@ -139,6 +142,10 @@ class StudyRuntime:
                             counts=self.counts_proto(), reason=self.reason, seed=self.seed)
         if self.ended is not None:
             s.end_time.CopyFrom(timestamp(self.ended))
+        summary = self.front.summary(self.history)
+        if summary is not None:
+            s.hypervolume = summary[0]
+            s.reference_point.extend(summary[1])
         return s
 
     def trial(self, trial_id: int) -> TrialRecord:
@@ -192,7 +199,8 @@ class StudyRuntime:
         done = [t for t in self.trials.values()
                 if t.state == COMPLETED and t.final is not None and self.sampler.scored(t.params)]
         scored = [(t, objective_values(self.objectives, t.final.metrics)) for t in done]  # type: ignore[union-attr]
-        scored = [(t, v) for t, v in scored if v is not None]
+        # An infeasible trial is never a best one, nor on the front.
+        scored = [(t, v) for t, v in scored if v is not None and not t.infeasible]
         if len(self.objectives) == 1:
             o = self.objectives[0]
             scored.sort(key=lambda tv: (o.loss(tv[1][0]), tv[0].id))  # type: ignore[index]
@@ -227,6 +235,9 @@ class StudyRuntime:
         if trial is not None:
             ev.trial_id = trial.id
             ev.trial.CopyFrom(trial.to_proto(measurements=False))
+            summary = self.front.summary(self.history) if trial.finished else None
+            if summary is not None:
+                ev.hypervolume = summary[0]
         if measurement is not None:
             ev.measurement.CopyFrom(measurement.to_proto())
         if outer is not None:
@@ -370,6 +381,10 @@ class StudyRuntime:
         if missing and self.sampler.scored(t.params):
             have = ", ".join(sorted(final.metrics)) or "none"
             return final, f"final measurement of {t.where()} lacks objective metric {missing[0]!r} (has: {have})"
+        unmeasured = missing_metric(self.parsed.constraints, final.metrics)
+        if unmeasured is not None and self.sampler.scored(t.params):
+            have = ", ".join(sorted(final.metrics)) or "none"
+            return final, f"final measurement of {t.where()} lacks constraint metric {unmeasured!r} (has: {have})"
         return final, ""
 
     async def finish_trial(self, t: TrialRecord, *, final: MeasurementRecord | None = None, error: str = "",
@@ -401,7 +416,9 @@ class StudyRuntime:
             self.last_error = error
         values = objective_values(self.objectives, t.final.metrics) if t.final else None
         values = values if state != FAILED else None
-        self.history.append(Observation(t.id, t.params, values, t.budget))
+        broken = violations(self.parsed.constraints, t.final.metrics if t.final and values is not None else None)
+        t.infeasible = any(v > 0 for v in broken)
+        self.history.append(Observation(t.id, t.params, values, t.budget, broken))
         if state not in (FAILED, PAUSED):
             self._finished_curves.append(self.curve(t.id))
         if state == PAUSED:
@@ -410,7 +427,7 @@ class StudyRuntime:
             self.event(ops, evs, END_EVENT[state], t, message=error or t.stop_reason)
         # The run's end and its event's place in the study's order: a restart rebuilds the history from them.
         t.runs.append({"budget": t.budget, "values": list(values) if values is not None else None,
-                       "seq": self.last_seq})
+                       "seq": self.last_seq, **({"violations": list(broken)} if broken else {})})
         ops.append(self.trial_row(t))
         self.wake.set()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from nestor.v1 import study_pb2
 
+from nestor_controller.constraints import ConstraintDef, parse_constraints
 from nestor_controller.errors import SpecError
 from nestor_controller.limits import (
     MAX_FIDELITY,
@@ -23,7 +24,7 @@ from nestor_controller.limits import (
     check_length,
 )
 from nestor_controller.objectives import ObjectiveDef, parse_objectives
-from nestor_controller.samplers import sampler_class
+from nestor_controller.samplers import SAMPLERS, sampler_class
 from nestor_controller.schedulers import FidelityDef, scheduler_class
 from nestor_controller.space import Space, parse_space
 
@@ -38,6 +39,7 @@ class ParsedSpec:
     scheduler: str
     scheduler_settings: dict[str, Any]
     trainable_config: dict[str, Any]
+    constraints: list[ConstraintDef] = field(default_factory=list)
 
 
 def check_value(v: struct_pb2.Value, where: str, depth: int = 0) -> None:
@@ -112,6 +114,7 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     check_objectives(spec.objectives)
     space = parse_space(spec.space)
     objectives = parse_objectives(spec.objectives)
+    constraints = parse_constraints(spec.constraints)
     b = spec.budget
     if b.max_trials < 0:
         raise SpecError(f"spec.budget.max_trials: must be >= 0, got {b.max_trials}")
@@ -127,11 +130,14 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     check_length(spec.scheduler.name, "spec.scheduler.name")
     algorithm_settings = struct_dict(spec.algorithm.settings, "spec.algorithm.settings")
     sampler_class(algorithm).check(space, objectives, algorithm_settings, b.max_trials)
+    if constraints and not sampler_class(algorithm).accepts_constraints:
+        takers = ", ".join(sorted(n for n, c in SAMPLERS.items() if c.accepts_constraints))
+        raise SpecError(f"spec.constraints: algorithm {algorithm!r} does not model constraints; use one of {takers}")
     # BOHB is a sampler and a scheduler: with a fidelity and no scheduler named, it gets Hyperband's budgets.
     scheduler = spec.scheduler.name or (sampler_class(algorithm).default_scheduler if fidelity else "none")
     scheduler_settings = struct_dict(spec.scheduler.settings, "spec.scheduler.settings")
     scheduler_class(scheduler).check(objectives, fidelity, scheduler_settings)
     return ParsedSpec(
         space, objectives, fidelity, algorithm, algorithm_settings, scheduler, scheduler_settings,
-        struct_dict(spec.trainable_config, "spec.trainable_config"),
+        struct_dict(spec.trainable_config, "spec.trainable_config"), constraints,
     )

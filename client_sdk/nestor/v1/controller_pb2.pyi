@@ -189,7 +189,7 @@ class WatchStudyRequest(_message.Message):
     def __init__(self, study_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
 
 class StudyEvent(_message.Message):
-    __slots__ = ("seq", "study_id", "type", "time", "trial_id", "trial", "measurement", "study_state", "counts", "message", "outer")
+    __slots__ = ("seq", "study_id", "type", "time", "trial_id", "trial", "measurement", "study_state", "counts", "message", "outer", "hypervolume")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +201,7 @@ class StudyEvent(_message.Message):
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     OUTER_FIELD_NUMBER: _ClassVar[int]
+    HYPERVOLUME_FIELD_NUMBER: _ClassVar[int]
     seq: int
     study_id: str
     type: StudyEventType
@@ -212,7 +213,8 @@ class StudyEvent(_message.Message):
     counts: _study_pb2.TrialCounts
     message: str
     outer: OuterStep
-    def __init__(self, seq: _Optional[int] = ..., study_id: _Optional[str] = ..., type: _Optional[_Union[StudyEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_id: _Optional[int] = ..., trial: _Optional[_Union[_study_pb2.Trial, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., study_state: _Optional[_Union[_study_pb2.StudyState, str]] = ..., counts: _Optional[_Union[_study_pb2.TrialCounts, _Mapping]] = ..., message: _Optional[str] = ..., outer: _Optional[_Union[OuterStep, _Mapping]] = ...) -> None: ...
+    hypervolume: float
+    def __init__(self, seq: _Optional[int] = ..., study_id: _Optional[str] = ..., type: _Optional[_Union[StudyEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_id: _Optional[int] = ..., trial: _Optional[_Union[_study_pb2.Trial, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., study_state: _Optional[_Union[_study_pb2.StudyState, str]] = ..., counts: _Optional[_Union[_study_pb2.TrialCounts, _Mapping]] = ..., message: _Optional[str] = ..., outer: _Optional[_Union[OuterStep, _Mapping]] = ..., hypervolume: _Optional[float] = ...) -> None: ...
 
 class OuterStep(_message.Message):
     __slots__ = ("trial_id", "step", "gradient_step", "values", "metrics", "time", "attempt")

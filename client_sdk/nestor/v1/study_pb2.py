@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from nestor.v1 import space_pb2 as nestor_dot_v1_dot_space__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15nestor/v1/study.proto\x12\tnestor.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15nestor/v1/space.proto\"Z\n\tObjective\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x1d\n\x04goal\x18\x02 \x01(\x0e\x32\x0f.nestor.v1.Goal\x12\x13\n\x06target\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\t\n\x07_target\"H\n\rAlgorithmSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"H\n\rSchedulerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"Z\n\x06\x42udget\x12\x12\n\nmax_trials\x18\x01 \x01(\x05\x12\x14\n\x0cmax_parallel\x18\x02 \x01(\x05\x12\x17\n\nmax_failed\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\r\n\x0b_max_failed\"2\n\x08\x46idelity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03min\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\"\xdc\x03\n\tStudySpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05space\x18\x02 \x01(\x0b\x32\x16.nestor.v1.SearchSpace\x12(\n\nobjectives\x18\x03 \x03(\x0b\x32\x14.nestor.v1.Objective\x12+\n\talgorithm\x18\x04 \x01(\x0b\x32\x18.nestor.v1.AlgorithmSpec\x12+\n\tscheduler\x18\x05 \x01(\x0b\x32\x18.nestor.v1.SchedulerSpec\x12!\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x11.nestor.v1.Budget\x12%\n\x08\x66idelity\x18\x07 \x01(\x0b\x32\x13.nestor.v1.Fidelity\x12\x11\n\ttrainable\x18\x08 \x01(\t\x12\x31\n\x10trainable_config\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\n \x01(\x03\x12\x17\n\x0ftrial_timeout_s\x18\x0b \x01(\x01\x12\x30\n\x06labels\x18\x0c \x03(\x0b\x32 .nestor.v1.StudySpec.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x0bTrialCounts\x12\x0f\n\x07pending\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tcompleted\x18\x03 \x01(\x05\x12\x0f\n\x07stopped\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\x12\x0e\n\x06paused\x18\x06 \x01(\x05\"\x82\x02\n\x05Study\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04spec\x18\x02 \x01(\x0b\x32\x14.nestor.v1.StudySpec\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.nestor.v1.StudyState\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06\x63ounts\x18\x06 \x01(\x0b\x32\x16.nestor.v1.TrialCounts\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0c\n\x04seed\x18\x08 \x01(\x03\"\x94\x01\n\x0bMeasurement\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x34\n\x07metrics\x18\x02 \x03(\x0b\x32#.nestor.v1.Measurement.MetricsEntry\x12\x11\n\telapsed_s\x18\x03 \x01(\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x04\n\x05Trial\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\x03\x12,\n\x06params\x18\x03 \x03(\x0b\x32\x1c.nestor.v1.Trial.ParamsEntry\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.nestor.v1.TrialState\x12,\n\x0cmeasurements\x18\x05 \x03(\x0b\x32\x16.nestor.v1.Measurement\x12\x31\n\x11\x66inal_measurement\x18\x06 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\x10\n\x08\x65xecutor\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0bstop_reason\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x62udget\x18\r \x01(\x01\x12\x0f\n\x07\x61ttempt\x18\x0e \x01(\x05\x12\x10\n\x08\x64\x65\x63ision\x18\x0f \x01(\t\x1a?\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.nestor.v1.Value:\x02\x38\x01*B\n\x04Goal\x12\x14\n\x10GOAL_UNSPECIFIED\x10\x00\x12\x11\n\rGOAL_MINIMIZE\x10\x01\x12\x11\n\rGOAL_MAXIMIZE\x10\x02*v\n\nStudyState\x12\x1b\n\x17STUDY_STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTUDY_RUNNING\x10\x01\x12\x13\n\x0fSTUDY_COMPLETED\x10\x02\x12\x11\n\rSTUDY_STOPPED\x10\x03\x12\x10\n\x0cSTUDY_FAILED\x10\x04*\x9b\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x11\n\rTRIAL_PENDING\x10\x01\x12\x11\n\rTRIAL_RUNNING\x10\x02\x12\x13\n\x0fTRIAL_COMPLETED\x10\x03\x12\x11\n\rTRIAL_STOPPED\x10\x04\x12\x10\n\x0cTRIAL_FAILED\x10\x05\x12\x10\n\x0cTRIAL_PAUSED\x10\x06*N\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x45\x43ISION_CONTINUE\x10\x01\x12\x11\n\rDECISION_STOP\x10\x02\x42\x30\n\rdev.nestor.v1P\x01Z\x1dnestor.dev/nestor/v1;nestorv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15nestor/v1/study.proto\x12\tnestor.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15nestor/v1/space.proto\"\x80\x01\n\tObjective\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x1d\n\x04goal\x18\x02 \x01(\x0e\x32\x0f.nestor.v1.Goal\x12\x13\n\x06target\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\treference\x18\x04 \x01(\x01H\x01\x88\x01\x01\x42\t\n\x07_targetB\x0c\n\n_reference\"P\n\nConstraint\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x10\n\x03min\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x03 \x01(\x01H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"H\n\rAlgorithmSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"H\n\rSchedulerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"Z\n\x06\x42udget\x12\x12\n\nmax_trials\x18\x01 \x01(\x05\x12\x14\n\x0cmax_parallel\x18\x02 \x01(\x05\x12\x17\n\nmax_failed\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\r\n\x0b_max_failed\"2\n\x08\x46idelity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03min\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\"\x88\x04\n\tStudySpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05space\x18\x02 \x01(\x0b\x32\x16.nestor.v1.SearchSpace\x12(\n\nobjectives\x18\x03 \x03(\x0b\x32\x14.nestor.v1.Objective\x12+\n\talgorithm\x18\x04 \x01(\x0b\x32\x18.nestor.v1.AlgorithmSpec\x12+\n\tscheduler\x18\x05 \x01(\x0b\x32\x18.nestor.v1.SchedulerSpec\x12!\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x11.nestor.v1.Budget\x12%\n\x08\x66idelity\x18\x07 \x01(\x0b\x32\x13.nestor.v1.Fidelity\x12\x11\n\ttrainable\x18\x08 \x01(\t\x12\x31\n\x10trainable_config\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\n \x01(\x03\x12\x17\n\x0ftrial_timeout_s\x18\x0b \x01(\x01\x12\x30\n\x06labels\x18\x0c \x03(\x0b\x32 .nestor.v1.StudySpec.LabelsEntry\x12*\n\x0b\x63onstraints\x18\x14 \x03(\x0b\x32\x15.nestor.v1.Constraint\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x0bTrialCounts\x12\x0f\n\x07pending\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tcompleted\x18\x03 \x01(\x05\x12\x0f\n\x07stopped\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\x12\x0e\n\x06paused\x18\x06 \x01(\x05\"\xc5\x02\n\x05Study\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04spec\x18\x02 \x01(\x0b\x32\x14.nestor.v1.StudySpec\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.nestor.v1.StudyState\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06\x63ounts\x18\x06 \x01(\x0b\x32\x16.nestor.v1.TrialCounts\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x18\n\x0bhypervolume\x18\x14 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\x0freference_point\x18\x15 \x03(\x01\x42\x0e\n\x0c_hypervolume\"\x94\x01\n\x0bMeasurement\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x34\n\x07metrics\x18\x02 \x03(\x0b\x32#.nestor.v1.Measurement.MetricsEntry\x12\x11\n\telapsed_s\x18\x03 \x01(\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xa7\x04\n\x05Trial\x12\x10\n\x08study_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\x03\x12,\n\x06params\x18\x03 \x03(\x0b\x32\x1c.nestor.v1.Trial.ParamsEntry\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.nestor.v1.TrialState\x12,\n\x0cmeasurements\x18\x05 \x03(\x0b\x32\x16.nestor.v1.Measurement\x12\x31\n\x11\x66inal_measurement\x18\x06 \x01(\x0b\x32\x16.nestor.v1.Measurement\x12\x10\n\x08\x65xecutor\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0bstop_reason\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x62udget\x18\r \x01(\x01\x12\x0f\n\x07\x61ttempt\x18\x0e \x01(\x05\x12\x10\n\x08\x64\x65\x63ision\x18\x0f \x01(\t\x12\x12\n\ninfeasible\x18\x14 \x01(\x08\x1a?\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.nestor.v1.Value:\x02\x38\x01*B\n\x04Goal\x12\x14\n\x10GOAL_UNSPECIFIED\x10\x00\x12\x11\n\rGOAL_MINIMIZE\x10\x01\x12\x11\n\rGOAL_MAXIMIZE\x10\x02*v\n\nStudyState\x12\x1b\n\x17STUDY_STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTUDY_RUNNING\x10\x01\x12\x13\n\x0fSTUDY_COMPLETED\x10\x02\x12\x11\n\rSTUDY_STOPPED\x10\x03\x12\x10\n\x0cSTUDY_FAILED\x10\x04*\x9b\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x11\n\rTRIAL_PENDING\x10\x01\x12\x11\n\rTRIAL_RUNNING\x10\x02\x12\x13\n\x0fTRIAL_COMPLETED\x10\x03\x12\x11\n\rTRIAL_STOPPED\x10\x04\x12\x10\n\x0cTRIAL_FAILED\x10\x05\x12\x10\n\x0cTRIAL_PAUSED\x10\x06*N\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x45\x43ISION_CONTINUE\x10\x01\x12\x11\n\rDECISION_STOP\x10\x02\x42\x30\n\rdev.nestor.v1P\x01Z\x1dnestor.dev/nestor/v1;nestorv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,38 +41,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEASUREMENT_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_TRIAL_PARAMSENTRY']._loaded_options = None
   _globals['_TRIAL_PARAMSENTRY']._serialized_options = b'8\001'
-  _globals['_GOAL']._serialized_start=2048
-  _globals['_GOAL']._serialized_end=2114
-  _globals['_STUDYSTATE']._serialized_start=2116
-  _globals['_STUDYSTATE']._serialized_end=2234
-  _globals['_TRIALSTATE']._serialized_start=2237
-  _globals['_TRIALSTATE']._serialized_end=2392
-  _globals['_DECISION']._serialized_start=2394
-  _globals['_DECISION']._serialized_end=2472
-  _globals['_OBJECTIVE']._serialized_start=122
-  _globals['_OBJECTIVE']._serialized_end=212
-  _globals['_ALGORITHMSPEC']._serialized_start=214
-  _globals['_ALGORITHMSPEC']._serialized_end=286
-  _globals['_SCHEDULERSPEC']._serialized_start=288
-  _globals['_SCHEDULERSPEC']._serialized_end=360
-  _globals['_BUDGET']._serialized_start=362
-  _globals['_BUDGET']._serialized_end=452
-  _globals['_FIDELITY']._serialized_start=454
-  _globals['_FIDELITY']._serialized_end=504
-  _globals['_STUDYSPEC']._serialized_start=507
-  _globals['_STUDYSPEC']._serialized_end=983
-  _globals['_STUDYSPEC_LABELSENTRY']._serialized_start=938
-  _globals['_STUDYSPEC_LABELSENTRY']._serialized_end=983
-  _globals['_TRIALCOUNTS']._serialized_start=985
-  _globals['_TRIALCOUNTS']._serialized_end=1100
-  _globals['_STUDY']._serialized_start=1103
-  _globals['_STUDY']._serialized_end=1361
-  _globals['_MEASUREMENT']._serialized_start=1364
-  _globals['_MEASUREMENT']._serialized_end=1512
-  _globals['_MEASUREMENT_METRICSENTRY']._serialized_start=1466
-  _globals['_MEASUREMENT_METRICSENTRY']._serialized_end=1512
-  _globals['_TRIAL']._serialized_start=1515
-  _globals['_TRIAL']._serialized_end=2046
-  _globals['_TRIAL_PARAMSENTRY']._serialized_start=1983
-  _globals['_TRIAL_PARAMSENTRY']._serialized_end=2046
+  _globals['_GOAL']._serialized_start=2300
+  _globals['_GOAL']._serialized_end=2366
+  _globals['_STUDYSTATE']._serialized_start=2368
+  _globals['_STUDYSTATE']._serialized_end=2486
+  _globals['_TRIALSTATE']._serialized_start=2489
+  _globals['_TRIALSTATE']._serialized_end=2644
+  _globals['_DECISION']._serialized_start=2646
+  _globals['_DECISION']._serialized_end=2724
+  _globals['_OBJECTIVE']._serialized_start=123
+  _globals['_OBJECTIVE']._serialized_end=251
+  _globals['_CONSTRAINT']._serialized_start=253
+  _globals['_CONSTRAINT']._serialized_end=333
+  _globals['_ALGORITHMSPEC']._serialized_start=335
+  _globals['_ALGORITHMSPEC']._serialized_end=407
+  _globals['_SCHEDULERSPEC']._serialized_start=409
+  _globals['_SCHEDULERSPEC']._serialized_end=481
+  _globals['_BUDGET']._serialized_start=483
+  _globals['_BUDGET']._serialized_end=573
+  _globals['_FIDELITY']._serialized_start=575
+  _globals['_FIDELITY']._serialized_end=625
+  _globals['_STUDYSPEC']._serialized_start=628
+  _globals['_STUDYSPEC']._serialized_end=1148
+  _globals['_STUDYSPEC_LABELSENTRY']._serialized_start=1103
+  _globals['_STUDYSPEC_LABELSENTRY']._serialized_end=1148
+  _globals['_TRIALCOUNTS']._serialized_start=1150
+  _globals['_TRIALCOUNTS']._serialized_end=1265
+  _globals['_STUDY']._serialized_start=1268
+  _globals['_STUDY']._serialized_end=1593
+  _globals['_MEASUREMENT']._serialized_start=1596
+  _globals['_MEASUREMENT']._serialized_end=1744
+  _globals['_MEASUREMENT_METRICSENTRY']._serialized_start=1698
+  _globals['_MEASUREMENT_METRICSENTRY']._serialized_end=1744
+  _globals['_TRIAL']._serialized_start=1747
+  _globals['_TRIAL']._serialized_end=2298
+  _globals['_TRIAL_PARAMSENTRY']._serialized_start=2235
+  _globals['_TRIAL_PARAMSENTRY']._serialized_end=2298
 # @@protoc_insertion_point(module_scope)
