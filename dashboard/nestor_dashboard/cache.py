@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections import defaultdict
 from typing import Any
@@ -66,7 +67,7 @@ class StudyCache:
 
     def decisions(self) -> list[dict[str, Any]]:
         """Every scheduler decision (stopped, paused, promoted, ...) with its trial and step."""
-        wanted = {"trial_stopped", "trial_paused", "trial_promoted", "trial_decision"}
+        wanted = {"stopped", "paused", "promoted", "decision"}
         with self.lock:
             return [{**e, "trial": tid} for tid, evs in self.events.items() for e in evs if e["type"] in wanted]
 
@@ -91,7 +92,9 @@ class StudyCache:
             if kind in TRIAL_LOG_EVENTS:
                 self.events[event.trial_id].append({
                     "seq": event.seq, "type": kind.removeprefix("trial_"), "time": seconds(event.time),
-                    "message": event.message, "step": self.last_step.get(event.trial_id, 0)})
+                    "message": event.message,
+                    # Managed trials' reports are no events: the budget granted is where a rung's decision falls.
+                    "step": max(self.last_step.get(event.trial_id, 0), math.ceil(event.trial.budget))})
             if kind in ROW_EVENTS and event.HasField("trial"):
                 row = trial_row(event.trial, self.metrics)
                 old = self.rows.get(event.trial_id)

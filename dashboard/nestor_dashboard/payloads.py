@@ -67,22 +67,29 @@ def curves(trials: list[study_pb2.Trial], metric: str, cache: StudyCache) -> dic
     100,000 curves fast), and the scheduler's decisions placed on them."""
     xs: list[Any] = []
     ys: list[Any] = []
-    ids: list[Any] = []
-    at: dict[tuple[int, int], float] = {}
+    points: dict[int, list[tuple[int, float]]] = {}
     for t in trials:
         for m in t.measurements:
             if metric in m.metrics:
                 xs.append(m.step)
                 ys.append(clean(m.metrics[metric]))
-                ids.append(t.id)
-                at[(t.id, m.step)] = m.metrics[metric]
+                points.setdefault(t.id, []).append((m.step, m.metrics[metric]))
         xs.append(None)
         ys.append(None)
-        ids.append(None)
-    marks = [{"trial": d["trial"], "type": d["type"], "step": d["step"], "message": d["message"],
-              "value": clean(at.get((d["trial"], d["step"])))}
-             for d in cache.decisions() if (d["trial"], d["step"]) in at]
-    return {"metric": metric, "x": xs, "y": ys, "trial": ids, "decisions": marks}
+    marks = []
+    for d in cache.decisions():
+        at = _at_step(points.get(d["trial"], []), d["step"])
+        if at is not None:
+            marks.append({"trial": d["trial"], "type": d["type"], "step": at[0], "message": d["message"],
+                          "value": clean(at[1])})
+    return {"metric": metric, "x": xs, "y": ys, "decisions": marks}
+
+
+def _at_step(points: list[tuple[int, float]], step: int) -> tuple[int, float] | None:
+    """The measurement a decision was taken on: the last one at or before ``step`` (the last of all
+    when the step is not known)."""
+    before = [p for p in points if p[0] <= step] if step else []
+    return before[-1] if before else (points[-1] if points else None)
 
 
 def trial_detail(t: study_pb2.Trial, spec: study_pb2.StudySpec, events: list[dict[str, Any]]) -> dict[str, Any]:

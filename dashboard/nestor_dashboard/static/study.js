@@ -251,7 +251,7 @@ async function loadTable() {
   });
   document.querySelector("#trials tbody").replaceChildren(...body);
   const end = Math.min(table.offset + PAGE, table.total);
-  document.getElementById("table-range").textContent = `${table.total ? table.offset + 1 : 0}–${end} of ${table.total}`;
+  document.getElementById("table-range").textContent = `${table.total ? table.offset + 1 : 0}-${end} of ${table.total}`;
 }
 
 // --- live ---------------------------------------------------------------------------------------

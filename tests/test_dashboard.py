@@ -1,0 +1,223 @@
+"""The dashboard in a real headless Chromium, against a real controller and executor.
+
+Studies: a random search on the `synthetic` trainable where only x0 and x1 of six parameters matter
+(branin in two dimensions), an ASHA search with intermediate values and decisions, and client-driven
+studies (two objectives; one the test tells trials to while the page is open).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import chromium, console_errors, open_page, screenshot, skip_without_chromium, wait_until
+from cluster import Server, controller_stub, start_controller, start_executor, wait_for_executors
+from nestor import Client
+
+pytestmark = [skip_without_chromium(), pytest.mark.timeout(600)]
+
+SIX = {"x0": {"type": "double", "min": -5, "max": 10}, "x1": {"type": "double", "min": 0, "max": 15},
+       **{f"x{i}": {"type": "double", "min": 0, "max": 1} for i in range(2, 5)},
+       "x5": {"type": "categorical", "choices": ["a", "b", "c"]}}
+BRANIN_TRIALS = 80
+
+
+def branin_spec() -> dict[str, Any]:
+    return {"name": "branin-six", "trainable": "synthetic", "algorithm": "random", "seed": 3,
+            "trainable_config": {"function": "branin", "dim": 2},
+            "objective": {"metric": "value", "goal": "minimize"}, "labels": {"suite": "dashboard"},
+            "budget": {"max_trials": BRANIN_TRIALS, "max_parallel": 2}, "space": SIX}
+
+
+def asha_spec() -> dict[str, Any]:
+    return {"name": "branin-asha", "trainable": "synthetic", "algorithm": "random", "seed": 5,
+            "trainable_config": {"function": "branin", "dim": 2}, "scheduler": "asha",
+            "fidelity": {"name": "epoch", "min": 1, "max": 9},
+            "objective": {"metric": "value", "goal": "minimize"}, "labels": {"suite": "dashboard"},
+            "budget": {"max_trials": 24, "max_parallel": 2},
+            "space": {"x0": SIX["x0"], "x1": SIX["x1"]}}
+
+
+def two_objectives_spec() -> dict[str, Any]:
+    return {"name": "accuracy-vs-latency", "algorithm": "random", "seed": 9,
+            "objectives": [{"metric": "error", "goal": "minimize"}, {"metric": "latency_ms", "goal": "minimize"}],
+            "budget": {"max_trials": 40}, "space": {"width": {"type": "int", "min": 8, "max": 512, "scale": "log"},
+                                                     "depth": {"type": "int", "min": 1, "max": 8}}}
+
+
+def live_spec() -> dict[str, Any]:
+    return {"name": "live", "algorithm": "random", "seed": 2, "objective": {"metric": "loss", "goal": "minimize"},
+            "budget": {"max_trials": 50}, "space": {"lr": {"type": "double", "min": 1e-4, "max": 1, "scale": "log"},
+                                                    "momentum": {"type": "double", "min": 0, "max": 1}}}
+
+
+class Setup:
+    def __init__(self, client: Client, dashboard: Server, studies: dict[str, Any]) -> None:
+        self.client = client
+        self.url = dashboard.address
+        self.studies = studies
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    ctl = start_controller(tmp)
+    executor = start_executor(tmp, ctl.address, slots=2)
+    dashboard = Server("dashboard", ["nestor-dashboard", "--controller", ctl.address, "--port", "0"], tmp)
+    client = Client(ctl.address)
+    try:
+        wait_for_executors(controller_stub(ctl.address), 1)
+        branin = client.create_study(branin_spec())
+        asha = client.create_study(asha_spec())
+        pareto = client.create_study(two_objectives_spec())
+        rng = random.Random(4)
+        for t in pareto.suggest(30):
+            width, depth = t.params["width"], t.params["depth"]
+            t.complete({"error": 1.0 / (width * depth) ** 0.5 + rng.random() * 0.02,
+                        "latency_ms": width * depth / 50 + rng.random()})
+        failed = pareto.suggest(1)[0]
+        failed.fail("Traceback (most recent call last):\nRuntimeError: CUDA out of memory (a failed trial's text)")
+        branin.wait(240)
+        asha.wait(240)
+        yield Setup(client, dashboard, {"branin": branin, "asha": asha, "pareto": pareto,
+                                        "failed_trial": failed.id})
+    finally:
+        client.close()
+        dashboard.stop()
+        executor.stop()
+        ctl.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as driver:
+        yield driver
+
+
+def plot(driver: Any, div: str) -> list[dict[str, Any]]:
+    """The traces Plotly drew into ``div``: the number of points of each (x or dimension values)."""
+    return driver.execute_script("""
+        const el = document.getElementById(arguments[0]);
+        return (el.data || []).map((t) => ({type: t.type, name: t.name || "",
+            x: t.x ? t.x.length : null, nulls: t.x ? t.x.filter((v) => v === null).length : null,
+            dims: t.dimensions ? t.dimensions.map((d) => d.values.length) : null}));""", div)
+
+
+def study_url(setup: Setup, key: str) -> str:
+    return f"{setup.url}/studies/{setup.studies[key].id}"
+
+
+def test_every_page_loads_without_a_javascript_error(setup: Setup, browser: Any) -> None:
+    failed_trial = setup.studies["failed_trial"]
+    pages = [
+        (setup.url + "/", "studies.png"),
+        (setup.url + "/?state=COMPLETED&label=suite%3Ddashboard", None),
+        (study_url(setup, "branin"), "study.png"),
+        (study_url(setup, "asha"), "study-asha.png"),
+        (study_url(setup, "pareto"), "study-pareto.png"),
+        (study_url(setup, "asha") + "/trials/1", "trial.png"),
+        (study_url(setup, "pareto") + f"/trials/{failed_trial}", None),
+        (setup.url + "/executors", "executors.png"),
+    ]
+    console_errors(browser)
+    for url, shot in pages:
+        open_page(browser, url)
+        if "/studies/" in url and "/trials/" not in url:
+            wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"),
+                       what=f"curves and table of {url}")
+        assert console_errors(browser) == [], url
+        if shot:
+            screenshot(browser, shot)
+    # The studies list shows both filters' matches, the failed trial's page its error text.
+    open_page(browser, setup.url + "/?label=suite%3Ddashboard")
+    names = {e.text for e in browser.find_elements("css selector", "#studies tr.study td:first-child")}
+    assert names == {"branin-six", "branin-asha"}
+    open_page(browser, study_url(setup, "pareto") + f"/trials/{failed_trial}")
+    assert "CUDA out of memory" in browser.find_element("id", "error").text
+
+
+def test_each_plot_holds_a_point_per_trial(setup: Setup, browser: Any) -> None:
+    open_page(browser, study_url(setup, "branin"))
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    n = BRANIN_TRIALS
+    history = plot(browser, "history")
+    assert history[0]["x"] == n and history[1]["x"] == n
+    assert [t["x"] for t in plot(browser, "slices")] == [n] * 6
+    assert plot(browser, "parallel")[0]["dims"] == [n] * 7  # six parameters and the objective
+    contour = plot(browser, "contour")
+    assert contour[0]["type"] == "histogram2dcontour" and contour[0]["x"] == n and contour[1]["x"] == n
+    assert plot(browser, "curves")[0]["nulls"] == n  # one curve per trial, each ended by a break
+    assert plot(browser, "timeline")[0]["nulls"] == n
+    rows = browser.find_elements("css selector", "#trials tbody tr.trial")
+    assert len(rows) == 50 and browser.find_element("id", "table-range").text == f"1-50 of {n}"
+
+    # The ASHA study: every trial's intermediate values, and the scheduler's decisions on them.
+    open_page(browser, study_url(setup, "asha"))
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    curves = plot(browser, "curves")
+    assert curves[0]["nulls"] == 24
+    assert {"stopped", "paused", "promoted"} & {t["name"] for t in curves[1:]}, curves
+
+    # Two objectives: the Pareto front over every trial with both values.
+    open_page(browser, study_url(setup, "pareto"))
+    pareto = plot(browser, "pareto")
+    assert pareto[0]["x"] == 30 and 1 <= pareto[1]["x"] <= 30
+
+
+def test_importance_ranks_the_two_parameters_that_matter_first(setup: Setup, browser: Any) -> None:
+    open_page(browser, study_url(setup, "branin"))
+    ranking = [li.get_attribute("data-param")
+               for li in browser.find_elements("css selector", "#importance-list li")]
+    assert len(ranking) == 6 and set(ranking[:2]) == {"x0", "x1"}, ranking
+    assert len(plot(browser, "importance")) == 1
+
+
+def test_csv_download_has_a_row_per_trial(setup: Setup, browser: Any) -> None:
+    open_page(browser, study_url(setup, "branin"))
+    href = browser.find_element("id", "download-csv").get_attribute("href")
+    text = browser.execute_async_script(
+        "const done = arguments[1]; fetch(arguments[0]).then((r) => r.text()).then(done);", href)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == BRANIN_TRIALS
+    assert {r["state"] for r in rows} == {"COMPLETED"} and all(float(r["value"]) >= 0.39 for r in rows)
+    data = json.loads(urllib.request.urlopen(href.replace(".csv", ".json")).read())
+    assert len(data) == BRANIN_TRIALS and set(data[0]["params"]) == set(SIX)
+
+
+def test_a_trial_told_while_the_page_is_open_appears_without_a_reload(setup: Setup, browser: Any) -> None:
+    study = setup.client.create_study(live_spec())
+    for t in study.suggest(5):
+        t.complete({"loss": t.params["momentum"]})
+    open_page(browser, f"{setup.url}/studies/{study.id}")
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    wait_until(lambda: "on" in browser.find_element("id", "live").get_attribute("class"), what="event stream")
+    browser.execute_script("window.notReloaded = true")
+    assert plot(browser, "history")[0]["x"] == 5
+    trial = study.suggest(1)[0]
+    trial.complete({"loss": 0.001})
+    wait_until(lambda: plot(browser, "history")[0]["x"] == 6, timeout=5, what="the told trial on the page")
+    assert browser.execute_script("return window.notReloaded") is True
+    wait_until(lambda: browser.find_element("id", "table-range").text == "1-6 of 6", timeout=5)
+    assert console_errors(browser) == []
+
+
+def test_read_only_by_default(setup: Setup) -> None:
+    request = urllib.request.Request(study_url(setup, "branin") + "/stop", method="POST", data=b"")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 403
+    assert setup.client.study(setup.studies["branin"].id).info().spec.name == "branin-six"
+
+
+def test_screenshots_are_written(setup: Setup) -> None:
+    # The README shows these: each of a real study from this module.
+    for name in ("studies.png", "study.png", "trial.png"):
+        assert (Path(__file__).resolve().parents[1] / "docs" / "images" / name).stat().st_size > 10_000
