@@ -7,10 +7,11 @@ PROTOS := $(wildcard protos/nestor/v1/*.proto)
 
 .PHONY: venv demo test lint proto bench clean
 
-$(STAMP): constraints.txt requirements-dev.txt client_sdk/pyproject.toml controller/pyproject.toml executor/pyproject.toml
+$(STAMP): constraints.txt requirements-dev.txt client_sdk/pyproject.toml controller/pyproject.toml executor/pyproject.toml \
+		dashboard/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-e client_sdk -e controller -e executor -r requirements-dev.txt
+		-e client_sdk -e controller -e executor -e dashboard -r requirements-dev.txt
 	touch $@
 
 venv: $(STAMP)
