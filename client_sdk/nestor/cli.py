@@ -126,6 +126,21 @@ def cmd_study_best(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_study_importance(args: argparse.Namespace, console: Console) -> int:
+    from nestor.importance import study_importance
+
+    with _client(args) as client:
+        shares = study_importance(client.study(args.id), args.metric)
+    if args.json:
+        _print_json(shares)
+    elif shares:
+        for rank, (name, share) in enumerate(shares.items(), 1):
+            console.print(f"{rank:>3}  {name:<24} {100 * share:6.1f}%")
+    else:
+        console.print("no parameters")
+    return 0
+
+
 def cmd_study_trials(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
         study = client.study(args.id)
@@ -261,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--state", type=_state, action="append", help="only trials in this state (repeatable)")
     p.add_argument("--measurements", action="store_true", help="include every measurement (with --json)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add(study_commands, "importance", cmd_study_importance,
+            "how much of the spread of results each parameter explains, most important first")
+    p.add_argument("id")
+    p.add_argument("--metric", help="the metric to explain (default: the first objective)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add(study_commands, "outer", cmd_study_outer,
