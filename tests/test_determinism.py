@@ -43,7 +43,11 @@ BILEVEL = {name for name, cls in SAMPLERS.items() if issubclass(cls, BilevelStra
 #: Samplers that act on what a scheduler does (BOHB models the budgets Hyperband gives).
 PAIRS = [("bohb", "hyperband")]
 #: Algorithms run again with other settings: case -> (algorithm, settings).
-VARIANTS = {"darts-perturbation": ("darts", {"searches": 2, "evaluations": 4, "selection": "perturbation"})}
+VARIANTS = {"darts-perturbation": ("darts", {"searches": 2, "evaluations": 4, "selection": "perturbation"}),
+            "gp-multiobjective": ("gp", {"n_initial": 3}), "tpe-multiobjective": ("tpe", {"n_initial": 3}),
+            "nsga2-multiobjective": ("nsga2", {"population_size": 4})}
+#: Variants with a second objective ("size") and a constraint on it.
+MULTIOBJECTIVE = {"gp-multiobjective", "tpe-multiobjective", "nsga2-multiobjective"}
 CASES = ([(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"] + PAIRS
          + [(v, "none") for v in VARIANTS])
 
@@ -61,6 +65,9 @@ def spec(case: str, scheduler: str) -> s.StudySpec:
         algorithm=s.AlgorithmSpec(name=algorithm), scheduler=s.SchedulerSpec(name=scheduler),
         fidelity=s.Fidelity(name="step", min=1, max=STEPS), budget=s.Budget(max_trials=TRIALS, max_parallel=1))
     out.algorithm.settings.update(settings)
+    if case in MULTIOBJECTIVE:
+        out.objectives.append(s.Objective(metric="size", goal=s.GOAL_MINIMIZE))
+        out.constraints.append(s.Constraint(metric="size", max=3.5))
     if scheduler == "median":
         out.scheduler.settings.update({"min_trials": 2})
     return out
@@ -87,6 +94,10 @@ def perturbation_scores(trial_id: int) -> x.OuterGradient:
 def loss(params: dict[str, s.Value], step: int) -> float:
     x, n, kind = params["x"].double_value, params["n"].int_value, params["kind"].string_value
     return (x - 0.5) ** 2 + 0.1 * math.log(n) + (0.3 if kind == "b" else 0.0) + 1.0 / step
+
+
+def size(params: dict[str, s.Value]) -> float:
+    return math.log(params["n"].int_value) + abs(params["x"].double_value)
 
 
 class Chaos:
@@ -157,7 +168,7 @@ def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
                         study_id=sid, trial_id=t.id, gradient=outer_gradient(outer, step)))
                 answer = call("ReportMeasurement", c.ReportMeasurementRequest(
                     study_id=sid, trial_id=t.id, measurement=s.Measurement(step=step, metrics={
-                        "loss": loss(t.params, step)})))
+                        "loss": loss(t.params, step), "size": size(t.params)})))
                 if answer.decision == s.DECISION_STOP:
                     break
             if outer is not None and "selection" in t.params and t.params["selection"].string_value == "perturbation":

@@ -10,6 +10,7 @@ from nestor.v1 import space_pb2 as sp
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers import make_sampler
 from nestor_controller.samplers.base import Observation
+from nestor_controller.samplers.multiobjective.ehvi import decompose, ehvi, ehvi_monte_carlo
 from nestor_controller.samplers.multiobjective.hypervolume import contributions, hypervolume
 from nestor_controller.samplers.multiobjective.pareto import (
     constrained_ranks,
@@ -17,6 +18,7 @@ from nestor_controller.samplers.multiobjective.pareto import (
     non_dominated_ranks,
     select,
 )
+from nestor_controller.samplers.multiobjective.split import split_good_many
 from nestor_controller.space import Space, parse_space
 
 TWO = [ObjectiveDef("f1", False), ObjectiveDef("f2", False)]
@@ -41,7 +43,7 @@ def run(name: str, settings: dict, budget: int, seed: int = 0, dim: int = 4, bat
         for a in sampler.suggest(batch, history, []):
             v = zdt1(a)
             # A constraint that rules out the left half of the front: x0 >= 0.5.
-            violations = (max(0.0, 0.5 - a["x0"]),) if constraint else ()
+            violations = (0.5 - a["x0"],) if constraint else ()
             history.append(Observation(len(history) + 1, a, v, violations=violations))
     return history
 
@@ -118,7 +120,74 @@ def test_nsga2_state_is_json_and_a_restored_sampler_continues_identically() -> N
     assert a.suggest(4, history, []) == b.suggest(4, history, [])
 
 
-def test_nsga2_with_a_constraint_breeds_feasible_children() -> None:
-    h = run("nsga2", {"population_size": 10}, 100, constraint=True)
-    late = h[60:]
-    assert sum(o.feasible for o in late) >= 0.8 * len(late)
+
+
+# --- EHVI ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_ehvi_matches_a_monte_carlo_estimate_and_its_gradient_finite_differences(m: int) -> None:
+    rng = np.random.default_rng(m)
+    front, ref = rng.random((5, m)), np.full(m, 1.2)
+    boxes = decompose(front, ref)
+    mu, sigma = rng.random((3, m)) * 0.9, 0.05 + rng.random((3, m)) * 0.3
+    value, dmu, dsigma = ehvi(mu, sigma, boxes, grad=True)
+    for i in range(3):
+        estimate = ehvi_monte_carlo(mu[i], sigma[i], front, ref, 6000, rng)
+        assert value[i] == pytest.approx(estimate, rel=0.06, abs=5e-4)
+    h = 1e-6
+    for j in range(m):
+        bump = np.eye(m)[j] * h
+        assert dmu[:, j] == pytest.approx((ehvi(mu + bump, sigma, boxes)[0] - value) / h, rel=1e-3, abs=1e-7)
+        assert dsigma[:, j] == pytest.approx((ehvi(mu, sigma + bump, boxes)[0] - value) / h, rel=1e-3, abs=1e-7)
+
+
+def test_ehvi_of_a_point_dominated_for_sure_is_zero_and_of_one_beyond_the_front_is_its_gain() -> None:
+    front, ref = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]]), np.array([4.0, 4.0])
+    boxes = decompose(front, ref)
+    tiny = np.full((1, 2), 1e-9)
+    assert ehvi(np.array([[3.5, 3.5]]), tiny, boxes)[0][0] == pytest.approx(0.0, abs=1e-9)
+    gain = hypervolume(np.vstack([front, [[0.5, 0.5]]]), ref) - hypervolume(front, ref)
+    assert ehvi(np.array([[0.5, 0.5]]), tiny, boxes)[0][0] == pytest.approx(gain)
+
+
+# --- MOTPE's split and constraints in the model-based samplers ------------------------------------
+
+
+def test_motpe_split_takes_feasible_fronts_first_then_the_widest_spread() -> None:
+    F = np.array([[0, 10], [1, 9], [2, 8], [10, 0], [5, 5], [6, 6], [0, 0]], dtype=float)
+    V = np.array([0, 0, 0, 0, 0, 0, 1.0])  # the best point is infeasible
+    good, bad = split_good_many(F, V, gamma=0.5, max_good=3)
+    # Front (0,10) (1,9) (2,8) (10,0) (5,5) for three places, reference (11,11): (5,5) adds 36, then (2,8)
+    # adds 3 x 3 = 9, then (10,0) adds 1 x 5 = 5 (more than (0,10)'s 2 x 1).
+    assert good.tolist() == [2, 3, 4] and 6 in bad
+    good, _ = split_good_many(F, np.array([1.0, 0, 2.0, 3.0, 4.0, 5.0, 6.0]), gamma=0.5, max_good=3)
+    assert good.tolist() == [0, 1, 2]  # one feasible row, then the least violated
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp"])
+def test_model_based_samplers_find_a_better_front_than_random(name: str) -> None:
+    budget = 40 if name == "tpe" else 22
+    settings = {"n_initial": 8}
+    ref = np.array([1.1, 11.0])
+    ours = hypervolume(np.array([o.values for o in run(name, settings, budget)]), ref)
+    assert ours > hypervolume(np.array([o.values for o in run("random", {}, budget)]), ref)
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp", "nsga2"])
+def test_samplers_with_a_constraint_mostly_suggest_feasible_points(name: str) -> None:
+    settings = {"population_size": 8} if name == "nsga2" else {"n_initial": 8}
+    budget = 24 if name == "gp" else 60
+    h = run(name, settings, budget, constraint=True)
+    late = h[budget // 2:]
+    assert sum(o.feasible for o in late) >= 0.7 * len(late)
+
+
+def test_gp_with_several_objectives_restores_its_fits_from_json() -> None:
+    history = run("gp", {"n_initial": 5}, 8)
+    a = make_sampler("gp", box(4), TWO, {"n_initial": 5}, 0)
+    a.suggest(8, [], [])
+    a.suggest(1, history, [])  # fits one GP per objective
+    b = make_sampler("gp", box(4), TWO, {"n_initial": 5}, 0)
+    b.load_state(json.loads(json.dumps(a.state())))
+    assert a.state()["thetas"] and a.suggest(2, history, []) == b.suggest(2, history, [])

@@ -40,7 +40,7 @@ def run(stub, sid: str, n: int) -> None:
                                                   final_measurement=s.Measurement(metrics=metrics(t))))
 
 
-@pytest.mark.parametrize("algorithm", ["nsga2"])
+@pytest.mark.parametrize("algorithm", ["nsga2", "tpe", "gp"])
 def test_front_hypervolume_and_infeasible_flags_survive_a_restart(tmp_path: Path, algorithm: str) -> None:
     settings = {"nsga2": {"population_size": 6}, "tpe": {"n_initial": 6}, "gp": {"n_initial": 6}}[algorithm]
     ctl = start_controller(tmp_path)

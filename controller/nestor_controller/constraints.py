@@ -19,10 +19,11 @@ class ConstraintDef:
     max: float | None = None
 
     def violation(self, value: float) -> float:
-        """How far the value lies outside [min, max] (0 inside)."""
-        over = value - self.max if self.max is not None else 0.0
-        under = self.min - value if self.min is not None else 0.0
-        return max(0.0, over, under)
+        """How far the value lies outside [min, max]: > 0 outside, <= 0 inside (minus the distance to the
+        nearer limit). Signed, so that a model of it (GP-BO) also learns how safely a result is feasible."""
+        gaps = [x for x in (value - self.max if self.max is not None else None,
+                            self.min - value if self.min is not None else None) if x is not None]
+        return max(gaps)
 
 
 def parse_constraints(constraints: Sequence[study_pb2.Constraint], where: str = "spec.constraints"
@@ -50,7 +51,7 @@ def parse_constraints(constraints: Sequence[study_pb2.Constraint], where: str = 
 
 
 def violations(constraints: Sequence[ConstraintDef], metrics: Mapping[str, float] | None) -> tuple[float, ...]:
-    """Each constraint's violation by these final metrics; empty without constraints or metrics (a failed
+    """Each constraint's (signed) violation by these final metrics; empty without constraints or metrics (a failed
     trial: it has no values either, so nobody weighs its feasibility)."""
     if not constraints or metrics is None:
         return ()

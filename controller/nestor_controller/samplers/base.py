@@ -34,8 +34,8 @@ class Observation:
     #: Objective values in objective order; None for a failed trial.
     values: tuple[float, ...] | None
     budget: float = 0.0
-    #: How far each of the study's constraints is exceeded (0 where it is met), in constraint order; empty
-    #: when the study has none or the trial failed.
+    #: How far each of the study's constraints is exceeded, in constraint order: > 0 broken, <= 0 met (minus
+    #: the margin); empty when the study has none or the trial failed.
     violations: tuple[float, ...] = ()
 
     @property

@@ -62,7 +62,7 @@ def distinct_pick(X: np.ndarray, taken: np.ndarray, tol: float = 1e-9) -> int | 
 def check_single_objective(name: str, objectives: Sequence[ObjectiveDef]) -> None:
     if len(objectives) > 1:
         raise SpecError(f"spec.objectives: algorithm {name!r} optimises a single objective, got "
-                        f"{len(objectives)}; use random, quasirandom or grid for several")
+                        f"{len(objectives)}; use nsga2, tpe, gp, random, quasirandom or grid for several")
 
 
 def check_candidates(space: Space, settings: Mapping[str, Any], maximum: int, *,

@@ -12,6 +12,10 @@ Hyperparameters are refitted by MAP when the number of observations grew by
 5% since the last fit (every observation early on), warm-started from the
 last fit; the fit is kept in the sampler state, so a restarted controller
 continues with exactly the same numbers.
+
+With several objectives or with constraints the suggestions come from
+gp/many.py instead (a GP per output, log EHVI times the probability of
+feasibility), with the same design, optimiser and batch handling.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ from nestor_controller.samplers.encoding import Encoder
 from nestor_controller.samplers.gp.acquisition import log_ei
 from nestor_controller.samplers.gp.fit import Prior, fit_map
 from nestor_controller.samplers.gp.kernel import Geometry
+from nestor_controller.samplers.gp.many import ManyOutputs
 from nestor_controller.samplers.gp.model import GPModel
 from nestor_controller.samplers.gp.optimize import maximize
 from nestor_controller.samplers.model_based import (
     DesignedSampler,
     check_candidates,
     check_initial,
-    check_single_objective,
     distinct_pick,
     losses,
     standardize,
@@ -54,9 +58,10 @@ SPREAD = 0.2
 SPREAD_CANDIDATES = 1024
 
 
-class GPSampler(DesignedSampler):
+class GPSampler(ManyOutputs, DesignedSampler):
     name = "gp"
     heavy: ClassVar[bool] = True
+    accepts_constraints = True
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10,
@@ -75,6 +80,9 @@ class GPSampler(DesignedSampler):
         self.prior = Prior.for_dimension(self.encoder.n_params)
         self.theta: np.ndarray | None = None
         self.n_fit = 0
+        # The fits of the path for several outputs (objectives and constraints), one per output.
+        self.thetas: list[np.ndarray] | None = None
+        self.n_fit_many = 0
         # Derived from (theta, n_fit, history) alone; kept only to skip refactorising.
         self._model: GPModel | None = None
         self._model_key: tuple = ()
@@ -82,7 +90,6 @@ class GPSampler(DesignedSampler):
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
         super().check(space, objectives, settings, max_trials)
-        check_single_objective(cls.name, objectives)
         merged = {**cls.defaults, **settings}
         setting(merged, "n_initial", int, minimum=1)
         setting(merged, "restarts", int, minimum=1, maximum=MAX_GP_RESTARTS)
@@ -102,7 +109,9 @@ class GPSampler(DesignedSampler):
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
         out = self.initial(count, len(valid), self.n_initial)
-        if len(out) < count:
+        if len(out) < count and (len(self.objectives) > 1 or any(o.violations for o in valid)):
+            out.extend(self._many_suggestions(count - len(out), history, valid, [*running, *out]))
+        elif len(out) < count:
             out.extend(self._model_suggestions(count - len(out), history, valid, [*running, *out]))
         return out
 
@@ -221,10 +230,15 @@ class GPSampler(DesignedSampler):
     # --- state ------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "theta": None if self.theta is None else self.theta.tolist(), "n_fit": self.n_fit}
+        many = {"thetas": [t.tolist() for t in self.thetas], "n_fit_many": self.n_fit_many} if self.thetas else {}
+        return {**super().state(), "theta": None if self.theta is None else self.theta.tolist(), "n_fit": self.n_fit,
+                **many}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         super().load_state(state)
         self.theta = None if state["theta"] is None else np.asarray(state["theta"], dtype=float)
         self.n_fit = int(state["n_fit"])
         self._model = None
+        thetas = state.get("thetas")
+        self.thetas = None if thetas is None else [np.asarray(t, dtype=float) for t in thetas]
+        self.n_fit_many = int(state.get("n_fit_many", 0))

@@ -6,6 +6,10 @@ fitted to each (l for good, g for bad). Candidates drawn from l are scored
 by log l - log g and the best one that is not already tried or running is
 suggested. Trials still running count as bad (a constant liar), which sends
 parallel workers to different places.
+
+With several objectives or with constraints it is MOTPE: the split is
+samplers/multiobjective/split.py's (feasible first, then non-domination rank,
+then hypervolume contribution), the estimators the same.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from nestor_controller.samplers.model_based import (
     DesignedSampler,
     check_candidates,
     check_initial,
-    check_single_objective,
     distinct_pick,
     losses,
 )
+from nestor_controller.samplers.multiobjective.pareto import loss_matrix, total_violation
+from nestor_controller.samplers.multiobjective.split import split_good_many
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
 from nestor_controller.space import Space
 
@@ -44,6 +49,7 @@ class TPESampler(DesignedSampler):
     heavy: ClassVar[bool] = True
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
+    accepts_constraints = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "candidates": 24, "gamma": 0.1, "max_good": 25,
                                    "prior_weight": 1.0, "bandwidth_factor": 0.7, "constant_liar": True}
 
@@ -62,7 +68,6 @@ class TPESampler(DesignedSampler):
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
         super().check(space, objectives, settings, max_trials)
-        check_single_objective(cls.name, objectives)
         cls(space, objectives, settings, 0)  # every setting typed and in range
         check_candidates(space, {**cls.defaults, **settings}, MAX_KDE_CANDIDATES)
         gamma = float(settings.get("gamma", cls.defaults["gamma"]))
@@ -76,6 +81,12 @@ class TPESampler(DesignedSampler):
         with single_threaded():
             return self._suggest(count, history, running)
 
+    def _split(self, valid: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.objectives) == 1 and not any(o.violations for o in valid):
+            return split_good(losses(self.objectives, valid), self.gamma, self.max_good)
+        return split_good_many(loss_matrix(self.objectives, valid), total_violation(valid), self.gamma,
+                               self.max_good)
+
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
         out = self.initial(count, len(valid), self.n_initial)
@@ -83,7 +94,7 @@ class TPESampler(DesignedSampler):
             return out
         enc = self.encoder
         X, act = enc.encode([o.params for o in valid])
-        good, bad = split_good(losses(self.objectives, valid), self.gamma, self.max_good)
+        good, bad = self._split(valid)
         l_model = ParzenEstimator(enc, X[good], act[good], prior_weight=self.prior_weight,
                                   bandwidth_factor=self.bandwidth_factor)
         taken = [enc.encode([o.params for o in history])[0]]
