@@ -81,7 +81,9 @@ def test_digits_nas_trains_and_resumes_from_its_checkpoint(tmp_path) -> None:
     nestor.run_local(digits_nas.train, params, budget=1, checkpoint_dir=str(tmp_path / "b"), seed=4)
     resumed, ctx2 = nestor.run_local(digits_nas.train, params, budget=2, checkpoint_dir=str(tmp_path / "b"), seed=4)
     assert [s for s, _ in ctx2.reports] == [1, 2]
-    assert resumed == pytest.approx(straight)
+    timed = {"latency_ms"}  # measured, so never quite the same twice
+    assert {k: v for k, v in resumed.items() if k not in timed} == pytest.approx(
+        {k: v for k, v in straight.items() if k not in timed})
 
 
 def test_digits_nas_says_when_there_is_no_architecture() -> None:

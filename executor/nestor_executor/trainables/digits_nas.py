@@ -7,6 +7,11 @@ come from the parameters when the study searches them, else from the study's
 `trainable_config`, else the defaults below. Epochs come from the fidelity
 (so multi-fidelity schedulers apply), else `epochs` in the config. Checkpoints
 every epoch and resumes from its checkpoint, like digits_mlp.
+
+Every report also carries the network's cost, `n_params` (its parameter
+count) and `latency_ms` (median time of a forward pass over 64 validation
+images on the trial's device), so a search can trade accuracy against size or
+speed (several objectives) or cap them (constraints).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from nestor_executor.nas import network_for
+from nestor_executor.nas.cost import cost_metrics
 from nestor_executor.trainables.digits_mlp import OPTIMIZERS, build_optimizer, epochs_of, load_data
 from nestor_executor.trainables.epochs import Split, train_epochs
 
@@ -25,6 +31,7 @@ DEFAULTS: dict[str, Any] = {"lr": 0.01, "weight_decay": 0.0, "batch_size": 64, "
                             "momentum": 0.9, "epochs": 2}
 SIDE = 8  # the digits images are 8x8
 CLASSES = 10
+LATENCY_BATCH = 64
 
 
 def settings(params: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,4 +69,6 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     torch.manual_seed(ctx.seed)
     model = network_for(params, 1, CLASSES).to(ctx.device)
     opt = build_optimizer(s, model)
-    return train_epochs(model, opt, data, ctx, epochs=epochs, batch_size=s["batch_size"], name="digits_nas")
+    cost = cost_metrics(model, data[2][:LATENCY_BATCH])
+    return train_epochs(model, opt, data, ctx, epochs=epochs, batch_size=s["batch_size"], name="digits_nas",
+                        extra=cost)

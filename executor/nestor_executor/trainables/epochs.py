@@ -10,6 +10,7 @@ which write atomically and never let a stale attempt overwrite a newer one's.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -61,8 +62,11 @@ def resume(model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str
 
 
 def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx: Any, *, epochs: int,
-                 batch_size: int, name: str) -> dict[str, float]:
-    """Trains `model` up to `epochs` (from its checkpoint, if one exists); returns the final metrics."""
+                 batch_size: int, name: str, extra: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Trains `model` up to `epochs` (from its checkpoint, if one exists); returns the final metrics.
+
+    `extra` metrics (a network's cost) go with every report and the result."""
+    extra = dict(extra or {})
     x_tr, y_tr, x_va, y_va = data
     device = ctx.device
     start, history = resume(model, opt, ctx, name)
@@ -84,11 +88,11 @@ def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx:
             opt.step()
             total += loss.detach() * len(idx)
         accuracy, val_loss = evaluate(model, x_va, y_va)
-        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n}
+        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n, **extra}
         history.append((epoch, metrics))
         if not save(ctx, model, opt, epoch, history) or ctx.report(epoch, metrics):
             break
     if not metrics:  # a checkpoint from an older version without metrics, and nothing left to train
         accuracy, val_loss = evaluate(model, x_va, y_va)
         metrics = {"val_accuracy": accuracy, "val_loss": val_loss}
-    return {"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"]}
+    return {"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"], **extra}

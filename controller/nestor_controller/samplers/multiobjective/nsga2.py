@@ -48,6 +48,8 @@ def key(a: Mapping[str, Any]) -> str:
 class NSGA2Sampler(DesignedSampler):
     name = "nsga2"
     accepts_constraints = True
+    # Architecture decisions are conditional categorical parameters, which crossover and mutation handle.
+    searches_architectures = True
     #: mutation_rate 0 means one over the number of parameters (one change per child on average).
     defaults: Mapping[str, Any] = {"population_size": 20, "crossover_rate": 0.9, "mutation_rate": 0.0,
                                    "eta_crossover": 15.0, "eta_mutation": 20.0}
