@@ -13,8 +13,10 @@ The format::
     scheduler: {name: median, settings: {min_steps: 3}}               # optional
     budget: {max_trials: 24, max_parallel: 2, max_failed: 3}          # every key optional
     fidelity: {name: epoch, min: 1, max: 20}                          # optional
-    seed: 7                          # optional; 0 or absent: the controller picks one
-    trial_timeout_s: 120             # optional
+    seed: 7                          # optional; `random`, 0 or absent: the controller picks one, recorded
+    trial_timeout_s: 120             # optional: a trial running longer expires (managed or ask/tell)
+    heartbeat_timeout_s: 60          # optional, ask/tell: a trial with no report for this long expires
+    expired_trials: fail             # optional: fail (default) or requeue (handed to the next suggest)
     labels: {team: vision}           # optional string -> string
     space:
       lr: {type: double, min: 1.0e-4, max: 3.0e-2, scale: log}
@@ -61,7 +63,8 @@ from nestor.values import from_value
 SpecSource = study_pb2.StudySpec | Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 TOP_KEYS = ("name", "trainable", "trainable_config", "objective", "objectives", "algorithm", "scheduler",
-            "budget", "fidelity", "seed", "trial_timeout_s", "labels", "space", "architecture", "constraints")
+            "budget", "fidelity", "seed", "trial_timeout_s", "heartbeat_timeout_s", "expired_trials", "labels",
+            "space", "architecture", "constraints")
 OBJECTIVE_KEYS = ("metric", "goal", "target", "reference")
 CONSTRAINT_KEYS = ("metric", "min", "max")
 NAMED_KEYS = ("name", "settings")
@@ -300,9 +303,14 @@ class _Reader:
         if "fidelity" in given:
             spec.fidelity.CopyFrom(self.fidelity(given["fidelity"], "fidelity"))
         if "seed" in given:
-            spec.seed = self.integer(given["seed"], "seed")
+            # `seed: random` says outright what 0 means: the controller picks one and records it.
+            spec.seed = 0 if given["seed"] == "random" else self.integer(given["seed"], "seed")
         if "trial_timeout_s" in given:
             spec.trial_timeout_s = self.number(given["trial_timeout_s"], "trial_timeout_s")
+        if "heartbeat_timeout_s" in given:
+            spec.heartbeat_timeout_s = self.number(given["heartbeat_timeout_s"], "heartbeat_timeout_s")
+        if "expired_trials" in given:
+            spec.expired_trials = self.string(given["expired_trials"], "expired_trials")
         if "labels" in given:
             spec.labels.update(self.labels(given["labels"], "labels"))
         spec.space.CopyFrom(self.space(d.get("space"), "space"))
@@ -554,6 +562,10 @@ def spec_to_dict(spec: study_pb2.StudySpec) -> dict[str, Any]:
         d["seed"] = spec.seed
     if spec.trial_timeout_s:
         d["trial_timeout_s"] = spec.trial_timeout_s
+    if spec.heartbeat_timeout_s:
+        d["heartbeat_timeout_s"] = spec.heartbeat_timeout_s
+    if spec.expired_trials:
+        d["expired_trials"] = spec.expired_trials
     if spec.labels:
         d["labels"] = dict(sorted(spec.labels.items()))
     d["space"] = {p.name: parameter_to_dict(p) for p in spec.space.parameters}

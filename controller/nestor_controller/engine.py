@@ -27,6 +27,7 @@ from nestor.values import params_to_proto
 from nestor_controller.addresses import check_executor_address
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError, StoreUnavailable
+from nestor_controller.expiry import CHECK_EVERY_S, expire_stale, hand_out_pending, heard, watched
 from nestor_controller.model import MeasurementRecord, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestKey, RequestTag, current_request, note_request
@@ -98,6 +99,19 @@ class Engine:
                 self._start_runner(rt)  # it first requeues what the previous controller was running
             elif rt.running:
                 await rt.check_end()
+        task = asyncio.create_task(self._expire_loop(), name="expire-client-trials")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _expire_loop(self) -> None:
+        """Client-driven trials whose client is gone expire (see expiry.py)."""
+        while True:
+            await asyncio.sleep(CHECK_EVERY_S)
+            for rt in [rt for rt in self.studies.values() if watched(rt)]:
+                try:
+                    await expire_stale(rt)
+                except StoreUnavailable as e:
+                    log.warning("expiring stale trials of study %s: %s", rt.id, e)
 
     def _remember_notes(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -350,9 +364,12 @@ class Engine:
             evs: list[controller_pb2.StudyEvent] = []
             free = count
             if rt.spec.budget.max_parallel:
-                free = min(free, rt.spec.budget.max_parallel - rt.counts[RUNNING] - rt.counts[study_pb2.TRIAL_PENDING])
+                # Requeued trials (in rt.pending) wait for a client: handing them out does not add to what runs.
+                free = min(free, rt.spec.budget.max_parallel - rt.counts[RUNNING]
+                           - rt.counts[study_pb2.TRIAL_PENDING] + len(rt.pending))
             # Paused trials that a multi-fidelity scheduler promotes come first, then new ones.
-            made = rt.settle(ops, evs, max(0, free), client=client)
+            made = hand_out_pending(rt, max(0, free), client, ops, evs)
+            made += rt.settle(ops, evs, max(0, free - len(made)), client=client)
             n = int(min(count - len(made), rt.room()))
             if n > 0 and not rt.exhausted:
                 made += await rt.new_trials(n, ops, evs, client=client)
@@ -373,6 +390,7 @@ class Engine:
         if rt.managed:
             raise PreconditionError(f"{t.where()} runs on executor {t.executor}; it reports over RunTrial")
         m = check_measurement(measurement, f"measurement of {t.where()}")
+        heard(rt, t.id)
         if rt.known_step(t, m.step):
             return Verdict(True, t.stop_reason) if t.stop_reason else CONTINUE
         self.store.check_writable()
@@ -385,6 +403,7 @@ class Engine:
         if rt.managed:
             raise PreconditionError(f"{t.where()} runs on executor {t.executor}; its result comes over RunTrial")
         self.store.check_writable()
+        heard(rt, t.id)
         if error:
             await rt.finish_trial(t, error=error)
             return t

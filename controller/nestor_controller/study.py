@@ -110,6 +110,8 @@ class StudyRuntime:
         self.broken = False
         #: Set after a restart or rebuild: why RUNNING trials with no stream of ours go back to the queue.
         self.orphan_reason = ""
+        #: When each running client-driven trial's client was last heard of (see expiry.py); memory only.
+        self.last_heard: dict[int, float] = {}
 
     # --- views -----------------------------------------------------------
 
@@ -320,6 +322,7 @@ class StudyRuntime:
             if client is not None:
                 self.set_state(t, RUNNING)
                 t.executor, t.started = client, now
+                self.last_heard[t.id] = now
                 self.event(ops, evs, E.STUDY_EVENT_TRIAL_STARTED, t)
             else:
                 self.pending.append(t.id)
@@ -580,7 +583,8 @@ class StudyRuntime:
     def running_trial(self, trial_id: int) -> TrialRecord:
         t = self.trial(trial_id)
         if t.state != RUNNING:
-            raise PreconditionError(f"{t.where()} is {t.state_name}; it takes no more measurements or results")
+            why = f" ({t.error or t.stop_reason})" if t.error or t.stop_reason else ""
+            raise PreconditionError(f"{t.where()} is {t.state_name}{why}; it takes no more measurements or results")
         return t
 
     def require_running(self) -> None:

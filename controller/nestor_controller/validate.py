@@ -104,6 +104,10 @@ def check_objectives(objectives: Any) -> None:
         check_length(o.metric, f"spec.objectives[{i}].metric")
 
 
+#: What an expired client-driven trial becomes ("" is the default, "fail").
+EXPIRED_TRIAL_ACTIONS = ("", "fail", "requeue")
+
+
 def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     """Every part of the spec checked, so that nothing accepted here fails later; SpecError names the field."""
     check_length(spec.name, "spec.name", MAX_NAME_CHARS)
@@ -122,8 +126,13 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
         raise SpecError(f"spec.budget.max_parallel: must be >= 0, got {b.max_parallel}")
     if b.HasField("max_failed") and b.max_failed < 0:
         raise SpecError(f"spec.budget.max_failed: must be >= 0, got {b.max_failed}")
-    if not math.isfinite(spec.trial_timeout_s) or spec.trial_timeout_s < 0:
-        raise SpecError(f"spec.trial_timeout_s: must be a finite number >= 0, got {spec.trial_timeout_s}")
+    for name in ("trial_timeout_s", "heartbeat_timeout_s"):
+        value = getattr(spec, name)
+        if not math.isfinite(value) or value < 0:
+            raise SpecError(f"spec.{name}: must be a finite number >= 0, got {value}")
+    if spec.expired_trials not in EXPIRED_TRIAL_ACTIONS:
+        raise SpecError(f"spec.expired_trials: must be one of {', '.join(repr(a) for a in EXPIRED_TRIAL_ACTIONS[1:])}"
+                        f", got {spec.expired_trials[:64]!r}")
     fidelity = parse_fidelity(spec.fidelity)
     algorithm = spec.algorithm.name or "random"
     check_length(spec.algorithm.name, "spec.algorithm.name")
