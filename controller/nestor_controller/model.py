@@ -90,7 +90,7 @@ class TrialRecord:
             executor=self.executor, error=self.error, stop_reason=self.stop_reason,
             create_time=timestamp(self.created), start_time=timestamp(self.started),
             end_time=timestamp(self.ended), budget=self.budget, attempt=self.attempt, decision=self.decision,
-            infeasible=self.infeasible,
+            infeasible=self.infeasible, checkpoint=self.checkpoint,
         )
         if measurements:
             t.measurements.extend(m.to_proto() for m in self.measurements)

@@ -217,7 +217,7 @@ class Measurement(_message.Message):
     def __init__(self, step: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt", "decision", "infeasible")
+    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt", "decision", "infeasible", "checkpoint")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +241,7 @@ class Trial(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     id: int
     params: _containers.MessageMap[str, _space_pb2.Value]
@@ -257,4 +258,5 @@ class Trial(_message.Message):
     attempt: int
     decision: str
     infeasible: bool
-    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ..., decision: _Optional[str] = ..., infeasible: _Optional[bool] = ...) -> None: ...
+    checkpoint: str
+    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ..., decision: _Optional[str] = ..., infeasible: _Optional[bool] = ..., checkpoint: _Optional[str] = ...) -> None: ...
