@@ -2,7 +2,12 @@
 
 Every command takes ``--controller ADDR`` (default ``$NESTOR_CONTROLLER`` or
 localhost:50051) and ``--timeout SECONDS``, before or after the command name.
-Failures print ``error: <message>`` on stderr and exit 1; Ctrl-C exits 130.
+A study is named by its id, its unique name, or a unique prefix of its id.
+
+Exit status: 0 success (for ``watch`` and ``create --watch``: the study
+COMPLETED); 1 a failed command (``error: <message>`` on stderr); 2 a usage
+error; 3 the study watched ended FAILED; 4 it ended STOPPED; 130 interrupted
+(Ctrl-C: the study goes on unless ``--stop-on-interrupt``).
 """
 
 from __future__ import annotations
@@ -13,18 +18,20 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
 
 from nestor import __version__, progress
+from nestor.analysis import write_csv
 from nestor.client import Client
 from nestor.connection import default_address
 from nestor.errors import NestorError
 from nestor.records import executor_to_dict, study_to_dict, trial_to_dict
 from nestor.spec import load_spec
-from nestor.study import Study, trial_state
+from nestor.study import STUDY_STATE_NAMES, Study, trial_state
 from nestor.tables import (
     best_view,
     executors_table,
@@ -43,9 +50,86 @@ PIPE_WIDTH = 160
 # --- commands ----------------------------------------------------------------------
 
 
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+#: A watched study's exit status by how it ended.
+EXIT_FOR_STATE = {study_pb2.STUDY_COMPLETED: EXIT_OK, study_pb2.STUDY_FAILED: EXIT_FAILED,
+                  study_pb2.STUDY_STOPPED: EXIT_STOPPED}
+#: Seconds between checks that some healthy executor serves a managed study's trainable, while watching.
+SERVING_CHECK_S = 5.0
+
+
 def _client(args: argparse.Namespace) -> Client:
+    if getattr(args, "local", None):
+        return Client.local(args.local, timeout=getattr(args, "timeout", 30.0))
     address = getattr(args, "controller", None) or default_address()
-    return Client(address, timeout=getattr(args, "timeout", 30.0))
+    # A command meets a controller that is not there at once, with a hint, instead of retrying for seconds.
+    return Client(address, timeout=getattr(args, "timeout", 30.0), wait_for_controller=False)
+
+
+def unserved_warning(client: Client, info: study_pb2.Study) -> str:
+    """Why a running managed study's trials cannot start: no healthy executor serves its trainable."""
+    trainable = info.spec.trainable
+    if not trainable or info.state != study_pb2.STUDY_RUNNING:
+        return ""
+    executors = client.executors()
+    if any(e.healthy and trainable in e.info.trainables for e in executors):
+        return ""
+    healthy = [e for e in executors if e.healthy]
+    known = (f"{len(healthy)} healthy executor(s) serve: "
+             f"{', '.join(sorted({t for e in healthy for t in e.info.trainables})) or 'nothing'}"
+             if healthy else "the controller knows no healthy executor")
+    return (f"no healthy executor serves trainable {trainable!r} ({known}); its trials wait until one does: "
+            f"start one with `nestor-executor --controller {client.address}` (`--trainable {trainable}=module:function`"
+            " for your own)")
+
+
+class ServingMonitor:
+    """While a study is followed, warns once (and again after it was fixed) when no executor serves it."""
+
+    def __init__(self, client: Client, study: Study, console: Console) -> None:
+        self.client, self.study, self.console = client, study, console
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="serving-monitor", daemon=True)
+
+    def __enter__(self) -> ServingMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        warned = False
+        while not self._stop.is_set():
+            try:
+                warning = unserved_warning(self.client, self.study.info())
+            except NestorError:
+                warning = ""
+            if warning and not warned and not self._stop.is_set():
+                self.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+            warned = bool(warning)
+            self._stop.wait(SERVING_CHECK_S)
+
+
+def _follow(client: Client, study: Study, console: Console, args: argparse.Namespace) -> int:
+    """Live progress until the study ends, then the best trial; the exit status says how it ended."""
+    try:
+        with ServingMonitor(client, study, console):
+            progress.follow(study, console)
+    except KeyboardInterrupt:
+        if getattr(args, "stop_on_interrupt", False):
+            study.stop("interrupted from `nestor study watch`")
+            print(f"interrupted: study {study.id} stopped", file=sys.stderr)
+        else:
+            print(f"interrupted: study {study.id} goes on without you; follow it again with `nestor study watch "
+                  f"{study.id}`, stop it with `nestor study stop {study.id}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _show_best(study, console)
+    info = study.info()
+    if info.state != study_pb2.STUDY_COMPLETED:
+        console.print(f"study {info.id} ended {STUDY_STATE_NAMES.get(info.state, info.state)}"
+                      + (f": {info.reason}" if info.reason else ""), highlight=False)
+    return EXIT_FOR_STATE.get(info.state, EXIT_ERROR)
 
 
 def _print_json(obj: Any) -> None:
@@ -67,9 +151,9 @@ def cmd_study_create(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
         study = client.create_study(spec)
         print(study.id, flush=True)
-        if args.watch:
-            progress.follow(study, console)
-            _show_best(study, console)
+        # A local controller lives as long as this command: it follows the study to its end.
+        if args.watch or args.local:
+            return _follow(client, study, console, args)
     return 0
 
 
@@ -87,25 +171,25 @@ def cmd_study_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_study_get(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
-        info = client.study(args.id).info()
+        info = client.find_study(args.id).info()
+        warning = unserved_warning(client, info)
     if args.json:
-        _print_json(study_to_dict(info))
+        _print_json({**study_to_dict(info), **({"warning": warning} if warning else {})})
     else:
         console.print(study_view(info))
+        if warning:
+            console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     return 0
 
 
 def cmd_study_watch(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
-        study = client.study(args.id)
-        progress.follow(study, console)
-        _show_best(study, console)
-    return 0
+        return _follow(client, client.find_study(args.id), console, args)
 
 
 def cmd_study_best(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
-        study = client.study(args.id)
+        study = client.find_study(args.id)
         info = study.info()
         spec = info.spec
         best = [t.proto for t in study.best_trials(args.n)]
@@ -130,7 +214,7 @@ def cmd_study_importance(args: argparse.Namespace, console: Console) -> int:
     from nestor.importance import study_importance
 
     with _client(args) as client:
-        shares = study_importance(client.study(args.id), args.metric)
+        shares = study_importance(client.find_study(args.id), args.metric)
     if args.json:
         _print_json(shares)
     elif shares:
@@ -143,10 +227,12 @@ def cmd_study_importance(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_study_trials(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
-        study = client.study(args.id)
+        study = client.find_study(args.id)
         spec = study.info().spec
         trials = [t.proto for t in study.trials(states=args.state, measurements=args.measurements)]
-    if args.json:
+    if args.csv:
+        write_csv(trials, spec, sys.stdout)
+    elif args.json:
         _print_json([trial_to_dict(t, spec) for t in trials])
     elif trials:
         console.print(trials_table(trials, spec))
@@ -159,7 +245,7 @@ def cmd_study_outer(args: argparse.Namespace, console: Console) -> int:
     from nestor.outer_tables import outer_to_dict, outer_view
 
     with _client(args) as client:
-        states = client.study(args.id).outer_state(args.trial, history=args.history, every=args.every)
+        states = client.find_study(args.id).outer_state(args.trial, history=args.history, every=args.every)
     if args.json:
         _print_json([outer_to_dict(st) for st in states])
     elif not states:
@@ -172,15 +258,34 @@ def cmd_study_outer(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_study_stop(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
-        info = client.study(args.id).stop(args.reason)
+        info = client.find_study(args.id).stop(args.reason)
     console.print(f"study {info.id} {study_pb2.StudyState.Name(info.state).removeprefix('STUDY_')}")
     return 0
 
 
 def cmd_study_delete(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
-        client.study(args.id).delete()
-    console.print(f"study {args.id} deleted")
+        study = client.find_study(args.id)
+        answer = study.delete(purge=args.purge)
+    console.print(f"study {study.id} deleted", highlight=False)
+    for folder in answer.purged:
+        console.print(f"removed {folder}", highlight=False)
+    if answer.purge_note:
+        console.print(f"checkpoints: {answer.purge_note}", highlight=False)
+    return 0
+
+
+def cmd_study_checkpoint(args: argparse.Namespace, console: Console) -> int:
+    with _client(args) as client:
+        study = client.find_study(args.id)
+        trial = study.trial(args.trial) if args.trial else study.best()
+    if trial is None:
+        print("error: no trial has a result yet", file=sys.stderr)
+        return EXIT_ERROR
+    if not trial.checkpoint:
+        print(f"error: trial {trial.id} has no checkpoint location (it never ran on an executor)", file=sys.stderr)
+        return EXIT_ERROR
+    print(trial.checkpoint)
     return 0
 
 
@@ -198,6 +303,11 @@ def cmd_executors(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from nestor.demo import run_demo  # process management is only needed here
+
+    if getattr(args, "controller", None):
+        print("error: `nestor demo` starts a controller of its own; --controller is not used by it",
+              file=sys.stderr)
+        return EXIT_USAGE
 
     return run_demo(trials=args.trials, executors=args.executors, seed=args.seed, console=console)
 
@@ -250,7 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(study_commands, "create", cmd_study_create, "create a study from a study file; prints its id")
     p.add_argument("-f", "--file", required=True, help="study file (YAML)")
-    p.add_argument("--watch", action="store_true", help="follow the study live until it ends")
+    p.add_argument("--watch", action="store_true",
+                   help="follow the study live until it ends; the exit status says how it ended")
+    p.add_argument("--local", metavar="STORE", nargs="?", const="nestor.db", default=None,
+                   help="no server needed: start a private controller (and executors) on this SQLite store "
+                        "(default nestor.db) for as long as the command runs; implies --watch")
+    p.add_argument("--stop-on-interrupt", action="store_true", help="Ctrl-C stops the study (else it goes on)")
 
     p = add(study_commands, "list", cmd_study_list, "running studies")
     p.add_argument("--all", action="store_true", help="finished studies too")
@@ -261,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add(study_commands, "watch", cmd_study_watch,
-            "live progress until the study ends, then the best trial")
+            "live progress until the study ends, then the best trial; the exit status says how it ended")
     p.add_argument("id")
+    p.add_argument("--stop-on-interrupt", action="store_true", help="Ctrl-C stops the study (else it goes on)")
 
     p = add(study_commands, "best", cmd_study_best,
             "the best trial(s); the Pareto front for several objectives")
@@ -277,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", type=_state, action="append", help="only trials in this state (repeatable)")
     p.add_argument("--measurements", action="store_true", help="include every measurement (with --json)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--csv", action="store_true",
+                   help="CSV on stdout, a line per trial (the columns of Study.trials_dataframe())")
 
     p = add(study_commands, "importance", cmd_study_importance,
             "how much of the spread of results each parameter explains, most important first")
@@ -298,6 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(study_commands, "delete", cmd_study_delete, "delete a study and its trials")
     p.add_argument("id")
+    p.add_argument("--purge", action="store_true",
+                   help="also remove its checkpoints from the controller's --artifact-dir")
+
+    p = add(study_commands, "checkpoint", cmd_study_checkpoint,
+            "where a trial's checkpoints are (default: the best trial's)")
+    p.add_argument("id")
+    p.add_argument("--trial", type=_positive, default=0, help="this trial instead of the best")
 
     p = add(commands, "executors", cmd_executors, "executors known to the controller")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -324,9 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, _console()))
     except NestorError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Output piped into `head`: not an error worth a traceback; stop Python from failing again on exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nestor.connection import FIRST_BACKOFF_S, RETRY_WINDOW_S, new_request_id
 from nestor.errors import DeadlineExceeded, NestorError, Unavailable
@@ -79,6 +79,13 @@ class Study:
     def name(self) -> str:
         return self.proto.spec.name
 
+    def _order(self) -> list[str]:
+        """The space's parameter names in declared order (one GetStudy the first time)."""
+        return [p.name for p in self.proto.spec.space.parameters]
+
+    def _trial(self, proto: study_pb2.Trial) -> Trial:
+        return Trial(self._conn, proto, self._order())
+
     # --- ask/tell --------------------------------------------------------------
 
     def suggest(self, count: int = 1, client_id: str | None = None) -> list[Trial]:
@@ -88,7 +95,7 @@ class Study:
                                                       request_id=new_request_id())
         answer = self._conn.call("SuggestTrials", request)
         self.exhausted = answer.study_done
-        return [Trial(self._conn, t) for t in answer.trials]
+        return [self._trial(t) for t in answer.trials]
 
     # --- trials ------------------------------------------------------------------
 
@@ -98,21 +105,33 @@ class Study:
         wanted = [trial_state(s) for s in states or ()]
         request = controller_pb2.ListTrialsRequest(study_id=self.id, states=wanted,
                                                    include_measurements=measurements)
-        return [Trial(self._conn, t) for t in self._conn.call("ListTrials", request).trials]
+        return [self._trial(t) for t in self._conn.call("ListTrials", request).trials]
 
     def trial(self, trial_id: int) -> Trial:
         request = controller_pb2.GetTrialRequest(study_id=self.id, trial_id=trial_id)
-        return Trial(self._conn, self._conn.call("GetTrial", request))
+        return self._trial(self._conn.call("GetTrial", request))
 
     def best_trials(self, count: int = 1) -> list[Trial]:
         """The best ``count`` trials (single objective) or the Pareto front (several)."""
         request = controller_pb2.GetBestTrialsRequest(study_id=self.id, count=count)
-        return [Trial(self._conn, t) for t in self._conn.call("GetBestTrials", request).trials]
+        return [self._trial(t) for t in self._conn.call("GetBestTrials", request).trials]
 
     def best(self) -> Trial | None:
         """The best trial so far; None before any trial has a result."""
         best = self.best_trials(1)
         return best[0] if best else None
+
+    def best_checkpoint(self) -> str | None:
+        """Where the best trial's checkpoints are; None before any trial has a result or when it kept none."""
+        best = self.best()
+        return best.checkpoint or None if best is not None else None
+
+    def trials_dataframe(self, states: Iterable[TrialStateLike] | None = None) -> Any:
+        """Every trial (or those in ``states``) as a pandas DataFrame, a row per trial; columns in
+        ``nestor.analysis``. Needs pandas (``pip install 'nestor[pandas]'``)."""
+        from nestor.analysis import dataframe
+
+        return dataframe([t.proto for t in self.trials(states)], self.info().spec)
 
     def outer_state(self, trial_id: int = 0, *, history: bool = False,
                     every: int = 1) -> list[controller_pb2.TrialOuterState]:
@@ -200,6 +219,8 @@ class Study:
         self._proto = self._conn.call("StopStudy", request)
         return self._proto
 
-    def delete(self) -> None:
-        """Deletes the study and its trials from the controller."""
-        self._conn.call("DeleteStudy", controller_pb2.DeleteStudyRequest(study_id=self.id))
+    def delete(self, *, purge: bool = False) -> controller_pb2.DeleteStudyResponse:
+        """Deletes the study and its trials from the controller; ``purge`` also removes its checkpoints
+        from the controller's artifact dir (the answer lists what was removed, and what could not be)."""
+        return self._conn.call("DeleteStudy", controller_pb2.DeleteStudyRequest(study_id=self.id,
+                                                                                purge_artifacts=purge))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nestor.connection import new_request_id
@@ -22,9 +22,11 @@ TRIAL_STATE_NAMES[study_pb2.TRIAL_STATE_UNSPECIFIED] = "UNSPECIFIED"
 class Trial:
     """A trial of a study. ``report``/``complete``/``fail`` are for client-driven (ask/tell) studies."""
 
-    def __init__(self, connection: Connection, proto: study_pb2.Trial) -> None:
+    def __init__(self, connection: Connection, proto: study_pb2.Trial, order: Sequence[str] = ()) -> None:
         self._conn = connection
         self.proto = proto
+        #: The space's parameter names in declared order: ``params`` follows it (a proto map has no order).
+        self._order = order
         self._params: dict[str, ParamValue] | None = None
         # Measures elapsed time when the trial carries no start time (older controllers).
         self._t0 = time.monotonic()
@@ -45,8 +47,16 @@ class Trial:
     @property
     def params(self) -> dict[str, ParamValue]:
         if self._params is None:
-            self._params = params_from_proto(self.proto.params)
+            params = params_from_proto(self.proto.params)
+            rank = {name: i for i, name in enumerate(self._order)}
+            self._params = dict(sorted(params.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
         return self._params
+
+    @property
+    def checkpoint(self) -> str:
+        """Where its checkpoints are (a folder under the controller's --artifact-dir, else relative to its
+        executor's own); empty when it never ran on an executor."""
+        return self.proto.checkpoint
 
     @property
     def state(self) -> study_pb2.TrialState:

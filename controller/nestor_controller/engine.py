@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import time
 import uuid
 from collections import OrderedDict, defaultdict
@@ -61,6 +62,21 @@ async def write_unless_ended(call: Any, message: executor_pb2.ControllerMessage)
     except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
         return False  # the next read tells how the stream ended
     return True
+
+
+def purge_artifacts(artifact_dir: str, study_id: str) -> tuple[list[str], str]:
+    """Removes a deleted study's checkpoint folder: (what was removed, what could not be and why)."""
+    if not artifact_dir:
+        return [], ("the controller has no --artifact-dir: each executor keeps the checkpoints under its own "
+                    f"--artifact-dir, in {study_id}/; remove them there")
+    folder = os.path.join(artifact_dir, study_id)
+    if not os.path.isdir(folder):
+        return [], f"no checkpoints in {folder}"
+    try:
+        shutil.rmtree(folder)
+    except OSError as e:
+        return [], f"could not remove {folder}: {e.strerror or e}"
+    return [folder], ""
 
 
 class Engine:
@@ -322,7 +338,8 @@ class Engine:
         await rt.end(study_pb2.STUDY_STOPPED, reason or "stopped by a user")
         return rt
 
-    async def delete_study(self, study_id: str) -> None:
+    async def delete_study(self, study_id: str, *, purge: bool = False) -> tuple[list[str], str]:
+        """Deletes the study; with `purge`, its checkpoints under the artifact dir too: (removed, note)."""
         rt = self.get(study_id)
         self.store.check_writable()
         if rt.running:
@@ -333,6 +350,9 @@ class Engine:
         self.studies.pop(study_id, None)
         for q in rt.subscribers:
             q.put_nowait(None)
+        if not purge:
+            return [], ""
+        return await asyncio.to_thread(purge_artifacts, self.artifact_dir, study_id)
 
     def _executor_lost(self, handle: ExecutorHandle) -> None:
         """An executor stopped answering: its trials go back to the queue now, not when TCP notices."""

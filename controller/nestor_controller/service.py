@@ -89,8 +89,9 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @rpc
     async def DeleteStudy(self, request: controller_pb2.DeleteStudyRequest,
                           context: Any) -> controller_pb2.DeleteStudyResponse:
-        await self.engine.delete_study(require_id(request.study_id, "study_id"))
-        return controller_pb2.DeleteStudyResponse()
+        purged, note = await self.engine.delete_study(require_id(request.study_id, "study_id"),
+                                                      purge=request.purge_artifacts)
+        return controller_pb2.DeleteStudyResponse(purged=purged, purge_note=note)
 
     @rpc
     async def SuggestTrials(self, request: controller_pb2.SuggestTrialsRequest,

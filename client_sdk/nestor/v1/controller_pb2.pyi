@@ -79,14 +79,20 @@ class StopStudyRequest(_message.Message):
     def __init__(self, study_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DeleteStudyRequest(_message.Message):
-    __slots__ = ("study_id",)
+    __slots__ = ("study_id", "purge_artifacts")
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    PURGE_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     study_id: str
-    def __init__(self, study_id: _Optional[str] = ...) -> None: ...
+    purge_artifacts: bool
+    def __init__(self, study_id: _Optional[str] = ..., purge_artifacts: _Optional[bool] = ...) -> None: ...
 
 class DeleteStudyResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("purged", "purge_note")
+    PURGED_FIELD_NUMBER: _ClassVar[int]
+    PURGE_NOTE_FIELD_NUMBER: _ClassVar[int]
+    purged: _containers.RepeatedScalarFieldContainer[str]
+    purge_note: str
+    def __init__(self, purged: _Optional[_Iterable[str]] = ..., purge_note: _Optional[str] = ...) -> None: ...
 
 class SuggestTrialsRequest(_message.Message):
     __slots__ = ("study_id", "count", "client_id", "request_id")
