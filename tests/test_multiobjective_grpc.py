@@ -7,6 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 from cluster import controller_stub, start_controller
+from nestor.progress import ProgressModel
 from nestor.v1 import controller_pb2 as c
 from nestor.v1 import space_pb2 as sp
 from nestor.v1 import study_pb2 as s
@@ -63,6 +64,10 @@ def test_front_hypervolume_and_infeasible_flags_survive_a_restart(tmp_path: Path
         assert flagged == {t.id for t in trials if t.final_measurement.metrics["x0_measured"] > 0.7}
         front = stub.GetBestTrials(c.GetBestTrialsRequest(study_id=sid)).trials
         assert front and not {t.id for t in front} & flagged
+        # The progress view follows the hypervolume the trial-end events carry.
+        model = ProgressModel.for_study(study)
+        rows = [row for ev in stub.WatchStudy(c.WatchStudyRequest(study_id=sid)) if (row := model.apply(ev))]
+        assert model.hypervolume == study.hypervolume and "(hypervolume " in model.line(rows[-1])
     finally:
         ctl.stop()
 
