@@ -19,7 +19,7 @@ gain, normalised so that all sum to 1. Checked (tests/test_importance.py):
 where only two of six parameters matter, those two rank first.
 
 Pure Python, so the SDK stays thin; at most ``MAX_RESULTS`` results are used
-(an even sample of more), which keeps a 100,000-trial study to about a second.
+(an even sample of more), which keeps any study to well under a second.
 The dashboard and ``nestor study importance ID`` both call this.
 """
 
@@ -42,7 +42,7 @@ PAIR_BINS = 4
 #: Each parameter is paired with at most this many others: those with the largest main effects.
 MAX_PARTNERS = 8
 #: Results beyond this many are sampled evenly: the estimate is already stable, and time stays bounded.
-MAX_RESULTS = 20_000
+MAX_RESULTS = 5_000
 #: Fewer results than this say nothing about importance.
 MIN_TRIALS = 4
 

@@ -115,8 +115,26 @@ async def study_data(request: web.Request) -> web.Response:
     if len(cache.metrics) > 1:
         front = await asyncio.to_thread(cache.study.best_trials, 0)
         pareto = [t.id for t in front]
-    data = await asyncio.to_thread(payloads.study_data, cache, pareto)
-    return json_response(data)
+    cached = cache.data_json
+    if cached is None or cached[0] != cache.version:
+        version = cache.version
+        data = await asyncio.to_thread(payloads.study_data, cache, pareto)
+        cached = cache.data_json = (version, await asyncio.to_thread(json.dumps, data, allow_nan=False))
+    cache.served.set()
+    return web.Response(text=cached[1], content_type="application/json")
+
+
+async def study_importance(request: web.Request) -> web.Response:
+    """Parameter importance (nestor.importance), for ``objective`` (an index; default the first)."""
+    cache = await request.app[CACHES].get(request.match_info["study_id"])
+    objective = int(request.query.get("objective", 0))
+    if cache.importance is None or cache.importance[0] != cache.version:
+        version = cache.version
+        names = [p.name for p in cache.info.spec.space.parameters]
+        shares = await asyncio.to_thread(payloads.study_importance, cache.sorted_rows(), names, objective) \
+            if cache.metrics else {}
+        cache.importance = (version, shares)
+    return json_response(cache.importance[1])
 
 
 async def study_table(request: web.Request) -> web.Response:
@@ -226,6 +244,7 @@ def make_app(client: Client, allow_write: bool = False) -> web.Application:
     app.router.add_post("/studies/{study_id}/delete", delete_study)
     app.router.add_get("/api/studies/{study_id}/data", study_data)
     app.router.add_get("/api/studies/{study_id}/table", study_table)
+    app.router.add_get("/api/studies/{study_id}/importance", study_importance)
     app.router.add_get("/api/studies/{study_id}/curves", study_curves)
     app.router.add_get("/api/studies/{study_id}/events", study_events)
     app.router.add_get("/api/studies/{study_id}/trials/{trial_id:\\d+}", trial_data)

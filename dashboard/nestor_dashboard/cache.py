@@ -35,6 +35,10 @@ TRIAL_LOG_EVENTS = {"trial_created", "trial_started", "trial_completed", "trial_
 ROW_EVENTS = TRIAL_LOG_EVENTS | {"trial_measurement"}
 
 
+#: The longest the replay waits for the first page to be served.
+SERVE_FIRST_S = 10.0
+
+
 class StudyCache:
     """One study's record, trial rows and per-trial events; thread-safe."""
 
@@ -52,6 +56,12 @@ class StudyCache:
         self.version = 0
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.following = True
+        #: Set once the page that asked first has its data: the replay of past events waits for it, so that
+        #: a big study's first render does not share the CPU with replaying every event it ever had.
+        self.served = threading.Event()
+        #: (version, serialised study data): pages opened on an unchanged study reuse it.
+        self.data_json: tuple[int, str] | None = None
+        self.importance: tuple[int, dict[str, float]] | None = None
         self._thread = threading.Thread(target=self._follow, name=f"watch-{study_id}", daemon=True)
         self._thread.start()
 
@@ -74,6 +84,7 @@ class StudyCache:
     # --- following the study -------------------------------------------------------
 
     def _follow(self) -> None:
+        self.served.wait(SERVE_FIRST_S)
         try:
             for event in self.study.watch(0):
                 self._apply(event)

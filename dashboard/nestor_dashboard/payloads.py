@@ -57,7 +57,6 @@ def study_data(cache: StudyCache, pareto_ids: list[int]) -> dict[str, Any]:
         "params": [param_meta(p) for p in info.spec.space.parameters],
         "trials": columns(rows, names, len(cache.metrics)),
         "pareto": pareto_ids,
-        "importance": study_importance(rows, names) if cache.metrics else {},
         "version": cache.version,
     }
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nestor.records import objective_value, seconds
+from google.protobuf import timestamp_pb2
+from nestor.records import objective_value
 from nestor.trial import TRIAL_STATE_NAMES
 from nestor.v1 import study_pb2
 from nestor.values import params_from_proto
@@ -20,6 +21,12 @@ Row = dict[str, Any]
 def clean(x: Any) -> Any:
     """JSON has no NaN or infinity: they become null."""
     return x if not isinstance(x, float) or math.isfinite(x) else None
+
+
+def seconds(ts: timestamp_pb2.Timestamp) -> float | None:
+    """Seconds since the epoch; None when unset. The fields directly: a datetime per timestamp costs more
+    than the rest of the row at 100,000 trials."""
+    return ts.seconds + ts.nanos * 1e-9 if ts.seconds or ts.nanos else None
 
 
 def trial_row(t: study_pb2.Trial, metrics: list[str]) -> Row:
