@@ -3,7 +3,7 @@
 Columns, in order: ``number``, ``state``, the objective value(s) (``value`` for
 one objective, ``values_<metric>`` for several), ``datetime_start``,
 ``datetime_complete``, ``duration_s``, ``params_<name>`` in space order,
-``metrics_<name>`` for every final metric, then ``budget``, ``attempt``,
+``metrics_<name>`` for every final metric (objectives first), then ``budget``, ``attempt``,
 ``executor``, ``infeasible``, ``error``, ``stop_reason`` and ``checkpoint``. A
 parameter inactive in a trial (conditional spaces) or a metric it lacks is
 empty. Users of Optuna's ``trials_dataframe`` will find the names they know.
@@ -53,7 +53,9 @@ def trial_table(trials: Sequence[study_pb2.Trial],
                     "checkpoint": t.checkpoint or None})
         rows.append(row)
     columns = ["number", "state", *value_columns, "datetime_start", "datetime_complete", "duration_s",
-               *(f"params_{n}" for n in param_names), *(f"metrics_{m}" for m in final_metrics), *TAIL_COLUMNS]
+               *(f"params_{n}" for n in param_names),
+               # Objectives first, the others by name: a proto map has no order to keep.
+               *(f"metrics_{m}" for m in sorted(final_metrics, key=lambda m: (m not in metrics, m))), *TAIL_COLUMNS]
     return columns, [{c: row.get(c) for c in columns} for row in rows]
 
 

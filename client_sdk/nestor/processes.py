@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -39,23 +39,27 @@ def console_script(name: str) -> Path:
     return path
 
 
-def _die_with_parent_hook() -> Callable[[], None] | None:
-    """A preexec_fn that asks Linux to SIGTERM the child when we die; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
+#: Set in a child's environment to our pid: the child asks Linux to be signalled when we die.
+PARENT_ENV = "NESTOR_DIE_WITH_PARENT"
+
+
+def die_with_parent() -> None:
+    """Called first thing by nestor-controller and nestor-executor: when a Supervisor started this process
+    (its pid in $NESTOR_DIE_WITH_PARENT), Linux sends us SIGTERM should that process die, even by SIGKILL.
+
+    The child asks for itself after exec, instead of a preexec_fn between fork and exec: with a preexec_fn
+    Python must fork() the whole parent, and a parent holding gRPC channels (an embedded client starting
+    executors) has gRPC's fork handlers abort the child."""
+    parent = os.environ.pop(PARENT_ENV, "")  # not for our own children: they die with us by other means
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def hook() -> None:
-        # Runs in the child between fork and exec: only a system call and a check, nothing that locks.
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # we died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return hook
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != int(parent):  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Child:
@@ -68,11 +72,11 @@ class Child:
         self.log_path = log_path
         self.address = ""
         self._addresses: queue.Queue[str] = queue.Queue()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, cwd=cwd, env=env,
-                start_new_session=True, preexec_fn=_die_with_parent_hook(),
+                start_new_session=True,
             )
         self._reader = threading.Thread(target=self._read_stdout, name=f"{name}-stdout", daemon=True)
         self._reader.start()

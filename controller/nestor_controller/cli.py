@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 
+from nestor.processes import die_with_parent
 from nestor.serving import add_server_args
 from nestor.tls import ClientTLS, TLSConfigError, server_tls
 
@@ -98,6 +99,7 @@ def security_settings(p: argparse.ArgumentParser, a: argparse.Namespace) -> dict
 
 
 def main(argv: list[str] | None = None) -> None:
+    die_with_parent()
     settings = parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))

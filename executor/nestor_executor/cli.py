@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from nestor.processes import die_with_parent
+
 from nestor_executor import registry
 from nestor_executor.devices import DeviceError, cpu_count, detect
 
@@ -114,6 +116,7 @@ def fail(message: str) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
+    die_with_parent()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
