@@ -6,6 +6,7 @@ theirs over RunTrial from `darts_search` on an executor, with tiny networks so e
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from nestor.v1 import executor_pb2 as x
 from nestor.v1 import space_pb2 as sp
 from nestor.v1 import study_pb2 as s
 from nestor_controller.bilevel.derive import derive_scored
+from test_sdk_cli import nestor as run_nestor
 
 #: A weight-sharing network of 2 cells of 2 channels, 3 steps per epoch: a search in seconds on a CPU.
 TINY = {"channels": 2, "layers": 2, "batch_size": 256, "eval_channels": 4, "eval_layers": 2, "eval_epochs": 1}
@@ -91,6 +93,13 @@ def test_client_driven_hypergradient_steps_are_persisted_idempotent_and_bounded(
     assert state.values.step == 40
     assert [h.step for h in state.history] == [1, 11, 21, 31, 40]
     assert state.summary["hyperparameters"]["x"] == pytest.approx(xv, abs=1e-6)
+    # The best trial is shown with the values its training ended with, not where it started.
+    stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=trial.id,
+                                              final_measurement=s.Measurement(step=40, metrics={"loss": 0.5})))
+    shown = json.loads(run_nestor("study", "best", sid, "--json", "--controller", controller.address).stdout)
+    assert shown["params"]["x"] == pytest.approx(1.5) and shown["tuned_params"]["x"] == pytest.approx(xv, abs=1e-6)
+    assert "tuned by hypergradient, from 1.5" in run_nestor("study", "best", sid, "--controller",
+                                                            controller.address).stdout
 
     other = stub.CreateStudy(c.CreateStudyRequest(spec=s.StudySpec(
         name="r", objectives=spec.objectives, space=spec.space, budget=s.Budget(max_trials=1)))).id

@@ -143,7 +143,7 @@ def _show_best(study: Study, console: Console) -> None:
     if best is None:
         console.print("no trial has a result")
     else:
-        console.print(best_view(best.proto, info.spec))
+        console.print(best_view(best.proto, info.spec, tuned=study.tuned(best.id)))
 
 
 def cmd_study_create(args: argparse.Namespace, console: Console) -> int:
@@ -193,15 +193,21 @@ def cmd_study_best(args: argparse.Namespace, console: Console) -> int:
         info = study.info()
         spec = info.spec
         best = [t.proto for t in study.best_trials(args.n)]
+        tuned = {t.id: study.tuned(t.id) for t in best[:1]}
+
+    def as_dict(t: study_pb2.Trial) -> dict[str, Any]:
+        d = trial_to_dict(t, spec)
+        return {**d, "tuned_params": tuned[t.id]} if tuned.get(t.id) else d
+
     if args.json:
         if args.n == 1 and len(spec.objectives) <= 1:
-            _print_json(trial_to_dict(best[0], spec) if best else None)
+            _print_json(as_dict(best[0]) if best else None)
         else:
-            _print_json([trial_to_dict(t, spec) for t in best])
+            _print_json([as_dict(t) for t in best])
     elif not best:
         console.print("no trial has a result yet")
     elif len(best) == 1:
-        console.print(best_view(best[0], spec))
+        console.print(best_view(best[0], spec, tuned=tuned.get(best[0].id)))
     else:
         title = "Pareto front" if len(spec.objectives) > 1 else f"best {len(best)} trials"
         console.print(trials_table(best, spec, title=title))

@@ -100,6 +100,13 @@ class SpecError(NestorError, ValueError):
         return self.details
 
 
+class LocalRefusal(InvalidArgument, ValueError):
+    """A value the SDK refuses before sending it (a NaN metric, an unknown trial state): nothing was sent."""
+
+    def __str__(self) -> str:
+        return self.details  # found here, not answered by a server: the status code would only be noise
+
+
 class LaunchError(NestorError):
     """A local process (the demo's controller or executors) could not be started."""
 

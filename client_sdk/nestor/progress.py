@@ -36,8 +36,6 @@ RECENT = 8
 #: Rows kept for trials that ended; older ones are dropped so a long study does not grow memory.
 MAX_ROWS = 256
 REFRESH_PER_SECOND = 4
-#: Parameters shown in the table and the log lines (all of them are in `nestor study best`).
-SHOWN_PARAMS = 5
 
 END_EVENTS = {E.STUDY_EVENT_TRIAL_COMPLETED, E.STUDY_EVENT_TRIAL_STOPPED, E.STUDY_EVENT_TRIAL_FAILED}
 
@@ -96,14 +94,15 @@ class ProgressModel:
         return cls(
             study_id=s.id, name=s.spec.name, max_trials=s.spec.budget.max_trials, metric=objective.metric,
             maximize=objective.goal == study_pb2.GOAL_MAXIMIZE,
-            param_names=[p.name for p in s.spec.space.parameters[:SHOWN_PARAMS]],
+            param_names=[p.name for p in s.spec.space.parameters],
             created=seconds(s.create_time) or time.time(), state=s.state, counts=s.counts,
             hypervolume=s.hypervolume if s.HasField("hypervolume") else None, several=len(s.spec.objectives) > 1,
         )
 
     @property
     def done(self) -> int:
-        """Trials that count against ``max_trials``."""
+        """Trials that count against ``max_trials``: COMPLETED or STOPPED (a stopped trial's last result stands;
+        one stopped before its first report has none, and still counts)."""
         return self.counts.completed + self.counts.stopped
 
     def elapsed(self, now: float) -> float:
@@ -206,7 +205,8 @@ class ProgressModel:
     def end_line(self) -> str:
         state = STUDY_STATE_NAMES.get(self.state, str(self.state))
         why = f": {self.end_message}" if self.end_message else ""
-        return (f"study {self.study_id} {state}{why} ({self.done} done, {self.counts.failed} failed, "
+        return (f"study {self.study_id} {state}{why} ({self.counts.completed} completed, {self.counts.stopped} "
+                f"stopped, {self.counts.failed} failed, "
                 f"{fmt_duration(self.elapsed(time.time()))})")
 
 
@@ -258,8 +258,10 @@ class LiveView:
         table = Table(show_edge=False, pad_edge=False, expand=False)
         for col, justify in (("trial", "right"), ("state", "left"), (m.metric or "objective", "right"),
                              ("params", "left"), ("executor", "left"), ("time", "right"), ("note", "left")):
+            # Only the free-text columns give way on a narrow terminal; a state is never cut to `COMPLE…`.
             table.add_column(col, justify=justify, no_wrap=True,  # type: ignore[arg-type]
-                             overflow="ellipsis", max_width=60 if col in ("params", "note") else None)
+                             overflow="ellipsis", max_width=60 if col in ("params", "note") else None,
+                             min_width=len("COMPLETED") if col == "state" else None)
         for i in sorted(m.rows, reverse=True)[:RECENT]:
             r = m.rows[i]
             value = fmt_value(r.value)

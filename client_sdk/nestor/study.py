@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from nestor.connection import FIRST_BACKOFF_S, RETRY_WINDOW_S, new_request_id
-from nestor.errors import DeadlineExceeded, NestorError, Unavailable
+from nestor.errors import DeadlineExceeded, LocalRefusal, NestorError, Unavailable
 from nestor.trial import Trial
 from nestor.v1 import controller_pb2, study_pb2
 
@@ -33,7 +33,7 @@ def trial_state(x: TrialStateLike) -> study_pb2.TrialState:
         return study_pb2.TrialState.Value(name if name.startswith("TRIAL_") else f"TRIAL_{name}")
     except ValueError:
         known = ", ".join(n.removeprefix("TRIAL_").lower() for n in study_pb2.TrialState.keys()[1:])
-        raise ValueError(f"unknown trial state {x!r} (expected one of: {known})") from None
+        raise LocalRefusal(f"unknown trial state {x!r} (expected one of: {known})") from None
 
 
 def default_client_id() -> str:
@@ -120,6 +120,15 @@ class Study:
         """The best trial so far; None before any trial has a result."""
         best = self.best_trials(1)
         return best[0] if best else None
+
+    def tuned(self, trial_id: int) -> dict[str, float]:
+        """Hypergradient studies: the hyperparameters a trial's training ended with (its ``params`` are where
+        they started); empty for other studies."""
+        if self.spec.algorithm.name != "hypergrad":
+            return {}
+        states = self.outer_state(trial_id)
+        found = states[0].summary.fields.get("hyperparameters") if states else None
+        return {k: v.number_value for k, v in found.struct_value.fields.items()} if found is not None else {}
 
     def best_checkpoint(self) -> str | None:
         """Where the best trial's checkpoints are; None before any trial has a result or when it kept none."""

@@ -66,7 +66,8 @@ def study_view(s: study_pb2.Study) -> RenderableType:
     c = s.counts
     rows: list[tuple[str, str | Text]] = [
         ("id", s.id), ("name", s.spec.name), ("state", study_state_text(s)),
-        ("trials", f"{progress_text(s)} done · {c.running} running · {c.pending} pending · "
+        ("trials", f"{progress_text(s)} of the budget (completed or stopped) · {c.running} running · "
+                   f"{c.pending} pending · "
                    + (f"{c.paused} paused at a rung · " if c.paused else "")
                    + f"{c.completed} completed · {c.stopped} stopped · {c.failed} failed"),
         ("seed", str(s.seed)), ("created", fmt_time(s.create_time)), ("ended", fmt_time(s.end_time)),
@@ -90,7 +91,7 @@ def trials_table(trials: list[study_pb2.Trial], spec: study_pb2.StudySpec, title
     metrics = [m for m, _ in objectives_of(spec)]
     table = Table(title=title, show_edge=False, pad_edge=False)
     table.add_column("trial", justify="right", no_wrap=True)
-    table.add_column("state", no_wrap=True)
+    table.add_column("state", no_wrap=True, min_width=len("COMPLETED"))
     for m in metrics:
         table.add_column(m, justify="right", no_wrap=True)
     table.add_column("params", overflow="fold")
@@ -110,16 +111,23 @@ def trials_table(trials: list[study_pb2.Trial], spec: study_pb2.StudySpec, title
     return table
 
 
-def best_view(t: study_pb2.Trial, spec: study_pb2.StudySpec, heading: str = "best trial") -> RenderableType:
-    """The trial's objective values and every parameter, one per line."""
+def best_view(t: study_pb2.Trial, spec: study_pb2.StudySpec, heading: str = "best trial",
+              tuned: dict[str, float] | None = None) -> RenderableType:
+    """The trial's objective values and every parameter, one per line; for a hypergradient study, ``tuned``
+    (the values its training ended with) beside the starting ones."""
     results = ", ".join(f"{m} = {fmt_value(objective_value(t, m))}" for m, _ in objectives_of(spec))
     head = Text.assemble((f"{heading} {t.id}", "bold"), " (", trial_state_text(t), ")",
                          f": {results}" if results else "")
     params = Table.grid(padding=(0, 2))
     params.add_column(style="dim")
     params.add_column()
+    tuned = tuned or {}
     for name, value in in_space_order(params_from_proto(t.params), spec).items():
-        params.add_row(f"  {name}", fmt_value(value))
+        if name in tuned:
+            params.add_row(f"  {name}", Text.assemble((fmt_value(tuned[name]), "bold"),
+                                                       (f"  tuned by hypergradient, from {fmt_value(value)}", "dim")))
+        else:
+            params.add_row(f"  {name}", fmt_value(value))
     return Group(head, params)
 
 

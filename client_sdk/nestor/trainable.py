@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from nestor.checkpoints import CheckpointDir
+from nestor.errors import LocalRefusal
 
 
 @runtime_checkable
@@ -95,17 +96,17 @@ Trainable = Callable[[Mapping[str, Any], TrialContext], Mapping[str, float] | No
 
 
 def check_metrics(metrics: Mapping[str, float], where: str) -> dict[str, float]:
-    """Metrics as floats; raises ValueError naming the metric when one is not a finite number."""
+    """Metrics as floats; raises LocalRefusal (a ValueError) naming the metric that is not a finite number."""
     out: dict[str, float] = {}
     for name, value in metrics.items():
         if not isinstance(name, str) or not name:
-            raise ValueError(f"{where}: metric names must be non-empty strings, got {name!r}")
+            raise LocalRefusal(f"{where}: metric names must be non-empty strings, got {name!r}")
         try:
             x = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{where}: metric {name!r} is not a number: {value!r}") from None
+            raise LocalRefusal(f"{where}: metric {name!r} is not a number: {value!r}") from None
         if not math.isfinite(x):
-            raise ValueError(f"{where}: metric {name!r} is {x} (must be finite)")
+            raise LocalRefusal(f"{where}: metric {name!r} is {x} (must be finite)")
         out[name] = x
     return out
 

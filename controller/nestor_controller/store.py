@@ -128,14 +128,22 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def migrate(engine: Engine) -> None:
     """Brings the schema to the newest revision (a no-op when it is there already)."""
+    # Alembic narrates every plugin (on import) and step at INFO on each start; one line of ours says what changed.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        before = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(cfg, "head")
+        after = MigrationContext.configure(conn).get_current_revision()
+    if before != after:
+        log.info("store schema %s revision %s", "created at" if before is None else f"upgraded from {before} to",
+                 after)
 
 
 def upsert(engine: Engine, table: Table, row: dict[str, Any]) -> Op:

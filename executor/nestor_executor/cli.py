@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trials accepted beyond the slots; each waits at the executor and starts the moment a "
                         "slot frees, so no slot idles between trials (default: one per slot; 0: none)")
     p.add_argument("--trainable", action="append", default=[], metavar="NAME=module:function",
-                   help="serve this trainable too (repeatable; may override a built-in: digits_mlp, "
-                        "synthetic, noop)")
+                   help="serve this trainable too (repeatable; may override a built-in: "
+                        f"{', '.join(registry.BUILTINS)})")
     p.add_argument("--artifact-dir", default=os.environ.get("NESTOR_ARTIFACT_DIR", "nestor-artifacts"),
                    help="where trials keep checkpoints unless the controller names a directory "
                         "(default ./nestor-artifacts)")
