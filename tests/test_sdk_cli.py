@@ -163,7 +163,8 @@ PARENT = """
 import sys, time
 from pathlib import Path
 from nestor.processes import Supervisor
-SLEEPER = "import time; print('sleeper listening on x', flush=True); time.sleep(60)"
+SLEEPER = ("import time; from nestor.processes import die_with_parent; die_with_parent(); "
+           "print('sleeper listening on x', flush=True); time.sleep(60)")
 child = Supervisor().start("sleeper", [sys.executable, "-c", SLEEPER], "sleeper", Path(sys.argv[1]))
 child.wait_listening(20)
 print(child.proc.pid, flush=True)

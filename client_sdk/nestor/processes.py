@@ -1,8 +1,9 @@
 """Local server processes (the demo's controller and executors) that never outlive us.
 
 Each child gets its own process group, so stopping it also stops the worker
-processes it started; on Linux it is also told to get SIGTERM should this
-process die without cleaning up (even by SIGKILL). Stopping is SIGTERM to
+processes it started; on Linux a child that calls ``die_with_parent`` (the
+controller and the executor do, first thing) gets SIGTERM should this process
+die without cleaning up (even by SIGKILL). Stopping is SIGTERM to
 the group, a grace period, then SIGKILL; an atexit hook covers every exit path
 that runs Python code.
 """
