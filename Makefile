@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/nestor/v1/*.proto)
 
-.PHONY: venv demo test lint proto bench clean
+.PHONY: venv demo test lint proto bench docs clean
 
 $(STAMP): constraints.txt requirements-dev.txt client_sdk/pyproject.toml controller/pyproject.toml executor/pyproject.toml \
 		dashboard/pyproject.toml
@@ -35,6 +35,10 @@ proto: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements-bench.txt
 	$(BIN)/python bench/overhead.py
+
+# The documentation site (docs/, mkdocs.yml) into build/site; --strict fails on a broken link.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache nestor.db* .nestor-demo build examples/node/node_modules

@@ -4,8 +4,8 @@ Your program owns the loop: it asks the controller for trials, evaluates them
 itself, reports intermediate values (the scheduler may stop a poor trial
 early) and tells the result. No executor is involved.
 
-    nestor-controller --port 50051 --store sqlite:///nestor.db &
-    python examples/ask_tell.py [--controller localhost:50051] [--trials 60]
+    python examples/ask_tell.py --local tour.db [--trials 60]     # a private controller, no server to start
+    python examples/ask_tell.py --controller localhost:50051      # or a controller you run
 
 Branin's minimum is 0.397887 at (-pi, 12.275), (pi, 2.275) and (9.42478, 2.475).
 """
@@ -37,13 +37,14 @@ def evaluate(params: dict[str, float], step: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--controller", default=None, help="default: $NESTOR_CONTROLLER or localhost:50051")
+    p.add_argument("--local", metavar="STORE", help="no server: a private controller on this SQLite store")
     p.add_argument("--trials", type=int, default=60)
     p.add_argument("--batch", type=int, default=4, help="trials asked for at a time")
     args = p.parse_args()
 
     spec = nestor.load_spec(HERE / "branin_ask_tell.yaml")
     spec.budget.max_trials = args.trials
-    with nestor.Client(args.controller) as client:
+    with nestor.Client.local(args.local) if args.local else nestor.Client(args.controller) as client:
         study = client.create_study(spec)
         print(f"study {study.id}: {args.trials} trials of Branin, {args.batch} at a time")
         while trials := study.suggest(args.batch):

@@ -60,7 +60,8 @@ SERVING_CHECK_S = 5.0
 
 def _client(args: argparse.Namespace) -> Client:
     if getattr(args, "local", None):
-        return Client.local(args.local, timeout=getattr(args, "timeout", 30.0))
+        return Client.local(args.local, timeout=getattr(args, "timeout", 30.0),
+                            trainables=getattr(args, "trainable", None) or ())
     address = getattr(args, "controller", None) or default_address()
     # A command meets a controller that is not there at once, with a hint, instead of retrying for seconds.
     return Client(address, timeout=getattr(args, "timeout", 30.0), wait_for_controller=False)
@@ -152,7 +153,7 @@ def cmd_study_create(args: argparse.Namespace, console: Console) -> int:
         study = client.create_study(spec)
         print(study.id, flush=True)
         # A local controller lives as long as this command: it follows the study to its end.
-        if args.watch or args.local:
+        if args.watch or getattr(args, "local", None):
             return _follow(client, study, console, args)
     return 0
 
@@ -344,6 +345,10 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
                         help="controller address host:port (default: $NESTOR_CONTROLLER or localhost:50051)")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=argparse.SUPPRESS,
                         help="limit for each call to the controller, retries included (default 30)")
+    parser.add_argument("--local", metavar="STORE", nargs="?", const="nestor.db", default=argparse.SUPPRESS,
+                        help="no server needed: a private controller (and, for a managed study, executors) on "
+                             "this SQLite store (default nestor.db) for as long as the command runs; "
+                             "`study create --local` follows the study to its end")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -368,10 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", required=True, help="study file (YAML)")
     p.add_argument("--watch", action="store_true",
                    help="follow the study live until it ends; the exit status says how it ended")
-    p.add_argument("--local", metavar="STORE", nargs="?", const="nestor.db", default=None,
-                   help="no server needed: start a private controller (and executors) on this SQLite store "
-                        "(default nestor.db) for as long as the command runs; implies --watch")
     p.add_argument("--stop-on-interrupt", action="store_true", help="Ctrl-C stops the study (else it goes on)")
+    p.add_argument("--trainable", action="append", metavar="NAME=module:function",
+                   help="with --local: the local executors serve this trainable too (repeatable; imported from "
+                        "the current directory or PYTHONPATH)")
 
     p = add(study_commands, "list", cmd_study_list, "running studies")
     p.add_argument("--all", action="store_true", help="finished studies too")

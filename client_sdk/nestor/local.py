@@ -75,7 +75,10 @@ class LocalServers:
                                      "--artifact-dir", str(self.artifact_dir), "--log-level", "WARNING"]
             for t in self.trainables:
                 cmd += ["--trainable", t]
-            self._executors = [self._supervisor.start(f"executor-{i + 1}", cmd, "nestor-executor", self.log_dir)
+            # Your own trainables import as they would in this process: from its working directory too.
+            path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
+            self._executors = [self._supervisor.start(f"executor-{i + 1}", cmd, "nestor-executor", self.log_dir,
+                                                      extra_env={"PYTHONPATH": path})
                                for i in range(self.n_executors)]
             for child in self._executors:
                 child.wait_listening(START_TIMEOUT_S)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -66,14 +66,15 @@ def die_with_parent() -> None:
 class Child:
     """A server process that prints ``<banner> listening on HOST:PORT`` on stdout once it serves."""
 
-    def __init__(self, name: str, cmd: Sequence[str], banner: str, log_path: Path, cwd: Path) -> None:
+    def __init__(self, name: str, cmd: Sequence[str], banner: str, log_path: Path, cwd: Path,
+                 extra_env: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.cmd = [str(c) for c in cmd]
         self.banner = f"{banner} listening on "
         self.log_path = log_path
         self.address = ""
         self._addresses: queue.Queue[str] = queue.Queue()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
+        env = {**os.environ, **(extra_env or {}), "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, cwd=cwd, env=env,
@@ -162,8 +163,9 @@ class Supervisor:
                  tb: TracebackType | None) -> None:
         self.stop_all()
 
-    def start(self, name: str, cmd: Sequence[str], banner: str, log_dir: Path) -> Child:
-        child = Child(name, cmd, banner, log_dir / f"{name}.log", cwd=log_dir)
+    def start(self, name: str, cmd: Sequence[str], banner: str, log_dir: Path,
+              extra_env: Mapping[str, str] | None = None) -> Child:
+        child = Child(name, cmd, banner, log_dir / f"{name}.log", cwd=log_dir, extra_env=extra_env)
         with self._lock:
             self.children.append(child)
         return child

@@ -49,9 +49,9 @@ def progress_text(s: study_pb2.Study) -> str:
 
 def studies_table(studies: list[study_pb2.Study]) -> Table:
     table = Table(title=None, show_edge=False, pad_edge=False)
-    for col in ("id", "name", "state", "trainable", "done", "running", "failed", "created", "ended"):
+    for col in ("id", "name", "state", "trainable", "progress", "running", "failed", "created", "ended"):
         table.add_column(col, no_wrap=col in ("id", "created", "ended"),
-                         justify="right" if col in ("done", "running", "failed") else "left")
+                         justify="right" if col in ("progress", "running", "failed") else "left")
     for s in studies:
         table.add_row(s.id, s.spec.name, study_state_text(s), s.spec.trainable or "(ask/tell)",
                       progress_text(s), str(s.counts.running), str(s.counts.failed), fmt_time(s.create_time),
