@@ -257,7 +257,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = pool.map(task_run, tasks) if args.jobs > 1 else map(task_run, tasks)
-        for (impl, alg, problem, _, checkpoints), values, took in results:
+        for done, ((impl, alg, problem, seed, checkpoints), values, took) in enumerate(results, 1):
+            if args.progress:
+                print(f"[{done}/{len(tasks)}] {problem} {label(impl, alg)} seed {seed}: "
+                      + ", ".join(f"{v:.4g}@{n}" for n, v in zip(checkpoints, values, strict=True))
+                      + f" ({took:.1f} s)", file=sys.stderr, flush=True)
             for n, v in zip(checkpoints, values, strict=True):
                 hv.setdefault((problem, label(impl, alg), n), []).append(v)
             seconds[(problem, label(impl, alg))] = seconds.get((problem, label(impl, alg)), 0.0) + took
@@ -325,6 +329,7 @@ def main() -> None:
     p.add_argument("--nestor", default=",".join(NESTOR))
     p.add_argument("--optuna", default=",".join(OPTUNA))
     p.add_argument("--jobs", type=int, default=2, help="runs in parallel processes")
+    p.add_argument("--progress", action="store_true", help="a line on stderr as each run ends")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     args = p.parse_args()
     out = run_all(args)

@@ -191,3 +191,13 @@ def test_gp_with_several_objectives_restores_its_fits_from_json() -> None:
     b = make_sampler("gp", box(4), TWO, {"n_initial": 5}, 0)
     b.load_state(json.loads(json.dumps(a.state())))
     assert a.state()["thetas"] and a.suggest(2, history, []) == b.suggest(2, history, [])
+
+
+def test_motpe_split_with_three_objectives_picks_from_the_front_and_repeats_itself() -> None:
+    rng = np.random.default_rng(3)
+    F = rng.random((120, 3))
+    good, _ = split_good_many(F, np.zeros(120), gamma=0.1, max_good=10)
+    assert len(good) == 12 or len(good) == 10
+    front = set(np.flatnonzero(non_dominated_ranks(F) == 0).tolist())
+    assert set(good.tolist()) <= front or len(front) < len(good)
+    assert split_good_many(F, np.zeros(120), gamma=0.1, max_good=10)[0].tolist() == good.tolist()
