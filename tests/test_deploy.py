@@ -16,6 +16,7 @@ import pytest
 import yaml
 from kustomize import Resource, build, pod_specs
 from nestor_controller.cli import build_parser as controller_parser
+from nestor_dashboard.cli import build_parser as dashboard_parser
 from nestor_executor.cli import build_parser as executor_parser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,6 +130,8 @@ def test_probes_ports_and_volumes_match_the_command_lines(rendered: tuple[str, l
     for w in workloads(resources):
         for pod in pod_specs(w):
             (container,) = pod["containers"]
+            if container["name"] == "dashboard":
+                continue  # no gRPC ports and no checkpoints: test_the_dashboard_reaches_the_controller...
             args = container["args"]
             parsed = (controller_parser() if container["name"] == "controller" else executor_parser()).parse_args(args)
             named = ports_by_name(container)
@@ -167,6 +170,8 @@ def test_the_secure_overlay_reads_every_certificate_and_token_from_a_secret() ->
     for w in workloads(resources):
         for pod in pod_specs(w):
             (container,) = pod["containers"]
+            if container["name"] == "dashboard":
+                continue  # test_the_dashboard_reaches_the_controller_over_its_service
             secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
             mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"] if m["name"] in secrets}
             for name in file_flags[container["name"]]:
@@ -174,6 +179,34 @@ def test_the_secure_overlay_reads_every_certificate_and_token_from_a_secret() ->
                 assert any(path.startswith(m + "/") for m in mounts), f"{container['name']} {name} {path}"
             # Probes still reach the plaintext health port: kubelet speaks no TLS.
             assert container["readinessProbe"]["grpc"]["port"] == int(flag(container["args"], "--health-port"))
+
+
+def test_the_dashboard_reaches_the_controller_over_its_service(rendered: tuple[str, list[Resource]]) -> None:
+    name, resources = rendered
+    (container,) = find(resources, "Deployment", "nestor-dashboard")["spec"]["template"]["spec"]["containers"]
+    pod = find(resources, "Deployment", "nestor-dashboard")["spec"]["template"]["spec"]
+    parsed = dashboard_parser().parse_args(container["args"])
+    controller = find(resources, "Service", "nestor-controller")
+    grpc_port = next(p["port"] for p in controller["spec"]["ports"] if p["name"] == "grpc")
+    assert parsed.controller == f"{controller['metadata']['name']}:{grpc_port}"
+    assert parsed.host == "0.0.0.0" and not parsed.allow_write  # read-only unless someone opts in
+    assert ports_by_name(container)["http"] == parsed.port
+    assert find(resources, "Service", "nestor-dashboard")["spec"]["ports"][0]["targetPort"] == "http"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    assert {m["name"] for m in container["volumeMounts"]} <= set(volumes)
+    if name == "secure":
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+        for flag_name, secret, key in (("--tls-ca", "nestor-controller-tls", "ca.crt"),
+                                       ("--token-file", "nestor-tokens", "tokens")):
+            path = Path(flag(container["args"], flag_name))
+            volume = mounts[str(path.parent)]["secret"]
+            # Only the file it needs: the controller's private key stays out of the dashboard's pod.
+            assert volume["secretName"] == secret and volume["items"] == [{"key": key, "path": path.name}]
+    else:
+        assert parsed.tls_ca is None and parsed.token_file is None
 
 
 # --- Dockerfiles ----------------------------------------------------------------------------------------
@@ -206,7 +239,8 @@ def console_script(distribution: str) -> str:
 
 
 DOCKERFILES = {"controller": ("controller.Dockerfile", "controller"),
-               "executor": ("executor.Dockerfile", "executor")}
+               "executor": ("executor.Dockerfile", "executor"),
+               "dashboard": ("dashboard.Dockerfile", "dashboard")}
 
 
 @pytest.mark.parametrize("image", sorted(DOCKERFILES))
@@ -218,9 +252,11 @@ def test_dockerfile_entry_point_ports_and_sources(image: str) -> None:
         by_kind.setdefault(kind, []).append(rest)
     assert by_kind["ENTRYPOINT"] == [json.dumps([console_script(distribution)])]
     (cmd,) = (json.loads(c) for c in by_kind["CMD"])
-    parsed = (controller_parser() if image == "controller" else executor_parser()).parse_args(cmd)
+    parser = {"controller": controller_parser, "executor": executor_parser, "dashboard": dashboard_parser}[image]
+    parsed = parser().parse_args(cmd)
     exposed = {int(p) for line in by_kind["EXPOSE"] for p in line.split()}
-    assert exposed == {parsed.port, parsed.health_port, parsed.metrics_port}
+    ports = {parsed.port} if image == "dashboard" else {parsed.port, parsed.health_port, parsed.metrics_port}
+    assert exposed == ports
     assert parsed.host == "0.0.0.0"
     for copy_args in by_kind["COPY"]:
         *sources, _ = copy_args.split()
@@ -233,6 +269,10 @@ def test_dockerfile_entry_point_ports_and_sources(image: str) -> None:
         # The slim image: the SDK and the controller only, never torch or the executor.
         assert "./controller" in installs and "./client_sdk" in installs
         assert "./executor" not in installs and "torch" not in installs
+    elif image == "dashboard":
+        # The SDK and the dashboard: it reaches the controller over gRPC, never through its code or store.
+        assert "./dashboard" in installs and "./client_sdk" in installs
+        assert "./controller" not in installs and "./executor" not in installs
     else:
         assert "./executor" in installs
 
