@@ -190,6 +190,7 @@ def test_a_wrong_address_fails_at_once_and_an_executor_is_named(tmp_path: Path) 
         executor.stop()
 
 
-def test_demo_refuses_a_controller_it_would_ignore() -> None:
-    result = run_nestor("demo", "--controller", "localhost:50051")
-    assert result.returncode == 2 and "starts a controller of its own" in result.stderr
+def test_demo_refuses_flags_it_would_ignore() -> None:
+    for flag in (["--controller", "localhost:50051"], ["--local", "x.db"]):
+        result = run_nestor("demo", *flag)
+        assert result.returncode == 2 and f"{flag[0]} is not used by it" in result.stderr

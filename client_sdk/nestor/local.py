@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nestor.errors import LaunchError
+from nestor.errors import LaunchError, LocalRefusal
 from nestor.processes import Child, Supervisor, console_script
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class LocalServers:
     def __init__(self, store_path: str | os.PathLike[str], *, executors: int = 1, slots: int = 0,
                  trainables: Sequence[str] = (), log_dir: str | os.PathLike[str] | None = None) -> None:
         if executors < 0 or slots < 0:
-            raise ValueError(f"executors and slots must be >= 0, got executors={executors}, slots={slots}")
+            raise LocalRefusal(f"executors and slots must be >= 0, got executors={executors}, slots={slots}")
         self.store_path = Path(store_path).resolve()
         self.store_path.parent.mkdir(parents=True, exist_ok=True)
         self.artifact_dir = artifact_dir_for(self.store_path)
