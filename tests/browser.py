@@ -55,7 +55,7 @@ def console_errors(driver: Any) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -66,12 +66,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = 
         time.sleep(0.1)
 
 
-def open_page(driver: Any, url: str, timeout: float = 30.0) -> None:
+def open_page(driver: Any, url: str, timeout: float = 90.0) -> None:
     """Loads ``url`` and waits for its scripts to say they rendered (body[data-rendered])."""
     driver.get(url)
-    wait_until(lambda: driver.execute_script("return document.body.dataset.rendered !== undefined"
-                                             " || !document.querySelector('script[src$=\"study.js\"],"
-                                             " script[src$=\"trial.js\"]')"), timeout, f"render of {url}")
+    try:
+        wait_until(lambda: driver.execute_script("return document.body.dataset.rendered !== undefined"
+                                                 " || !document.querySelector('script[src$=\"study.js\"],"
+                                                 " script[src$=\"trial.js\"]')"), timeout, f"render of {url}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the page's console: {driver.get_log('browser')}") from None
 
 
 def screenshot(driver: Any, name: str) -> Path:

@@ -117,24 +117,28 @@ def study_url(setup: Setup, key: str) -> str:
 
 def test_every_page_loads_without_a_javascript_error(setup: Setup, browser: Any) -> None:
     failed_trial = setup.studies["failed_trial"]
+    # (page, screenshot, the part of the page the screenshot shows)
     pages = [
-        (setup.url + "/", "studies.png"),
-        (setup.url + "/?state=COMPLETED&label=suite%3Ddashboard", None),
-        (study_url(setup, "branin"), "study.png"),
-        (study_url(setup, "asha"), "study-asha.png"),
-        (study_url(setup, "pareto"), "study-pareto.png"),
-        (study_url(setup, "asha") + "/trials/1", "trial.png"),
-        (study_url(setup, "pareto") + f"/trials/{failed_trial}", None),
-        (setup.url + "/executors", "executors.png"),
+        (setup.url + "/", "studies.png", None),
+        (setup.url + "/?state=COMPLETED&label=suite%3Ddashboard", None, None),
+        (study_url(setup, "branin"), "study.png", None),
+        (study_url(setup, "branin"), "study-plots.png", "parallel"),
+        (study_url(setup, "asha"), "study-asha.png", "curves"),
+        (study_url(setup, "pareto"), "study-pareto.png", "pareto-card"),
+        (study_url(setup, "asha") + "/trials/1", "trial.png", None),
+        (study_url(setup, "pareto") + f"/trials/{failed_trial}", None, None),
+        (setup.url + "/executors", "executors.png", None),
     ]
     console_errors(browser)
-    for url, shot in pages:
+    for url, shot, part in pages:
         open_page(browser, url)
         if "/studies/" in url and "/trials/" not in url:
             wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"),
                        what=f"curves and table of {url}")
         assert console_errors(browser) == [], url
         if shot:
+            if part:
+                browser.execute_script("document.getElementById(arguments[0]).scrollIntoView()", part)
             screenshot(browser, shot)
     # The studies list shows both filters' matches, the failed trial's page its error text.
     open_page(browser, setup.url + "/?label=suite%3Ddashboard")
@@ -203,9 +207,9 @@ def test_a_trial_told_while_the_page_is_open_appears_without_a_reload(setup: Set
     assert plot(browser, "history")[0]["x"] == 5
     trial = study.suggest(1)[0]
     trial.complete({"loss": 0.001})
-    wait_until(lambda: plot(browser, "history")[0]["x"] == 6, timeout=5, what="the told trial on the page")
+    wait_until(lambda: plot(browser, "history")[0]["x"] == 6, timeout=10, what="the told trial on the page")
     assert browser.execute_script("return window.notReloaded") is True
-    wait_until(lambda: browser.find_element("id", "table-range").text == "1-6 of 6", timeout=5)
+    wait_until(lambda: browser.find_element("id", "table-range").text == "1-6 of 6", timeout=10)
     assert console_errors(browser) == []
 
 
@@ -221,3 +225,33 @@ def test_screenshots_are_written(setup: Setup) -> None:
     # The README shows these: each of a real study from this module.
     for name in ("studies.png", "study.png", "trial.png"):
         assert (Path(__file__).resolve().parents[1] / "docs" / "images" / name).stat().st_size > 10_000
+
+
+def test_a_darts_search_shows_alpha_as_heat_maps_over_its_steps(setup: Setup, browser: Any) -> None:
+    import numpy as np
+    from nestor import genotype as gt
+    from nestor.v1 import space_pb2 as sp
+
+    space = sp.SearchSpace(architecture=sp.ArchitectureSpace(cell=sp.CellSpace(num_nodes=4,
+                                                                               operations=gt.PRIMITIVES[1:])))
+    spec = {"name": "darts", "algorithm": "darts", "seed": 11, "budget": {"max_trials": 2},
+            "objective": {"metric": "val_accuracy", "goal": "maximize"}}
+    from nestor.spec import load_spec
+
+    proto = load_spec({**spec, "space": {"x": {"type": "double", "min": 0, "max": 1}}})
+    proto.space.CopyFrom(space)
+    study = setup.client.create_study(proto)
+    (trial,) = study.suggest(1)
+    rng = np.random.default_rng(0)
+    steps = 12
+    for _ in range(steps):
+        trial.send_outer_grad({"alpha_normal": rng.normal(size=(14, 8)), "alpha_reduce": rng.normal(size=(14, 8))},
+                              {"val_loss": 2.0})
+    open_page(browser, f"{setup.url}/studies/{study.id}")
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    heat = plot(browser, "outer")
+    assert [t["type"] for t in heat] == ["heatmap", "heatmap"] and {t["x"] for t in heat} == {steps}
+    assert "genotype" in browser.find_element("id", "outer-text").text
+    assert console_errors(browser) == []
+    browser.execute_script("document.getElementById('outer-card').scrollIntoView()")
+    screenshot(browser, "study-darts.png")

@@ -311,12 +311,14 @@ def cmd_executors(args: argparse.Namespace, console: Console) -> int:
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from nestor.demo import run_demo  # process management is only needed here
 
-    if getattr(args, "controller", None):
-        print("error: `nestor demo` starts a controller of its own; --controller is not used by it",
-              file=sys.stderr)
-        return EXIT_USAGE
+    for flag in ("controller", "local"):
+        if getattr(args, flag, None):
+            print(f"error: `nestor demo` starts a controller of its own; --{flag} is not used by it",
+                  file=sys.stderr)
+            return EXIT_USAGE
 
-    return run_demo(trials=args.trials, executors=args.executors, seed=args.seed, console=console)
+    return run_demo(trials=args.trials, executors=args.executors, seed=args.seed, console=console,
+                    dashboard_port=None if args.no_dashboard else args.dashboard_port)
 
 
 # --- parsing -------------------------------------------------------------------------
@@ -442,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=_positive, default=24, help="trials to complete (default 24)")
     p.add_argument("--executors", type=_positive, default=2, help="executors to start (default 2)")
     p.add_argument("--seed", type=int, default=7, help="seed of the search (default 7)")
+    p.add_argument("--dashboard-port", type=int, default=8080,
+                   help="serve the web dashboard here while the demo runs (default 8080; 0: any free port)")
+    p.add_argument("--no-dashboard", action="store_true", help="no web dashboard")
     return parser
 
 

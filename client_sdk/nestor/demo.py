@@ -23,6 +23,8 @@ from nestor.tables import best_view
 
 START_TIMEOUT_S = 120.0  # an executor imports torch before it listens
 REGISTER_TIMEOUT_S = 60.0
+#: Where the demo's dashboard listens (any free port when this one is taken).
+DASHBOARD_PORT = 8080
 
 
 def demo_spec(trials: int = 24, executors: int = 2, seed: int = 7) -> dict[str, Any]:
@@ -62,7 +64,25 @@ def _wait_for_executors(client: Client, count: int, children: list[Child], timeo
         time.sleep(0.2)
 
 
-def run_demo(trials: int = 24, executors: int = 2, seed: int = 7, console: Console | None = None) -> int:
+def _start_dashboard(supervisor: Supervisor, controller: str, workdir: Path, port: int) -> str | None:
+    """nestor-dashboard on ``port`` (any free one if that is taken); None when it is not installed."""
+    try:
+        binary = console_script("nestor-dashboard")
+    except LaunchError:
+        return None
+    for attempt, p in enumerate((port, 0) if port else (0,)):
+        child = supervisor.start(f"dashboard-{attempt}", [binary, "--controller", controller, "--port", str(p)],
+                                 "nestor-dashboard", workdir)
+        try:
+            return child.wait_listening(START_TIMEOUT_S)
+        except LaunchError:
+            continue  # most likely the port is in use
+    return None
+
+
+def run_demo(trials: int = 24, executors: int = 2, seed: int = 7, console: Console | None = None,
+             dashboard_port: int | None = DASHBOARD_PORT) -> int:
+    """``dashboard_port`` None: no dashboard; 0: any free port."""
     console = console or Console()
     controller_bin, executor_bin = console_script("nestor-controller"), console_script("nestor-executor")
     workdir = Path(tempfile.mkdtemp(prefix="nestor-demo-"))
@@ -73,6 +93,10 @@ def run_demo(trials: int = 24, executors: int = 2, seed: int = 7, console: Conso
                                       "nestor-controller", workdir)
         address = controller.wait_listening(START_TIMEOUT_S)
         console.print(f"controller listening on [bold]{address}[/bold]")
+        if dashboard_port is not None:
+            url = _start_dashboard(supervisor, address, workdir, dashboard_port)
+            console.print(f"dashboard: open [bold]{url}[/bold] to watch the study live" if url else
+                          "[dim]no dashboard (install nestor-dashboard: pip install -e dashboard)[/dim]")
         # Started together: each spends seconds importing torch, no need to pay that N times in a row.
         # Executors share this machine: more torch threads than cores makes OpenMP spin instead of train.
         threads = max(1, (os.cpu_count() or 1) // executors)

@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 from aiohttp_sse import sse_response
 from nestor.client import Client
-from nestor.errors import NestorError, NotFound
+from nestor.errors import FailedPrecondition, NestorError, NotFound
 from nestor.records import executor_to_dict
 from nestor.study import STUDY_STATE_NAMES
 from nestor.v1 import study_pb2
@@ -159,6 +159,21 @@ async def study_curves(request: web.Request) -> web.Response:
     return json_response(data)
 
 
+#: A bilevel trial's history is thinned to about this many steps for its plots.
+OUTER_HISTORY_POINTS = 200
+
+
+async def study_outer(request: web.Request) -> web.Response:
+    cache = await request.app[CACHES].get(request.match_info["study_id"])
+    try:
+        current = await asyncio.to_thread(cache.study.outer_state)
+    except FailedPrecondition:
+        return json_response([])  # not a bilevel study: it has no outer variables
+    every = max([1, *(st.values.step // OUTER_HISTORY_POINTS for st in current)])
+    states = await asyncio.to_thread(cache.study.outer_state, 0, history=True, every=every) if current else []
+    return json_response(payloads.outer(states))
+
+
 async def trial_data(request: web.Request) -> web.Response:
     cache = await request.app[CACHES].get(request.match_info["study_id"])
     trial_id = int(request.match_info["trial_id"])
@@ -246,6 +261,7 @@ def make_app(client: Client, allow_write: bool = False) -> web.Application:
     app.router.add_get("/api/studies/{study_id}/table", study_table)
     app.router.add_get("/api/studies/{study_id}/importance", study_importance)
     app.router.add_get("/api/studies/{study_id}/curves", study_curves)
+    app.router.add_get("/api/studies/{study_id}/outer", study_outer)
     app.router.add_get("/api/studies/{study_id}/events", study_events)
     app.router.add_get("/api/studies/{study_id}/trials/{trial_id:\\d+}", trial_data)
     app.router.add_get("/healthz", healthz)

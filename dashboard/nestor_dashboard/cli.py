@@ -15,11 +15,15 @@ from collections.abc import Sequence
 from aiohttp import web
 from nestor.client import Client
 from nestor.connection import default_address, default_token
+from nestor.processes import die_with_parent
 from nestor.tls import ClientTLS, TLSConfigError, client_tls_from_env
 from nestor.tokens import read_token
 
 from nestor_dashboard import __version__
 from nestor_dashboard.app import make_app
+
+#: How long a stop waits for requests in flight.
+SHUTDOWN_S = 2.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +56,8 @@ def client_tls(args: argparse.Namespace) -> ClientTLS | None:
 
 
 async def serve(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, handle_signals=True)
+    # Open event streams never end by themselves: waiting for them would hold up every stop by a minute.
+    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -66,6 +71,7 @@ async def serve(app: web.Application, host: str, port: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_parent()  # started by `nestor demo`: go when it goes, even if it is killed
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

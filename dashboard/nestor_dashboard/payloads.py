@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+from google.protobuf import json_format
 from nestor.importance import importance
 from nestor.records import iso, measurement_to_dict, objectives_of, seconds, trial_to_dict
 from nestor.spec import spec_to_dict
@@ -96,6 +97,7 @@ def trial_detail(t: study_pb2.Trial, spec: study_pb2.StudySpec, events: list[dic
     d["measurements"] = [measurement_to_dict(m) for m in t.measurements]
     d["events"] = events
     d["start_s"], d["end_s"] = seconds(t.start_time), seconds(t.end_time)
+    d["checkpoint"] = getattr(t, "checkpoint", "")  # a field newer controllers fill
     return d
 
 
@@ -116,3 +118,16 @@ def json_text(rows: list[Row], metrics: list[str]) -> str:
     return json.dumps([{"id": r["id"], "state": r["state"], "values": dict(zip(metrics, r["values"], strict=True)),
                         "params": r["params"], "start": r["start"], "end": r["end"], "duration_s": r["duration"],
                         "executor": r["executor"], "attempt": r["attempt"], "reason": r["reason"]} for r in rows])
+
+
+def outer(states: list[Any]) -> list[dict[str, Any]]:
+    """Bilevel studies: each trial's outer variables (flat tensors with their shape), what the strategy
+    derives from them (the DARTS genotype and softmax weights, tuned hyperparameters) and their history."""
+    def tensors(values: Any) -> dict[str, dict[str, list[Any]]]:
+        return {name: {"shape": list(t.shape), "values": [clean(v) for v in t.values]} for name, t in values.items()}
+
+    return [{"trial": st.trial_id, "strategy": st.strategy, "step": st.values.step,
+             "values": tensors(st.values.values),
+             "summary": json_format.MessageToDict(st.summary),
+             "history": [{"step": h.step, "values": tensors(h.values), "metrics": dict(h.metrics)}
+                         for h in st.history]} for st in states]

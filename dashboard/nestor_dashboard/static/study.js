@@ -337,6 +337,7 @@ async function main() {
   });
   follow();
   await drawCurves();
+  await drawOuter(api);
   document.body.dataset.rendered = "1";
   document.body.dataset.complete = "1";
 }
