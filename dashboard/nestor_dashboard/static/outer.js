@@ -28,8 +28,8 @@ function drawDarts(state, div) {
       softmaxRows(h.values[name].values, h.values[name].shape).flat().forEach((w, row) => z[row].push(w));
     }
     const axis = k === 0 ? "" : String(k + 1);
-    traces.push({type: "heatmap", x: history.map((h) => h.step), y: labels, z, colorscale: "Viridis", zmin: 0,
-                 zmax: 1, xaxis: `x${axis}`, yaxis: `y${axis}`, showscale: k === cells.length - 1, name: cell});
+    traces.push({type: "heatmap", x: history.map((h) => h.step), y: labels, z, colorscale: "Viridis",
+                 xaxis: `x${axis}`, yaxis: `y${axis}`, showscale: k === cells.length - 1, name: cell});
     layout[`xaxis${axis}`] = {title: {text: `${cell} cell: outer step`}};
     layout[`yaxis${axis}`] = {showticklabels: k === 0, tickfont: {size: 9}};
   });
