@@ -70,6 +70,8 @@ def fill(study: Study, n: int) -> list[tuple[dict[str, Any], float]]:
 
 def nestor_render(driver: Any, url: str) -> tuple[float, float]:
     """(first render: the history plot and the table's first page; every plot drawn), in seconds."""
+    # A script waits while the page draws; the times are the page's own, read whenever it answers.
+    driver.set_script_timeout(RENDER_TIMEOUT_S)
     driver.get(url)
     wait_until(lambda: driver.execute_script("return document.body.dataset.plottedAt"), RENDER_TIMEOUT_S,
                f"render of {url}")

@@ -86,8 +86,20 @@ function dimension(p, rows) {
   return {label: axisTitle(p), values: axisValues(p, rows)};
 }
 
+// Parallel coordinates is WebGL only and draws every line each frame; past this many it would hold the page
+// for minutes where WebGL runs in software, so it shows the best this many.
+const PARCOORDS_MAX = 10000;
+
 function drawParallel() {
-  const rows = scored();
+  let rows = scored();
+  const note = document.getElementById("parallel-note");
+  if (rows.length > PARCOORDS_MAX) {
+    const v = data.trials.values[0], sign = minimize() ? 1 : -1;
+    note.textContent = `the best ${PARCOORDS_MAX.toLocaleString()} of ${rows.length.toLocaleString()} trials`;
+    rows = rows.slice().sort((a, b) => sign * (v[a] - v[b])).slice(0, PARCOORDS_MAX);
+  } else {
+    note.textContent = "";
+  }
   const y = pick(data.trials.values[0], rows);
   const dims = data.params.map((p) => dimension(p, rows));
   dims.push({label: objective().metric, values: y});
