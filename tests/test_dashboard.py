@@ -153,7 +153,7 @@ def test_each_plot_holds_a_point_per_trial(setup: Setup, browser: Any) -> None:
     wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
     n = BRANIN_TRIALS
     history = plot(browser, "history")
-    assert history[0]["x"] == n and history[1]["x"] == n
+    assert history[0]["x"] == n and 2 <= history[1]["x"] <= n  # the best so far: where it improves
     assert [t["x"] for t in plot(browser, "slices")] == [n] * 6
     assert plot(browser, "parallel")[0]["dims"] == [n] * 7  # six parameters and the objective
     contour = plot(browser, "contour")

@@ -25,6 +25,7 @@ CLIENT = web.AppKey("client", Client)
 CACHES = web.AppKey("caches", Caches)
 ALLOW_WRITE = web.AppKey("allow_write", bool)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+BACKGROUND = web.AppKey("background", set)
 #: A table page never holds more rows than this, whatever the browser asks.
 MAX_PAGE = 500
 #: How often an event stream with nothing to send checks that its page is still there.
@@ -92,8 +93,14 @@ def _best_value(client: Client, study_id: str) -> str:
 
 
 async def study_page(request: web.Request) -> web.Response:
-    cache = await request.app[CACHES].get(request.match_info["study_id"])
-    return render(request, "study.html", study=payloads.study_summary(cache.info))
+    study_id = request.match_info["study_id"]
+    info = await asyncio.to_thread(request.app[CLIENT].study(study_id).info)
+    # Loading every trial takes seconds at 100,000: it starts now, while the browser loads the page and
+    # plotly.js, instead of before the page is sent; the page's data request waits for the same load.
+    caches = request.app[CACHES]
+    request.app[BACKGROUND].add(task := asyncio.create_task(caches.get(study_id)))
+    task.add_done_callback(request.app[BACKGROUND].discard)
+    return render(request, "study.html", study=payloads.study_summary(info))
 
 
 async def trial_page(request: web.Request) -> web.Response:
@@ -246,6 +253,7 @@ def make_app(client: Client, allow_write: bool = False) -> web.Application:
     app[CLIENT] = client
     app[CACHES] = Caches(client)
     app[ALLOW_WRITE] = allow_write
+    app[BACKGROUND] = set()  # tasks the event loop must keep a reference to until they end
     app[TEMPLATES] = jinja2.Environment(loader=jinja2.PackageLoader("nestor_dashboard"),
                                         autoescape=jinja2.select_autoescape())
     app[TEMPLATES].globals["state_names"] = study_pb2.StudyState.keys()

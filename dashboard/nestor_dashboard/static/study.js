@@ -46,17 +46,27 @@ function drawHistory() {
   const x = byTime ? rows.map((i) => new Date(1000 * (t.end[i] || t.start[i] || 0))) : pick(t.id, rows);
   const y = pick(v, rows);
   const order = byTime ? rows.map((_, k) => k).sort((a, b) => x[a] - x[b]) : rows.map((_, k) => k);
-  const best = [];
+  // The best so far as a step line through the points where it improves (and the last): a handful of
+  // vertices instead of one per trial, which a line costs far more to draw than a marker.
+  const bestX = [], bestY = [];
   let b = null;
   for (const k of order) {
-    if (b === null || (minimize() ? y[k] < b : y[k] > b)) b = y[k];
-    best.push(b);
+    if (b === null || (minimize() ? y[k] < b : y[k] > b)) {
+      b = y[k];
+      bestX.push(x[k]);
+      bestY.push(b);
+    }
+  }
+  if (order.length) {
+    bestX.push(x[order[order.length - 1]]);
+    bestY.push(b);
   }
   Plotly.react("history", [
-    {type: scatterType(rows.length), mode: "markers", name: objective().metric, x, y, text: pick(t.id, rows).map((id) => `trial ${id}`),
+    {type: scatterType(rows.length), mode: "markers", name: objective().metric, x, y,
+     customdata: byTime ? pick(t.id, rows) : undefined,
+     hovertemplate: byTime ? "trial %{customdata}: %{y}<extra></extra>" : "trial %{x}: %{y}<extra></extra>",
      marker: {size: 5, color: "#4c78a8", opacity: 0.7}},
-    {type: scatterType(rows.length), mode: "lines", name: "best so far", x: order.map((k) => x[k]), y: best,
-     line: {color: "#e45756", shape: "hv"}},
+    {type: "scatter", mode: "lines", name: "best so far", x: bestX, y: bestY, line: {color: "#e45756", shape: "hv"}},
   ], {margin: {t: 10, r: 10}, xaxis: {title: {text: byTime ? "wall time" : "trial"}},
       yaxis: {title: {text: objective().metric}}, legend: {orientation: "h"}}, CONFIG);
 }
