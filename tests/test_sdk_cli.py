@@ -94,7 +94,8 @@ def test_commands_against_a_controller(fake: tuple[FakeController, str]) -> None
     assert "study s1 COMPLETED: budget of 2 trials spent" in watched.stdout
     assert "best trial 3 (COMPLETED): y = 0.25" in watched.stdout
 
-    assert_error(nestor("study", "get", "nope", "--controller", address), "NOT_FOUND: no study has the id, name or id prefix 'nope'")
+    assert_error(nestor("study", "get", "nope", "--controller", address),
+                 "NOT_FOUND: no study has the id, name or id prefix 'nope'")
 
 
 def test_create_prints_the_id(fake: tuple[FakeController, str], tmp_path: Path) -> None:  # noqa: F811
