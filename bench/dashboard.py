@@ -149,8 +149,8 @@ def main() -> int:
                 told = fill(study, n)
                 made_s = time.perf_counter() - t0
                 # A fresh dashboard per size: nothing of the study is cached before the page asks.
-                dash = Server(f"dashboard-{n}", ["nestor-dashboard", "--controller", ctl.address, "--port", "0"],
-                              workdir)
+                dash = Server(f"dashboard-{n}", [sys.executable, "-m", "nestor_dashboard", "--controller",
+                                                 ctl.address, "--port", "0"], workdir)
                 try:
                     seconds, every_plot = nestor_render(driver, f"{dash.address}/studies/{study.id}")
                 finally:

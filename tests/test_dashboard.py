@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import random
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -71,7 +72,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("dashboard")
     ctl = start_controller(tmp)
     executor = start_executor(tmp, ctl.address, slots=2)
-    dashboard = Server("dashboard", ["nestor-dashboard", "--controller", ctl.address, "--port", "0"], tmp)
+    # The module, not the console script: `make test` runs without the virtualenv on PATH.
+    dashboard = Server("dashboard", [sys.executable, "-m", "nestor_dashboard", "--controller", ctl.address,
+                                     "--port", "0"], tmp)
     client = Client(ctl.address)
     try:
         wait_for_executors(controller_stub(ctl.address), 1)
