@@ -312,7 +312,7 @@ def test_deadline_kills_a_hanging_trial(single: ExecutorProcess) -> None:
 
 def test_nan_metric_fails_the_trial_naming_it(single: ExecutorProcess) -> None:
     result = result_of(run_trial(single.stub, assignment("reports_nan")))
-    assert result.error.startswith("ValueError: report at step 2: metric 'loss' is nan")
+    assert result.error.startswith("LocalRefusal: report at step 2: metric 'loss' is nan")
     assert_next_trial_succeeds(single)
 
 
