@@ -17,7 +17,8 @@ Nestor method beats the best Optuna method per problem.
     .venv/bin/python bench/multiobjective.py [--seeds 10] [--nas-seeds 5] [--jobs 2] [--json]
 
 The defaults are the issue's counts; --seeds, --nas-seeds, --evals, --gp-evals, --nas-evals and --problems
-make a quicker run.
+make a quicker run. --merge adds the runs of earlier invocations' saved --json output to the table, so
+that the slow runs (Optuna's GPSampler) are made once while the others are rerun.
 """
 
 from __future__ import annotations
@@ -242,8 +243,8 @@ def checkpoints_for(alg: str, problem: str, args: argparse.Namespace) -> tuple[i
     return tuple(int(x) for x in args.evals.split(","))
 
 
-def run_all(args: argparse.Namespace) -> dict[str, Any]:
-    problems = [p for p in args.problems.split(",") if p]
+def run_tasks(args: argparse.Namespace, problems: list[str]) -> list[dict[str, Any]]:
+    """Every (method, problem, seed) run of this invocation: its hypervolume at each count and its seconds."""
     tasks = []
     for problem in problems:
         seeds = args.nas_seeds if problem == "digits_nas" else args.seeds
@@ -252,9 +253,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 tasks += [(impl, alg, problem, seed, checkpoints_for(alg, problem, args)) for seed in range(seeds)]
     # The slow runs first, so that the pool does not end waiting on one.
     tasks.sort(key=lambda t: (t[2] != "digits_nas", t[1] != "gp", t[0] != "optuna"))
-    hv: dict[tuple[str, str, int], list[float]] = {}
-    seconds: dict[tuple[str, str], float] = {}
-    t0 = time.perf_counter()
+    runs = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = pool.map(task_run, tasks) if args.jobs > 1 else map(task_run, tasks)
         for done, ((impl, alg, problem, seed, checkpoints), values, took) in enumerate(results, 1):
@@ -262,10 +261,32 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"[{done}/{len(tasks)}] {problem} {label(impl, alg)} seed {seed}: "
                       + ", ".join(f"{v:.4g}@{n}" for n, v in zip(checkpoints, values, strict=True))
                       + f" ({took:.1f} s)", file=sys.stderr, flush=True)
-            for n, v in zip(checkpoints, values, strict=True):
-                hv.setdefault((problem, label(impl, alg), n), []).append(v)
-            seconds[(problem, label(impl, alg))] = seconds.get((problem, label(impl, alg)), 0.0) + took
-    wall = time.perf_counter() - t0
+            runs.append({"problem": problem, "method": label(impl, alg), "seed": seed,
+                         "hypervolume": dict(zip(map(str, checkpoints), values, strict=True)), "seconds": took})
+    return runs
+
+
+def merged_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The runs recorded in the --json output (its last line) of earlier invocations."""
+    runs = []
+    for path in paths:
+        lines = [line for line in Path(path).read_text().splitlines() if line.startswith("{")]
+        if not lines:
+            raise SystemExit(f"--merge {path}: no JSON line (run the bench with --json and keep its output)")
+        runs += json.loads(lines[-1])["runs"]
+    return runs
+
+
+def summarise(runs: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    problems = list(dict.fromkeys(r["problem"] for r in runs))
+    hv: dict[tuple[str, str, int], list[float]] = {}
+    seconds: dict[tuple[str, str], list[float]] = {}
+    seeds: dict[str, set[int]] = {}
+    for r in runs:
+        for n, v in r["hypervolume"].items():
+            hv.setdefault((r["problem"], r["method"], int(n)), []).append(v)
+        seconds.setdefault((r["problem"], r["method"]), []).append(r["seconds"])
+        seeds.setdefault(r["problem"], set()).add(r["seed"])
     table: dict[str, dict[str, Any]] = {}
     for problem in problems:
         row: dict[str, Any] = {}
@@ -280,20 +301,26 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         # Best method of each side: the largest median at the final count of each method (GPs at theirs).
         finals = {m: max((k for k in row if k.startswith(m + "@")), key=lambda k: int(k.split("@")[1]))
                   for m in {k.split("@")[0] for k in row if "/" not in k}}
-        nestor_best = max((row[k], k) for m, k in finals.items() if m.startswith("N:"))
-        optuna_best = max((row[k], k) for m, k in finals.items() if m.startswith("O:"))
+        nestor_best = max(((row[k], k) for m, k in finals.items() if m.startswith("N:")), default=(math.nan, "-"))
+        optuna_best = max(((row[k], k) for m, k in finals.items() if m.startswith("O:")), default=(math.nan, "-"))
         row["best_nestor"], row["best_optuna"] = nestor_best[1], optuna_best[1]
-        row["best_ratio"] = nestor_best[0] / optuna_best[0] if optuna_best[0] > 0 else math.inf
+        row["best_ratio"] = (nestor_best[0] / optuna_best[0] if optuna_best[0] > 0
+                             else math.nan if math.isnan(optuna_best[0]) else math.inf)
         table[problem] = row
     synthetic = [p for p in problems if p in SYNTHETIC]
     best_wins = sum(table[p]["best_ratio"] > 1.0 for p in synthetic)
-    pair_wins = {f"N:{na} >= O:{oa}": sum(all(v >= 1.0 for k, v in table[p].items() if k.startswith(f"N:{na}/O:{oa}@"))
-                                          for p in synthetic) for na, oa in PAIRS}
+    def matches(problem: str, na: str, oa: str) -> bool:
+        ratios = [v for k, v in table[problem].items() if k.startswith(f"N:{na}/O:{oa}@")]
+        return bool(ratios) and all(v >= 1.0 for v in ratios)
+
+    pair_wins = {f"N:{na} >= O:{oa}": sum(matches(p, na, oa) for p in synthetic) for na, oa in PAIRS}
+    counts = {p: len(s) for p, s in seeds.items()}
     return {"table": table, "synthetic": synthetic, "best_wins": best_wins, "pair_wins": pair_wins,
             "targets_met": best_wins >= 4 and all(v >= 3 for v in pair_wins.values()) if len(synthetic) == 5 else None,
-            "seeds": args.seeds, "nas_seeds": args.nas_seeds, "wall_s": wall,
-            "seconds_per_run": {f"{p} {m}": s / (args.nas_seeds if p == "digits_nas" else args.seeds)
-                                for (p, m), s in seconds.items()}}
+            "seeds": max((c for p, c in counts.items() if p != "digits_nas"), default=0),
+            "nas_seeds": counts.get("digits_nas", 0), "wall_s": wall,
+            "seconds_per_run": {f"{p} {m}": statistics.mean(s) for (p, m), s in seconds.items()},
+            "runs": runs}
 
 
 def print_table(out: dict[str, Any]) -> None:
@@ -331,8 +358,13 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2, help="runs in parallel processes")
     p.add_argument("--progress", action="store_true", help="a line on stderr as each run ends")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    p.add_argument("--merge", nargs="*", default=[], metavar="OUTPUT",
+                   help="also count the runs in these saved --json outputs of earlier invocations "
+                        "(e.g. the slow GP runs, made once)")
     args = p.parse_args()
-    out = run_all(args)
+    t0 = time.perf_counter()
+    runs = run_tasks(args, [p for p in args.problems.split(",") if p])
+    out = summarise(merged_runs(args.merge) + runs, time.perf_counter() - t0)
     print_table(out)
     if args.json:
         print(json.dumps(out))
