@@ -6,15 +6,16 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nestor.connection import FIRST_BACKOFF_S, RETRY_WINDOW_S, new_request_id
-from nestor.errors import DeadlineExceeded, LocalRefusal, NestorError, Unavailable
+from nestor.errors import DeadlineExceeded, LocalRefusal, NestorError, Unavailable, Unimplemented
 from nestor.trial import Trial
 from nestor.v1 import controller_pb2, study_pb2
 
 if TYPE_CHECKING:
+    from nestor.columns import Columns
     from nestor.connection import Connection
 
 STUDY_STATE_NAMES: dict[int, str] = {v: k.removeprefix("STUDY_") for k, v in study_pb2.StudyState.items()}
@@ -106,6 +107,21 @@ class Study:
         request = controller_pb2.ListTrialsRequest(study_id=self.id, states=wanted,
                                                    include_measurements=measurements)
         return [self._trial(t) for t in self._conn.call("ListTrials", request).trials]
+
+    def trial_columns(self, metrics: Sequence[str] = ()) -> Columns:
+        """Every trial column by column (``nestor.columns``): ids, states, the final value of each of
+        ``metrics`` (default: the objectives), each parameter, times, executors, budgets, attempts, reasons.
+        One packed message however many trials, so it is the way to read a big study."""
+        from nestor import columns  # nestor.records, which it uses, imports this module
+
+        request = controller_pb2.ListTrialColumnsRequest(study_id=self.id, metrics=list(metrics))
+        try:
+            return columns.from_proto(self._conn.call("ListTrialColumns", request))
+        except Unimplemented:  # a controller older than this SDK
+            spec = self.info().spec
+            return columns.from_trials([t.proto for t in self.trials()],
+                                       list(metrics) or [o.metric for o in spec.objectives],
+                                       [p.name for p in spec.space.parameters])
 
     def trial(self, trial_id: int) -> Trial:
         request = controller_pb2.GetTrialRequest(study_id=self.id, trial_id=trial_id)

@@ -19,7 +19,6 @@ from nestor.v1 import study_pb2
 
 from nestor_dashboard import payloads
 from nestor_dashboard.cache import Caches
-from nestor_dashboard.rows import page
 
 CLIENT = web.AppKey("client", Client)
 CACHES = web.AppKey("caches", Caches)
@@ -124,23 +123,23 @@ async def study_data(request: web.Request) -> web.Response:
         pareto = [t.id for t in front]
     cached = cache.data_json
     if cached is None or cached[0] != cache.version:
-        version = cache.version
-        data = await asyncio.to_thread(payloads.study_data, cache, pareto)
-        cached = cache.data_json = (version, await asyncio.to_thread(json.dumps, data, allow_nan=False))
+        cached = cache.data_json = await asyncio.to_thread(payloads.study_data, cache, pareto)
     cache.served.set()
-    return web.Response(text=cached[1], content_type="application/json")
+    return web.Response(body=cached[1], content_type="application/json")
 
 
 async def study_importance(request: web.Request) -> web.Response:
     """Parameter importance (nestor.importance), for ``objective`` (an index; default the first)."""
     cache = await request.app[CACHES].get(request.match_info["study_id"])
-    objective = int(request.query.get("objective", 0))
-    if cache.importance is None or cache.importance[0] != cache.version:
+    try:
+        objective = int(request.query.get("objective", 0))
+    except ValueError:
+        raise web.HTTPBadRequest(text="objective must be an integer (the objective's index)") from None
+    if cache.importance is None or cache.importance[0] != (cache.version, objective):
         version = cache.version
-        names = [p.name for p in cache.info.spec.space.parameters]
-        shares = await asyncio.to_thread(payloads.study_importance, cache.sorted_rows(), names, objective) \
-            if cache.metrics else {}
-        cache.importance = (version, shares)
+        shares = await asyncio.to_thread(payloads.study_importance, cache, objective) \
+            if 0 <= objective < len(cache.metrics) else {}
+        cache.importance = ((version, objective), shares)
     return json_response(cache.importance[1])
 
 
@@ -152,7 +151,7 @@ async def study_table(request: web.Request) -> web.Response:
         limit = min(MAX_PAGE, max(1, int(q.get("limit", 50))))
     except ValueError:
         raise web.HTTPBadRequest(text="offset and limit must be integers") from None
-    total, rows = await asyncio.to_thread(page, cache.sorted_rows(), offset=offset, limit=limit,
+    total, rows = await asyncio.to_thread(cache.page, offset=offset, limit=limit,
                                           sort=q.get("sort", "id"), descending=q.get("desc", "") == "1",
                                           state=q.get("state", ""), text=q.get("q", ""))
     return json_response({"total": total, "offset": offset, "rows": rows})
@@ -190,7 +189,7 @@ async def trial_data(request: web.Request) -> web.Response:
 
 async def download(request: web.Request) -> web.Response:
     cache = await request.app[CACHES].get(request.match_info["study_id"])
-    rows = cache.sorted_rows()
+    rows = await asyncio.to_thread(cache.rows)
     names = [p.name for p in cache.info.spec.space.parameters]
     fmt = request.match_info["fmt"]
     if fmt == "csv":

@@ -1,7 +1,7 @@
 """What the dashboard knows of each study it shows, kept current by the study's WatchStudy stream.
 
-The first view of a study loads every trial with one ListTrials call (fast, even
-at 100,000 trials) and starts a thread that follows WatchStudy from the first
+The first view of a study loads every trial with one ListTrialColumns call (a
+fraction of a second at 100,000 trials) and starts a thread that follows WatchStudy from the first
 event: it replays the past (which fills in each trial's events and decisions)
 and then goes live. A replayed event is older than the snapshot, so it only
 changes a row when it is at least as recent as the row; live events then
@@ -22,7 +22,7 @@ from nestor.errors import NestorError
 from nestor.records import seconds
 from nestor.v1 import controller_pb2, study_pb2
 
-from nestor_dashboard.rows import Row, public, trial_row
+from nestor_dashboard.rows import TrialTable, trial_row
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ SERVE_FIRST_S = 10.0
 
 
 class StudyCache:
-    """One study's record, trial rows and per-trial events; thread-safe."""
+    """One study's record, trial table and per-trial events; thread-safe."""
 
     def __init__(self, client: Client, study_id: str, loop: asyncio.AbstractEventLoop) -> None:
         self.client = client
@@ -49,7 +49,7 @@ class StudyCache:
         self.lock = threading.Lock()
         self.info: study_pb2.Study = self.study.info()
         self.metrics = [o.metric for o in self.info.spec.objectives]
-        self.rows: dict[int, Row] = {t.id: trial_row(t.proto, self.metrics) for t in self.study.trials()}
+        self.table = TrialTable(self.study.trial_columns(self.metrics), self.metrics)
         self.events: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.last_step: dict[int, int] = {}
         #: Bumped on every change: the study page's data are serialised once per version.
@@ -60,16 +60,25 @@ class StudyCache:
         #: a big study's first render does not share the CPU with replaying every event it ever had.
         self.served = threading.Event()
         #: (version, serialised study data): pages opened on an unchanged study reuse it.
-        self.data_json: tuple[int, str] | None = None
-        self.importance: tuple[int, dict[str, float]] | None = None
+        self.data_json: tuple[int, bytes] | None = None
+        #: ((version, objective), shares) of the last importance computed.
+        self.importance: tuple[tuple[int, int], dict[str, float]] | None = None
         self._thread = threading.Thread(target=self._follow, name=f"watch-{study_id}", daemon=True)
         self._thread.start()
 
     # --- reading -----------------------------------------------------------------
 
-    def sorted_rows(self) -> list[Row]:
+    def rows(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [self.rows[k] for k in sorted(self.rows)]
+            return self.table.rows()
+
+    def page(self, **query: Any) -> tuple[int, list[dict[str, Any]]]:
+        with self.lock:
+            return self.table.page(**query)
+
+    def results(self, objective: int) -> list[tuple[dict[str, Any], float]]:
+        with self.lock:
+            return self.table.results(objective)
 
     def trial_events(self, trial_id: int) -> list[dict[str, Any]]:
         with self.lock:
@@ -108,14 +117,9 @@ class StudyCache:
                     "step": max(self.last_step.get(event.trial_id, 0), math.ceil(event.trial.budget))})
             if kind in ROW_EVENTS and event.HasField("trial"):
                 row = trial_row(event.trial, self.metrics)
-                old = self.rows.get(event.trial_id)
-                if old is None or row["_ts"] >= old["_ts"]:
-                    if old is not None and kind == "trial_measurement" and row["values"] == old["values"]:
-                        pass  # nothing the pages show has changed
-                    else:
-                        self.rows[event.trial_id] = row
-                        self.version += 1
-                        pushed = {"kind": "trial", "event": kind, "trial": public(row)}
+                if self.table.upsert(row):
+                    self.version += 1
+                    pushed = {"kind": "trial", "event": kind, "trial": row}
             if event.type == controller_pb2.STUDY_EVENT_STUDY_ENDED or event.HasField("counts"):
                 self.info.counts.CopyFrom(event.counts)
                 if event.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from nestor.importance import importance
 from nestor.records import iso, measurement_to_dict, objectives_of, seconds, trial_to_dict
@@ -16,7 +17,7 @@ from nestor.v1 import space_pb2, study_pb2
 from nestor.values import from_value
 
 from nestor_dashboard.cache import StudyCache
-from nestor_dashboard.rows import Row, clean, columns
+from nestor_dashboard.rows import Row, clean
 
 
 def param_meta(p: space_pb2.Parameter) -> dict[str, Any]:
@@ -42,24 +43,23 @@ def study_summary(s: study_pb2.Study) -> dict[str, Any]:
     }
 
 
-def study_importance(rows: list[Row], names: list[str], objective: int = 0) -> dict[str, float]:
-    results = [(r["params"], r["values"][objective]) for r in rows
-               if r["state"] in ("COMPLETED", "STOPPED") and r["values"] and r["values"][objective] is not None]
-    return importance(results, names)
+def study_importance(cache: StudyCache, objective: int = 0) -> dict[str, float]:
+    return importance(cache.results(objective), [p.name for p in cache.info.spec.space.parameters])
 
 
-def study_data(cache: StudyCache, pareto_ids: list[int]) -> dict[str, Any]:
+def study_data(cache: StudyCache, pareto_ids: list[int]) -> tuple[int, bytes]:
+    """(the cache's version, the study page's data as JSON): serialised under the cache's lock, straight from
+    its columns, so that a live update cannot tear them."""
     info = cache.info
-    rows = cache.sorted_rows()
-    names = [p.name for p in info.spec.space.parameters]
-    return {
-        "study": study_summary(info),
-        "spec": spec_to_dict(info.spec),
-        "params": [param_meta(p) for p in info.spec.space.parameters],
-        "trials": columns(rows, names, len(cache.metrics)),
-        "pareto": pareto_ids,
-        "version": cache.version,
-    }
+    with cache.lock:
+        return cache.version, orjson.dumps({
+            "study": study_summary(info),
+            "spec": spec_to_dict(info.spec),
+            "params": [param_meta(p) for p in info.spec.space.parameters],
+            "trials": cache.table.plot_columns(),
+            "pareto": pareto_ids,
+            "version": cache.version,
+        })
 
 
 def curves(trials: list[study_pb2.Trial], metric: str, cache: StudyCache) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Trials as compact rows, and the column-wise form the study page plots from.
+"""A study's trials as columns (what the study page plots from), and the rows its table shows.
 
-A row is what every view needs of a trial and nothing more (no measurement
-history), so that 100,000 of them fit in memory and serialise quickly.
+The table is loaded with one ListTrialColumns call (``Study.trial_columns``) and
+kept as a list per field, so that 100,000 trials load in well under a second and
+serialise straight to the page. A row (a dict per trial) is only made for what
+a page shows: the table's page, a download, a live update.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import math
 from typing import Any
 
 from google.protobuf import timestamp_pb2
+from nestor.columns import Columns
 from nestor.records import objective_value
 from nestor.trial import TRIAL_STATE_NAMES
 from nestor.v1 import study_pb2
@@ -24,12 +27,12 @@ def clean(x: Any) -> Any:
 
 
 def seconds(ts: timestamp_pb2.Timestamp) -> float | None:
-    """Seconds since the epoch; None when unset. The fields directly: a datetime per timestamp costs more
-    than the rest of the row at 100,000 trials."""
+    """Seconds since the epoch; None when unset."""
     return ts.seconds + ts.nanos * 1e-9 if ts.seconds or ts.nanos else None
 
 
 def trial_row(t: study_pb2.Trial, metrics: list[str]) -> Row:
+    """A trial as a live update carries it (WatchStudy's events hold Trial messages)."""
     start, end = seconds(t.start_time), seconds(t.end_time)
     return {
         "id": t.id,
@@ -38,65 +41,129 @@ def trial_row(t: study_pb2.Trial, metrics: list[str]) -> Row:
         "values": [clean(objective_value(t, m)) for m in metrics],
         "start": start,
         "end": end,
-        "duration": None if start is None or end is None else max(0.0, end - start),
         "executor": t.executor,
         "budget": t.budget,
         "attempt": t.attempt,
         "reason": t.error or t.stop_reason or t.decision,
-        # The latest timestamp the trial carries: an event older than the row must not overwrite it.
-        "_ts": max(seconds(t.create_time) or 0.0, start or 0.0, end or 0.0),
+        "created": seconds(t.create_time),
     }
 
 
-def public(row: Row) -> Row:
-    return {k: v for k, v in row.items() if not k.startswith("_")}
+def _latest(created: float | None, start: float | None, end: float | None) -> float:
+    return max(created or 0.0, start or 0.0, end or 0.0)
 
 
-def columns(rows: list[Row], param_names: list[str], n_objectives: int) -> dict[str, Any]:
-    """The rows column by column (a list per field): about half the bytes of a list of objects."""
-    return {
-        "id": [r["id"] for r in rows],
-        "state": [r["state"] for r in rows],
-        "values": [[r["values"][i] for r in rows] for i in range(n_objectives)],
-        "params": {name: [clean(r["params"].get(name)) for r in rows] for name in param_names},
-        "start": [r["start"] for r in rows],
-        "end": [r["end"] for r in rows],
-        "executor": [r["executor"] for r in rows],
-    }
+#: Fields kept as a column each, by their name in a row.
+SCALARS = ("state", "start", "end", "executor", "budget", "attempt", "reason", "created")
 
 
-def _sort_key(field: str) -> Any:
-    """Missing values sort last whichever the direction: (missing?, value)."""
-    def key(row: Row) -> tuple[bool, Any]:
+class TrialTable:
+    """Column store of one study's trials, in id order. Not thread-safe: the study's cache locks it."""
+
+    def __init__(self, columns: Columns, metrics: list[str]) -> None:
+        self.metrics = metrics
+        self.id: list[int] = columns["id"]
+        self.cols: dict[str, list[Any]] = {
+            "state": columns["state"], "start": columns["start_time"], "end": columns["end_time"],
+            "executor": columns["executor"], "budget": columns["budget"], "attempt": columns["attempt"],
+            "reason": columns["reason"], "created": columns["create_time"]}
+        self.values: list[list[float | None]] = [columns["values"][m] for m in metrics]
+        self.params: dict[str, list[Any]] = columns["params"]
+        self.position = {trial_id: i for i, trial_id in enumerate(self.id)}
+        #: The latest timestamp each trial carries: an event older than the row must not overwrite it.
+        self.stamp = [_latest(*t) for t in zip(self.cols["created"], self.cols["start"], self.cols["end"], strict=True)]
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def upsert(self, row: Row) -> bool:
+        """Applies a trial's newer state; False when the row is older than what is held or shows nothing new."""
+        i = self.position.get(row["id"])
+        stamp = _latest(row["created"], row["start"], row["end"])
+        if i is None:
+            i = self.position[row["id"]] = len(self.id)
+            self.id.append(row["id"])
+            self.stamp.append(stamp)
+            for col in (*self.cols.values(), *self.values, *self.params.values()):
+                col.append(None)
+        elif stamp < self.stamp[i]:
+            return False
+        elif all(self.cols[k][i] == row[k] for k in SCALARS) and self.row_values(i) == row["values"]:
+            return False  # a measurement that changes nothing a page shows
+        self.stamp[i] = stamp
+        for k in SCALARS:
+            self.cols[k][i] = row[k]
+        for col, v in zip(self.values, row["values"], strict=True):
+            col[i] = v
+        for name, v in row["params"].items():
+            if name not in self.params:
+                self.params[name] = [None] * len(self.id)
+            self.params[name][i] = clean(v)
+        return True
+
+    def row_values(self, i: int) -> list[float | None]:
+        return [col[i] for col in self.values]
+
+    def row(self, i: int) -> Row:
+        start, end = self.cols["start"][i], self.cols["end"][i]
+        return {"id": self.id[i], **{k: self.cols[k][i] for k in SCALARS},
+                "params": {n: col[i] for n, col in self.params.items() if col[i] is not None},
+                "values": self.row_values(i),
+                "duration": None if start is None or end is None else max(0.0, end - start)}
+
+    def rows(self) -> list[Row]:
+        return [self.row(i) for i in range(len(self.id))]
+
+    def plot_columns(self) -> dict[str, Any]:
+        """What the study page plots from: a list per field (about half the bytes of a list of objects)."""
+        return {"id": self.id, "state": self.cols["state"], "values": self.values, "params": self.params,
+                "start": self.cols["start"], "end": self.cols["end"], "executor": self.cols["executor"]}
+
+    def results(self, objective: int) -> list[tuple[dict[str, Any], float]]:
+        """(parameters, value) of every finished trial with a value for the objective."""
+        done = ("COMPLETED", "STOPPED")
+        values, states = self.values[objective], self.cols["state"]
+        return [(self.row(i)["params"], values[i]) for i in range(len(self.id))
+                if states[i] in done and values[i] is not None]
+
+    # --- the table's pages ------------------------------------------------------------------
+
+    def page(self, *, offset: int, limit: int, sort: str = "id", descending: bool = False,
+             state: str = "", text: str = "") -> tuple[int, list[Row]]:
+        """One page of the table, filtered and sorted here so the browser only ever holds ``limit`` rows."""
+        chosen: list[int] | range = range(len(self.id))
+        if state:
+            wanted, states = state.upper(), self.cols["state"]
+            chosen = [i for i in chosen if states[i] == wanted]
+        if text:
+            needle = text.lower()
+            chosen = [i for i in chosen if needle in self._searchable(i)]
+        if sort != "id" or descending:
+            column = self._column(sort)
+            present = [i for i in chosen if column[i] is not None]
+            missing = [i for i in chosen if column[i] is None]
+            chosen = sorted(present, key=lambda i: _order(column[i]), reverse=descending) + missing
+        return len(chosen), [self.row(i) for i in chosen[offset:offset + limit]]
+
+    def _column(self, field: str) -> list[Any]:
         if field.startswith("param:"):
-            v = row["params"].get(field[6:])
-        elif field.startswith("value:"):
-            v = row["values"][int(field[6:])]
-        else:
-            v = row.get(field)
-        if v is None:
-            return (True, 0)
-        return (False, (0, v, "") if isinstance(v, int | float) else (1, 0, str(v)))
-    return key
+            return self.params.get(field[6:], [None] * len(self.id))
+        if field.startswith("value:"):
+            k = int(field[6:]) if field[6:].isdigit() else -1
+            return self.values[k] if 0 <= k < len(self.values) else [None] * len(self.id)
+        if field == "duration":
+            return [None if s is None or e is None else e - s for s, e in zip(self.cols["start"], self.cols["end"],
+                                                                              strict=True)]
+        if field == "id":
+            return self.id
+        return self.cols.get(field, [None] * len(self.id))
+
+    def _searchable(self, i: int) -> str:
+        row = self.row(i)
+        params = " ".join(f"{k}={v}" for k, v in row["params"].items())
+        return f"{row['id']} {row['state']} {params} {row['executor']} {row['reason']}".lower()
 
 
-def page(rows: list[Row], *, offset: int, limit: int, sort: str = "id", descending: bool = False,
-         state: str = "", text: str = "") -> tuple[int, list[Row]]:
-    """One page of the table, filtered and sorted here so the browser only ever holds ``limit`` rows."""
-    chosen = rows
-    if state:
-        chosen = [r for r in chosen if r["state"] == state.upper()]
-    if text:
-        needle = text.lower()
-        chosen = [r for r in chosen if needle in _searchable(r)]
-    if sort != "id" or descending:
-        key = _sort_key(sort)
-        present = [r for r in chosen if not key(r)[0]]
-        missing = [r for r in chosen if key(r)[0]]
-        chosen = sorted(present, key=key, reverse=descending) + missing
-    return len(chosen), [public(r) for r in chosen[offset:offset + limit]]
-
-
-def _searchable(row: Row) -> str:
-    params = " ".join(f"{k}={v}" for k, v in row["params"].items())
-    return f"{row['id']} {row['state']} {params} {row['executor']} {row['reason']}".lower()
+def _order(v: Any) -> tuple[int, Any, str]:
+    """Numbers before text, so that a column mixing both still sorts."""
+    return (0, v, "") if isinstance(v, int | float) else (1, 0, str(v))

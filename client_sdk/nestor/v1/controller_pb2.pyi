@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from nestor.v1 import executor_pb2 as _executor_pb2
+from nestor.v1 import space_pb2 as _space_pb2
 from nestor.v1 import study_pb2 as _study_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -171,6 +172,66 @@ class ListTrialsResponse(_message.Message):
     TRIALS_FIELD_NUMBER: _ClassVar[int]
     trials: _containers.RepeatedCompositeFieldContainer[_study_pb2.Trial]
     def __init__(self, trials: _Optional[_Iterable[_Union[_study_pb2.Trial, _Mapping]]] = ...) -> None: ...
+
+class ListTrialColumnsRequest(_message.Message):
+    __slots__ = ("study_id", "metrics")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    metrics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, study_id: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TrialColumns(_message.Message):
+    __slots__ = ("id", "state", "values", "params", "create_time", "start_time", "end_time", "executor", "budget", "attempt", "reason", "infeasible")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    id: _containers.RepeatedScalarFieldContainer[int]
+    state: _containers.RepeatedScalarFieldContainer[_study_pb2.TrialState]
+    values: _containers.RepeatedCompositeFieldContainer[ValueColumn]
+    params: _containers.RepeatedCompositeFieldContainer[ParamColumn]
+    create_time: _containers.RepeatedScalarFieldContainer[float]
+    start_time: _containers.RepeatedScalarFieldContainer[float]
+    end_time: _containers.RepeatedScalarFieldContainer[float]
+    executor: _containers.RepeatedScalarFieldContainer[str]
+    budget: _containers.RepeatedScalarFieldContainer[float]
+    attempt: _containers.RepeatedScalarFieldContainer[int]
+    reason: _containers.RepeatedScalarFieldContainer[str]
+    infeasible: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, id: _Optional[_Iterable[int]] = ..., state: _Optional[_Iterable[_Union[_study_pb2.TrialState, str]]] = ..., values: _Optional[_Iterable[_Union[ValueColumn, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[ParamColumn, _Mapping]]] = ..., create_time: _Optional[_Iterable[float]] = ..., start_time: _Optional[_Iterable[float]] = ..., end_time: _Optional[_Iterable[float]] = ..., executor: _Optional[_Iterable[str]] = ..., budget: _Optional[_Iterable[float]] = ..., attempt: _Optional[_Iterable[int]] = ..., reason: _Optional[_Iterable[str]] = ..., infeasible: _Optional[_Iterable[bool]] = ...) -> None: ...
+
+class ValueColumn(_message.Message):
+    __slots__ = ("metric", "values")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, metric: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ParamColumn(_message.Message):
+    __slots__ = ("name", "numbers", "codes", "labels", "categorical", "integer")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORICAL_FIELD_NUMBER: _ClassVar[int]
+    INTEGER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    numbers: _containers.RepeatedScalarFieldContainer[float]
+    codes: _containers.RepeatedScalarFieldContainer[int]
+    labels: _containers.RepeatedCompositeFieldContainer[_space_pb2.Value]
+    categorical: bool
+    integer: bool
+    def __init__(self, name: _Optional[str] = ..., numbers: _Optional[_Iterable[float]] = ..., codes: _Optional[_Iterable[int]] = ..., labels: _Optional[_Iterable[_Union[_space_pb2.Value, _Mapping]]] = ..., categorical: _Optional[bool] = ..., integer: _Optional[bool] = ...) -> None: ...
 
 class GetBestTrialsRequest(_message.Message):
     __slots__ = ("study_id", "count")

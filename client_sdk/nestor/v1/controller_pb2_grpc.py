@@ -86,6 +86,11 @@ class ControllerStub:
                 request_serializer=nestor_dot_v1_dot_controller__pb2.ListTrialsRequest.SerializeToString,
                 response_deserializer=nestor_dot_v1_dot_controller__pb2.ListTrialsResponse.FromString,
                 _registered_method=True)
+        self.ListTrialColumns = channel.unary_unary(
+                '/nestor.v1.Controller/ListTrialColumns',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.ListTrialColumnsRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_controller__pb2.TrialColumns.FromString,
+                _registered_method=True)
         self.GetBestTrials = channel.unary_unary(
                 '/nestor.v1.Controller/GetBestTrials',
                 request_serializer=nestor_dot_v1_dot_controller__pb2.GetBestTrialsRequest.SerializeToString,
@@ -184,6 +189,13 @@ class ControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTrialColumns(self, request, context):
+        """Every trial column by column: what tables and plots need, at a fraction of ListTrials' cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetBestTrials(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -277,6 +289,11 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.ListTrials,
                     request_deserializer=nestor_dot_v1_dot_controller__pb2.ListTrialsRequest.FromString,
                     response_serializer=nestor_dot_v1_dot_controller__pb2.ListTrialsResponse.SerializeToString,
+            ),
+            'ListTrialColumns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrialColumns,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.ListTrialColumnsRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_controller__pb2.TrialColumns.SerializeToString,
             ),
             'GetBestTrials': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBestTrials,
@@ -579,6 +596,33 @@ class Controller:
             '/nestor.v1.Controller/ListTrials',
             nestor_dot_v1_dot_controller__pb2.ListTrialsRequest.SerializeToString,
             nestor_dot_v1_dot_controller__pb2.ListTrialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTrialColumns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nestor.v1.Controller/ListTrialColumns',
+            nestor_dot_v1_dot_controller__pb2.ListTrialColumnsRequest.SerializeToString,
+            nestor_dot_v1_dot_controller__pb2.TrialColumns.FromString,
             options,
             channel_credentials,
             insecure,
