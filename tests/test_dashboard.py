@@ -216,6 +216,33 @@ def test_a_trial_told_while_the_page_is_open_appears_without_a_reload(setup: Set
     assert console_errors(browser) == []
 
 
+def test_the_studies_and_executors_pages_stay_current_without_a_reload(setup: Setup, browser: Any,
+                                                                     tmp_path: Path) -> None:
+    open_page(browser, setup.url + "/")
+    browser.execute_script("window.notReloaded = true")
+    study = setup.client.create_study({**live_spec(), "name": "appears-later"})
+    wait_until(lambda: study.id in {e.get_attribute("data-id") for e in
+                                    browser.find_elements("css selector", "#studies tr.study")},
+               timeout=15, what="the new study in the list")
+    for t in study.suggest(2):
+        t.complete({"loss": 0.5})
+    wait_until(lambda: "2/" in browser.find_element("css selector", f"#studies tr[data-id='{study.id}']").text,
+               timeout=15, what="the study's progress")
+
+    open_page(browser, setup.url + "/executors")
+    browser.execute_script("window.notReloaded = true")
+    before = len(browser.find_elements("css selector", "#executors tr.executor"))
+    ctl_address = setup.client.address
+    second = start_executor(tmp_path, ctl_address, slots=3)
+    try:
+        wait_until(lambda: len(browser.find_elements("css selector", "#executors tr.executor")) == before + 1,
+                   timeout=20, what="the new executor in the list")
+    finally:
+        second.stop()
+    assert browser.execute_script("return window.notReloaded") is True
+    assert console_errors(browser) == []
+
+
 def test_read_only_by_default(setup: Setup) -> None:
     request = urllib.request.Request(study_url(setup, "branin") + "/stop", method="POST", data=b"")
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -257,6 +284,43 @@ def test_a_darts_search_shows_alpha_as_heat_maps_over_its_steps(setup: Setup, br
     heat = plot(browser, "outer")
     assert [t["type"] for t in heat] == ["heatmap", "heatmap"] and {t["x"] for t in heat} == {steps}
     assert "genotype" in browser.find_element("id", "outer-text").text
+    # The genotype as two cell graphs: 2 inputs, 4 nodes and the output each; an arrow per chosen edge (8) and
+    # per node into the output (4), each chosen edge labelled with its operation.
+    graph = plot(browser, "genotype")
+    assert [(t["type"], t["x"]) for t in graph] == [("scatter", 7), ("scatter", 7)]
+    (summary,) = study.outer_state()
+    from google.protobuf import json_format
+
+    genotype = json_format.MessageToDict(summary.summary)["genotype"]
+    labels = browser.execute_script("return document.getElementById('genotype').layout.annotations"
+                                    ".filter((a) => !a.showarrow).map((a) => a.text)")
+    for cell in ("normal", "reduce"):
+        assert f"{cell} cell" in labels
+    assert sorted(t for t in labels if not t.endswith(" cell")) == sorted(
+        op for cell in ("normal", "reduce") for op, _ in genotype[cell])
+    arrows = browser.execute_script("return document.getElementById('genotype').layout.annotations"
+                                    ".filter((a) => a.showarrow).length")
+    assert arrows == 2 * (8 + 4)
+    assert browser.find_element("id", "perturbation").get_attribute("hidden")  # selected by alpha
     assert console_errors(browser) == []
     browser.execute_script("document.getElementById('outer-card').scrollIntoView()")
     screenshot(browser, "study-darts.png")
+    browser.execute_script("document.getElementById('genotype').scrollIntoView()")
+    screenshot(browser, "study-genotype.png")
+
+    # Selected by perturbation: the scores the search sent, as a heat map per cell (edge x operation).
+    proto.algorithm.settings["selection"] = "perturbation"
+    study = setup.client.create_study(proto)
+    (trial,) = study.suggest(1)
+    trial.send_outer_grad({"alpha_normal": rng.normal(size=(14, 8)), "alpha_reduce": rng.normal(size=(14, 8))},
+                          {"val_loss": 2.0})
+    scores = {f"perturbation.{kind}_{cell}": rng.uniform(size=shape) for cell in ("normal", "reduce")
+              for kind, shape in (("op", (14, 8)), ("edge", (14,)))}
+    trial.send_outer_grad(scores, {"val_loss": 2.0})
+    open_page(browser, f"{setup.url}/studies/{study.id}")
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    heat = browser.execute_script("return document.getElementById('perturbation').data.map((t) => [t.type, "
+                                  "t.z.length, t.z[0].length])")
+    assert heat == [["heatmap", 14, 8], ["heatmap", 14, 8]]
+    assert "(perturbation)" in browser.find_element("id", "outer-text").text
+    assert console_errors(browser) == []
