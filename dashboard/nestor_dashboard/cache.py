@@ -35,7 +35,7 @@ TRIAL_LOG_EVENTS = {"trial_created", "trial_started", "trial_completed", "trial_
 ROW_EVENTS = TRIAL_LOG_EVENTS | {"trial_measurement"}
 
 
-#: The longest the replay waits for the first page to be served.
+#: The longest the replay waits for the first page to be drawn (it follows the study then).
 SERVE_FIRST_S = 10.0
 
 
@@ -56,8 +56,8 @@ class StudyCache:
         self.version = 0
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.following = True
-        #: Set once the page that asked first has its data: the replay of past events waits for it, so that
-        #: a big study's first render does not share the CPU with replaying every event it ever had.
+        #: Set once the page that asked first has drawn its first plot: the replay of past events waits for it,
+        #: so that a big study's first render does not share the CPU with replaying every event it ever had.
         self.served = threading.Event()
         #: (version, serialised study data): pages opened on an unchanged study reuse it.
         self.data_json: tuple[int, bytes] | None = None
