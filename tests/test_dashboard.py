@@ -243,6 +243,32 @@ def test_the_studies_and_executors_pages_stay_current_without_a_reload(setup: Se
     assert console_errors(browser) == []
 
 
+def test_the_table_filters_by_column_and_sorts(setup: Setup, browser: Any) -> None:
+    study = setup.studies["branin"]
+    trials = {t.id: (t.params["x0"], t.final_metrics["value"]) for t in study.trials() if "value" in t.final_metrics}
+    wanted = {i: v for i, (x0, v) in trials.items() if x0 < 2.5 and v >= 20}
+    assert 0 < len(wanted) < len(trials)
+    open_page(browser, study_url(setup, "branin"))
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    box = browser.find_element("id", "table-q")
+    box.send_keys("x0<2.5 value>=20")
+    wait_until(lambda: browser.find_element("id", "table-range").text.endswith(f" of {len(wanted)}"),
+               timeout=10, what="the filtered count")
+    # Sorted by the objective, descending (a second click): the largest value among the filtered first.
+    for _ in range(2):
+        browser.find_element("css selector", "#trials th[data-sort='value:0']").click()
+    top = max(wanted, key=wanted.__getitem__)
+    wait_until(lambda: browser.find_element("css selector", "#trials tbody tr.trial td a").text == str(top),
+               timeout=10, what="the largest value first")
+    console_errors(browser)
+    box.clear()
+    box.send_keys("nosuch<1")
+    wait_until(lambda: "no column 'nosuch'" in browser.find_element("id", "table-problem").text, timeout=10)
+    # The browser logs the refused request itself (400); nothing else went wrong.
+    assert all("400" in e for e in console_errors(browser))
+    box.clear()
+
+
 def test_read_only_by_default(setup: Setup) -> None:
     request = urllib.request.Request(study_url(setup, "branin") + "/stop", method="POST", data=b"")
     with pytest.raises(urllib.error.HTTPError) as refused:

@@ -28,6 +28,8 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 BACKGROUND = web.AppKey("background", set)
 #: A table page never holds more rows than this, whatever the browser asks.
 MAX_PAGE = 500
+#: The table's search box: longer text is cut (each term scans every trial).
+MAX_QUERY_CHARS = 1000
 #: How often an event stream with nothing to send checks that its page is still there.
 SSE_WAKE_S = 5.0
 
@@ -151,9 +153,12 @@ async def study_table(request: web.Request) -> web.Response:
         limit = min(MAX_PAGE, max(1, int(q.get("limit", 50))))
     except ValueError:
         raise web.HTTPBadRequest(text="offset and limit must be integers") from None
-    total, rows = await asyncio.to_thread(cache.page, offset=offset, limit=limit,
-                                          sort=q.get("sort", "id"), descending=q.get("desc", "") == "1",
-                                          state=q.get("state", ""), text=q.get("q", ""))
+    try:
+        total, rows = await asyncio.to_thread(cache.page, offset=offset, limit=limit,
+                                              sort=q.get("sort", "id"), descending=q.get("desc", "") == "1",
+                                              state=q.get("state", ""), text=q.get("q", "")[:MAX_QUERY_CHARS])
+    except ValueError as e:
+        raise web.HTTPBadRequest(text=f"q: {e}") from None
     return json_response({"total": total, "offset": offset, "rows": rows})
 
 

@@ -9,6 +9,9 @@ a page shows: the table's page, a download, a live update.
 from __future__ import annotations
 
 import math
+import operator
+import re
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import timestamp_pb2
@@ -135,15 +138,47 @@ class TrialTable:
         if state:
             wanted, states = state.upper(), self.cols["state"]
             chosen = [i for i in chosen if states[i] == wanted]
-        if text:
-            needle = text.lower()
-            chosen = [i for i in chosen if needle in self._searchable(i)]
+        for term in text.split():
+            chosen = self._filter(chosen, term)
         if sort != "id" or descending:
             column = self._column(sort)
             present = [i for i in chosen if column[i] is not None]
             missing = [i for i in chosen if column[i] is None]
             chosen = sorted(present, key=lambda i: _order(column[i]), reverse=descending) + missing
         return len(chosen), [self.row(i) for i in chosen[offset:offset + limit]]
+
+    def _filter(self, chosen: list[int] | range, term: str) -> list[int]:
+        """``name<op>literal`` keeps the trials whose column compares so (numbers as numbers, anything else
+        by ``=`` and ``!=``); any other term keeps those whose row mentions it."""
+        match = FILTER.match(term)
+        if match is None:
+            needle = term.lower()
+            return [i for i in chosen if needle in self._searchable(i)]
+        name, op, literal = match.groups()
+        column = self._named(name)
+        compare = OPERATORS[op]
+        try:
+            wanted: Any = float(literal)
+        except ValueError:
+            if op not in ("=", "!="):
+                raise ValueError(f"{term}: {op} compares numbers, and {literal!r} is none") from None
+            wanted = literal.lower()
+            return [i for i in chosen if column[i] is not None and compare(str(column[i]).lower(), wanted)]
+        return [i for i in chosen if isinstance(column[i], int | float) and compare(column[i], wanted)]
+
+    def _named(self, name: str) -> list[Any]:
+        """A column by the name a reader knows it by: a parameter, an objective's metric (or ``value``, the
+        first), or id, state, duration, executor, budget, attempt, reason."""
+        if name in self.params:
+            return self.params[name]
+        if name in self.metrics:
+            return self.values[self.metrics.index(name)]
+        if name == "value" and self.values:
+            return self.values[0]
+        if name in ("id", "duration", *SCALARS):
+            return self._column(name)
+        known = [*self.params, *self.metrics, "id", "duration", *SCALARS]
+        raise ValueError(f"no column {name!r} to filter on (one of: {', '.join(known)})")
 
     def _column(self, field: str) -> list[Any]:
         if field.startswith("param:"):
@@ -162,6 +197,12 @@ class TrialTable:
         row = self.row(i)
         params = " ".join(f"{k}={v}" for k, v in row["params"].items())
         return f"{row['id']} {row['state']} {params} {row['executor']} {row['reason']}".lower()
+
+
+#: ``name<op>literal`` in the table's search box.
+FILTER = re.compile(r"^([A-Za-z_][\w./-]*)(<=|>=|!=|=|<|>)(.+)$")
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne}
 
 
 def _order(v: Any) -> tuple[int, Any, str]:

@@ -265,7 +265,10 @@ function tableQuery() {
 }
 
 async function loadTable() {
-  showTable(await (await fetch(`${api}/table?${tableQuery()}`)).json());
+  const answer = await fetch(`${api}/table?${tableQuery()}`);
+  const problem = document.getElementById("table-problem");
+  problem.textContent = answer.ok ? "" : await answer.text();  // e.g. a filter on a column that is not there
+  if (answer.ok) showTable(await answer.json());
 }
 
 function showTable(page) {
