@@ -24,7 +24,6 @@ from nestor_controller.samplers.base import Assignment, Observation
 from nestor_controller.samplers.gp.fit import fit_map
 from nestor_controller.samplers.gp.model import GPModel
 from nestor_controller.samplers.gp.optimize import maximize
-from nestor_controller.samplers.model_based import distinct_pick
 from nestor_controller.samplers.multiobjective.ehvi import Boxes, decompose, ehvi, thin
 from nestor_controller.samplers.multiobjective.hypervolume import reference_point
 from nestor_controller.samplers.multiobjective.pareto import loss_matrix, pareto_mask
@@ -94,14 +93,7 @@ class ManyOutputs:
             boxes = decompose(thin(np.asarray(front), ref), ref) if ref is not None and front else None
             acq = many_acquisition(models, m, boxes, thresholds)
             cand = maximize(enc, acq, self.rng, centers, raw=self._raw_count(n), starts=self.restarts, local=20)
-            i = self._spread_pick(models[0], cand.X, cand.act, n) if models[0].n > n else None
-            if i is None:
-                i = distinct_pick(cand.X, np.vstack(taken))
-            if i is None:  # every candidate was tried already (a small discrete space): a fresh random point
-                zx, za = enc.from_cube(self.rng.random((1, enc.n_params)))
-                z, zact = zx[0], za[0]
-            else:
-                z, zact = cand.X[i], cand.act[i]
+            z, zact = self._choose(enc, models[0], cand, n, taken)
             out.append(enc.decode(z[None], zact[None])[0])
             taken.append(z[None])
             believe(z, enc.col_active(zact[None])[0])

@@ -149,20 +149,25 @@ class GPSampler(ManyOutputs, DesignedSampler):
         for _ in range(count):
             cand = maximize(enc, self._acquisition(fantasy, lambda: best), self.rng, centers,
                             raw=self._raw_count(len(valid)), starts=self.restarts, local=20)
-            i = self._spread_pick(fantasy, cand.X, cand.act, len(valid)) if fantasy.n > len(valid) else None
-            if i is None:
-                i = distinct_pick(cand.X, np.vstack(taken))
-            if i is None:  # every candidate was tried already (a small discrete space): a fresh random point
-                z, za = enc.from_cube(self.rng.random((1, enc.n_params)))
-                z, zact = z[0], za[0]
-            else:
-                z, zact = cand.X[i], cand.act[i]
+            z, zact = self._choose(enc, fantasy, cand, len(valid), taken)
             out.append(enc.decode(z[None], zact[None])[0])
             taken.append(z[None])
             add_fantasy(z, enc.col_active(zact[None])[0])
             fantasy.set_targets(np.asarray(ys))
             self.suggested += 1
         return out
+
+    def _choose(self, enc: Any, model: GPModel, cand: Any, n_observed: int,
+                taken: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(point, active mask) of the candidate to suggest: the best spread from pending points, else the
+        best not tried yet, else (a small discrete space tried out) a fresh random point."""
+        i = self._spread_pick(model, cand.X, cand.act, n_observed) if model.n > n_observed else None
+        if i is None:
+            i = distinct_pick(cand.X, np.vstack(taken))
+        if i is None:
+            z, za = enc.from_cube(self.rng.random((1, enc.n_params)))
+            return z[0], za[0]
+        return cand.X[i], cand.act[i]
 
     @staticmethod
     def _spread_pick(model: GPModel, X: np.ndarray, act: np.ndarray, n_observed: int) -> int | None:
