@@ -191,7 +191,20 @@ function drawTimeline() {
                {margin: {t: 10, r: 10, l: 140}, yaxis: {type: "category"}}, CONFIG);
 }
 
+// Every trial's measurements come again with each fetch of the curves: at most every few seconds (longer for
+// big studies), and once more after the last change.
+const CURVES_EVERY_MS = 5000;
+let curvesAt = 0, curvesTimer = null;
+
+function scheduleCurves() {
+  if (curvesTimer) return;
+  const every = Math.max(CURVES_EVERY_MS, data.trials.id.length);
+  curvesTimer = setTimeout(() => { curvesTimer = null; drawCurves(); },
+                           Math.max(0, every - (performance.now() - curvesAt)));
+}
+
 async function drawCurves() {
+  curvesAt = performance.now();
   const curves = await (await fetch(`${api}/curves`)).json();
   const marks = curves.decisions;
   const colors = {stopped: "#e45756", paused: "#f58518", promoted: "#54a24b", decision: "#b279a2"};
@@ -319,7 +332,7 @@ function scheduleRedraw(finished) {
     redrawTimer = null;
     drawAll();
     loadTable();
-    if (finished) drawCurves();
+    if (finished) scheduleCurves();
   }, redrawEvery());
 }
 
