@@ -201,3 +201,26 @@ def test_motpe_split_with_three_objectives_picks_from_the_front_and_repeats_itse
     front = set(np.flatnonzero(non_dominated_ranks(F) == 0).tolist())
     assert set(good.tolist()) <= front or len(front) < len(good)
     assert split_good_many(F, np.zeros(120), gamma=0.1, max_good=10)[0].tolist() == good.tolist()
+
+
+def test_motpe_good_density_takes_each_kernel_width_from_its_neighbours() -> None:
+    from nestor_controller.samplers.encoding import Encoder
+    from nestor_controller.samplers.tpe.kde import ParzenEstimator, local_bandwidths
+
+    # The wider gap to a neighbour; the outermost centres look inwards; never under 1 / min(100, m + 2).
+    h = local_bandwidths(np.array([0.5, 0.1, 0.9, 0.2]))
+    assert np.allclose(h, [0.4, 1 / 6, 0.4, 0.3])
+    assert np.allclose(local_bandwidths(np.array([0.5, 0.5, 0.5])), 0.2)
+    assert np.allclose(local_bandwidths(np.array([0.3])), 0.7)
+    enc = Encoder(box(2))
+    X, act = enc.encode([{"x0": 0.1, "x1": 0.5}, {"x0": 0.2, "x1": 0.5}, {"x0": 0.9, "x1": 0.5}])
+    local = ParzenEstimator(enc, X, act, local=True)
+    shared = ParzenEstimator(enc, X, act)
+    assert np.isscalar(shared.bandwidth[0]) and len(local.bandwidth[0]) == 4
+    rng = np.random.default_rng(0)
+    C, Ca = local.sample(rng, 64)
+    assert np.isfinite(local.log_pdf(C, Ca)).all() and ((C >= 0) & (C <= 1)).all()
+    # A density: its integral over the unit square is about 1.
+    g = np.linspace(0.0025, 0.9975, 200)
+    G, Ga = enc.encode([{"x0": a, "x1": b} for a in g for b in g])
+    assert abs(np.exp(local.log_pdf(G, Ga)).mean() - 1.0) < 0.02

@@ -10,7 +10,9 @@ centre (a conditional one) is drawn from, and scored by, the prior.
 
 Bandwidths follow Scott's rule per numeric parameter, on a spread that
 blends the centres with the prior's (a uniform), so few points do not give
-a needle, and is capped, so scattered points do not give a blanket.
+a needle, and is capped, so scattered points do not give a blanket. With
+`local` (MOTPE's good density) each centre has its own bandwidth per numeric
+parameter instead, the wider of its gaps to its neighbours (local_bandwidths).
 """
 
 from __future__ import annotations
@@ -41,10 +43,28 @@ def bandwidth(col: np.ndarray, prior_weight: float, d: int, factor: float) -> fl
     return max(MIN_BANDWIDTH, factor * sd * (m + 1) ** (-1.0 / (d + 4)))
 
 
+def local_bandwidths(col: np.ndarray) -> np.ndarray:
+    """One bandwidth per centre: the wider of its gaps to the neighbouring centres (the range's ends count
+    only for a lone centre), at least 1 / min(100, m + 2) and at most the range."""
+    m = len(col)
+    order = np.argsort(col, kind="stable")
+    edges = np.concatenate([[0.0], col[order], [1.0]])
+    gaps = np.diff(edges)
+    h = np.maximum(gaps[:-1], gaps[1:])
+    if m >= 2:  # the outermost centres: the gap inwards, not the one to the range's end
+        h[0], h[-1] = gaps[1], gaps[-2]
+    out = np.empty(m)
+    out[order] = np.clip(h, 1.0 / min(100.0, m + 2.0), 1.0)
+    return out
+
+
 class ParzenEstimator:
     def __init__(self, enc: Encoder, X: np.ndarray, act: np.ndarray, *, prior_weight: float = 1.0,
-                 bandwidth_factor: float = 1.0, weights: np.ndarray | None = None) -> None:
-        """Centres X (encoded rows) with activity act; `weights` (default equal) are relative."""
+                 bandwidth_factor: float = 1.0, weights: np.ndarray | None = None, local: bool = False) -> None:
+        """Centres X (encoded rows) with activity act; `weights` (default equal) are relative.
+
+        `local`: each centre's bandwidth on a numeric parameter is set by its neighbours (local_bandwidths)
+        instead of one bandwidth per parameter."""
         self.enc = enc
         n = len(X)
         self.n = n
@@ -52,13 +72,18 @@ class ParzenEstimator:
         self.log_weights = np.log(np.append(w, prior_weight) / (w.sum() + prior_weight))
         self.act = np.vstack([act, np.zeros((1, enc.n_params), dtype=bool)])  # the prior: every parameter "inactive"
         self.centres: dict[int, np.ndarray] = {}
-        self.bandwidth: dict[int, float] = {}
+        #: Per parameter: one bandwidth, or (local) one per component, the prior's unused.
+        self.bandwidth: dict[int, float | np.ndarray] = {}
         self.eps: dict[int, float] = {}
         d = max(1, enc.n_params)
         for i, c in enc.numeric_col.items():
             col = X[act[:, i], c]
             m = len(col)
             self.bandwidth[i] = bandwidth(col, prior_weight, d, bandwidth_factor)
+            if local and m:
+                h = np.full(n + 1, self.bandwidth[i])
+                h[np.flatnonzero(act[:, i])] = local_bandwidths(col)
+                self.bandwidth[i] = h
             self.centres[i] = np.append(X[:, c], 0.5)
         for i in enc.onehot:
             k = enc.onehot[i].stop - enc.onehot[i].start
@@ -98,7 +123,9 @@ class ParzenEstimator:
                 c = self.centres[i]
                 mass = special.ndtr((1.0 - c) / h) - special.ndtr(-c / h)
                 z = (x[:, None] - c[None, :]) / h
-                lp = -0.5 * z * z - math.log(h * math.sqrt(2 * math.pi)) - np.log(mass)[None, :]
+                norm = (np.log(h * math.sqrt(2 * math.pi))[None, :] if isinstance(h, np.ndarray)
+                        else math.log(h * math.sqrt(2 * math.pi)))
+                lp = -0.5 * z * z - norm - np.log(mass)[None, :]
                 lp = np.where(here[None, :], lp, 0.0)  # the prior's density on [0, 1] is 1
             total += np.where(on[:, None], lp, 0.0)
         return special.logsumexp(total, axis=1)
@@ -120,12 +147,13 @@ class ParzenEstimator:
                 choice = np.where(keep, own, other)
                 X[np.arange(count), sl.start + choice] = 1.0
             else:
-                X[:, enc.numeric_col[i]] = np.where(
-                    here, self._truncated_normal(rng, self.centres[i][comp], self.bandwidth[i]), rng.random(count))
+                h = self.bandwidth[i]
+                drawn = self._truncated_normal(rng, self.centres[i][comp], h[comp] if isinstance(h, np.ndarray) else h)
+                X[:, enc.numeric_col[i]] = np.where(here, drawn, rng.random(count))
         return enc.repair(X)
 
     @staticmethod
-    def _truncated_normal(rng: np.random.Generator, c: np.ndarray, h: float) -> np.ndarray:
+    def _truncated_normal(rng: np.random.Generator, c: np.ndarray, h: float | np.ndarray) -> np.ndarray:
         lo, hi = special.ndtr(-c / h), special.ndtr((1.0 - c) / h)
         u = lo + rng.random(len(c)) * (hi - lo)
         return np.clip(c + h * special.ndtri(np.clip(u, 1e-300, 1 - 1e-16)), 0.0, 1.0)

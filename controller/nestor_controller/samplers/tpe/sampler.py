@@ -9,7 +9,9 @@ parallel workers to different places.
 
 With several objectives or with constraints it is MOTPE: the split is
 samplers/multiobjective/split.py's (feasible first, then non-domination rank,
-then hypervolume contribution), the estimators the same.
+then hypervolume contribution); with several objectives the good estimator
+gives each centre its own bandwidths, from its neighbours
+(kde.local_bandwidths).
 """
 
 from __future__ import annotations
@@ -95,8 +97,12 @@ class TPESampler(DesignedSampler):
         enc = self.encoder
         X, act = enc.encode([o.params for o in valid])
         good, bad = self._split(valid)
+        # With several objectives the good trials are spread along the front on purpose: their overall spread
+        # says nothing about how wide each one's kernel should be, so l takes each from its neighbours.
+        # g keeps one bandwidth per parameter: hundreds of narrow kernels would make it a bed of needles.
+        local = len(self.objectives) > 1
         l_model = ParzenEstimator(enc, X[good], act[good], prior_weight=self.prior_weight,
-                                  bandwidth_factor=self.bandwidth_factor)
+                                  bandwidth_factor=self.bandwidth_factor, local=local)
         taken = [enc.encode([o.params for o in history])[0]]
         pending = [*running, *out]
         while len(out) < count:
