@@ -110,7 +110,7 @@ class TrialTable:
     def row(self, i: int) -> Row:
         start, end = self.cols["start"][i], self.cols["end"][i]
         return {"id": self.id[i], **{k: self.cols[k][i] for k in SCALARS},
-                "params": {n: col[i] for n, col in self.params.items() if col[i] is not None},
+                "params": self._params(i),
                 "values": self.row_values(i),
                 "duration": None if start is None or end is None else max(0.0, end - start)}
 
@@ -126,8 +126,11 @@ class TrialTable:
         """(parameters, value) of every finished trial with a value for the objective."""
         done = ("COMPLETED", "STOPPED")
         values, states = self.values[objective], self.cols["state"]
-        return [(self.row(i)["params"], values[i]) for i in range(len(self.id))
+        return [(self._params(i), values[i]) for i in range(len(self.id))
                 if states[i] in done and values[i] is not None]
+
+    def _params(self, i: int) -> dict[str, Any]:
+        return {n: col[i] for n, col in self.params.items() if col[i] is not None}
 
     # --- the table's pages ------------------------------------------------------------------
 
