@@ -259,6 +259,8 @@ def rpcs(targets: list[str], victim: str) -> list[Rpc]:
             lambda r: c.GetTrialRequest(study_id=readable(r), trial_id=r.randrange(0, 5))),
         Rpc("Controller", "ListTrials", c.ListTrialsRequest, "unary",
             lambda r: c.ListTrialsRequest(study_id=readable(r), include_measurements=True)),
+        Rpc("Controller", "ListTrialColumns", c.ListTrialColumnsRequest, "unary",
+            lambda r: c.ListTrialColumnsRequest(study_id=readable(r), metrics=r.choice(([], ["loss"], ["x" * 300])))),
         Rpc("Controller", "GetBestTrials", c.GetBestTrialsRequest, "unary",
             lambda r: c.GetBestTrialsRequest(study_id=readable(r), count=r.choice((0, 1, 3)))),
         # Watched: the victim (ended: its stream closes) and unknown ids; a running study's stream is live.
