@@ -221,22 +221,27 @@ def test_the_studies_and_executors_pages_stay_current_without_a_reload(setup: Se
     open_page(browser, setup.url + "/")
     browser.execute_script("window.notReloaded = true")
     study = setup.client.create_study({**live_spec(), "name": "appears-later"})
-    wait_until(lambda: study.id in {e.get_attribute("data-id") for e in
-                                    browser.find_elements("css selector", "#studies tr.study")},
+    # Read in one script: the page swaps its table's body every few seconds, so elements found by one call
+    # may be gone by the next.
+    wait_until(lambda: study.id in browser.execute_script(
+        "return [...document.querySelectorAll('#studies tr.study')].map((e) => e.dataset.id)"),
                timeout=15, what="the new study in the list")
     for t in study.suggest(2):
         t.complete({"loss": 0.5})
-    wait_until(lambda: "2/" in browser.find_element("css selector", f"#studies tr[data-id='{study.id}']").text,
-               timeout=15, what="the study's progress")
+    wait_until(lambda: "2/" in browser.execute_script(
+        "const row = document.querySelector(`#studies tr[data-id='${arguments[0]}']`);"
+        "return row ? row.textContent : ''", study.id), timeout=15, what="the study's progress")
 
     open_page(browser, setup.url + "/executors")
     browser.execute_script("window.notReloaded = true")
-    before = len(browser.find_elements("css selector", "#executors tr.executor"))
+    def executors() -> int:
+        return browser.execute_script("return document.querySelectorAll('#executors tr.executor').length")
+
+    before = executors()
     ctl_address = setup.client.address
     second = start_executor(tmp_path, ctl_address, slots=3)
     try:
-        wait_until(lambda: len(browser.find_elements("css selector", "#executors tr.executor")) == before + 1,
-                   timeout=20, what="the new executor in the list")
+        wait_until(lambda: executors() == before + 1, timeout=20, what="the new executor in the list")
     finally:
         second.stop()
     assert browser.execute_script("return window.notReloaded") is True
@@ -258,7 +263,8 @@ def test_the_table_filters_by_column_and_sorts(setup: Setup, browser: Any) -> No
     for _ in range(2):
         browser.find_element("css selector", "#trials th[data-sort='value:0']").click()
     top = max(wanted, key=wanted.__getitem__)
-    wait_until(lambda: browser.find_element("css selector", "#trials tbody tr.trial td a").text == str(top),
+    wait_until(lambda: browser.execute_script(  # one script: each answer replaces the table's body
+        "const a = document.querySelector('#trials tbody tr.trial td a'); return a ? a.textContent : ''") == str(top),
                timeout=10, what="the largest value first")
     console_errors(browser)
     box.clear()

@@ -97,7 +97,7 @@ def trial_detail(t: study_pb2.Trial, spec: study_pb2.StudySpec, events: list[dic
     d["measurements"] = [measurement_to_dict(m) for m in t.measurements]
     d["events"] = events
     d["start_s"], d["end_s"] = seconds(t.start_time), seconds(t.end_time)
-    d["checkpoint"] = getattr(t, "checkpoint", "")  # a field newer controllers fill
+    d["checkpoint"] = t.checkpoint
     return d
 
 
