@@ -614,7 +614,8 @@ class Engine:
                         await call.write(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial(reason=str(e))))
                         finished = True
                         break
-                    await call.write(executor_pb2.ControllerMessage(outer=bilevel.values_proto(applied)))
+                    if applied.reply:
+                        await call.write(executor_pb2.ControllerMessage(outer=bilevel.values_proto(applied)))
                     if applied.stop_reason and not stop_sent:
                         stop_sent = True
                         refused |= not await write_unless_ended(call, executor_pb2.ControllerMessage(

@@ -29,6 +29,9 @@ class Applied:
     values: Arrays
     step: int
     stop_reason: str = ""
+    #: False when the values did not change and the run waits for no answer: a reply written to a run that
+    #: has just ended fails its stream, and its result with it.
+    reply: bool = True
 
 
 def check_arrays(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]], where: str,

@@ -198,7 +198,8 @@ class DartsStrategy(BilevelStrategy):
         # Scores do not move alpha: they are kept (with the state, so a restart keeps them) for derivation.
         s.info["perturbation"] = {n[len(SCORES_PREFIX):]: np.asarray(grads[n], dtype=np.float64).tolist()
                                   for n in expected}
-        return Applied(self.exported(s.values), s.step)
+        # A search sends its scores as its last message and ends: nothing to answer.
+        return Applied(self.exported(s.values), s.step, reply=False)
 
     def caps(self) -> tuple[int, int]:
         return int(self.settings["max_skips"]), int(self.settings["max_parameter_free"])
