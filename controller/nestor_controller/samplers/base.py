@@ -61,12 +61,28 @@ class Sampler(ABC):
     #: Takes a study with constraints: it models feasibility (GP, TPE, NSGA-II) or needs no model of the
     #: results at all (random, grid). Others refuse constraints rather than ignore them.
     accepts_constraints: ClassVar[bool] = False
+    #: Warm-start modes it takes (samplers/priors.py): every sampler runs the priors' best first (top_k, done
+    #: by the study's queue); "observations" (weighted prior results in its model) and "transfer" (a model of
+    #: the priors, this study's on its residuals) are for those that implement set_priors' use.
+    warm_modes: ClassVar[tuple[str, ...]] = ("top_k",)
 
     def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
         self.space = space
         self.objectives = list(objectives)
         self.settings = {**self.defaults, **settings}
         self.seed = seed
+        #: Prior studies for the "observations" and "transfer" modes; empty for a cold study.
+        self.priors: list[Any] = []
+        self.warm_mode = ""
+        self.prior_decay = 0.0
+
+    def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
+        """The prior studies (priors.PriorStudy) a warm-started study chose at its creation, with the mode and
+        the decay of their weight (priors.prior_weight). Called once, before load_state, on every start: the
+        priors are persisted with the study, so what the sampler derives from them is derived again the same."""
+        self.priors = list(priors)
+        self.warm_mode = mode
+        self.prior_decay = decay
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
