@@ -63,10 +63,18 @@ def filler(p: ParamDef) -> ParamValue:
     if p.kind == "categorical":
         return p.choices[0]
     mid = math.sqrt(p.low * p.high) if p.log and p.low > 0 else (p.low + p.high) / 2
-    if p.step > 0:
+    if p.step > 0 and p.kind == "double":
         mid = p.low + round((mid - p.low) / p.step) * p.step
-    mid = min(max(mid, p.low), p.high)
-    return int(round(mid)) if p.kind == "int" else mid
+    return fit(p, mid)
+
+
+def fit(p: ParamDef, x: float) -> ParamValue:
+    """A number clipped to a numeric parameter's bounds, on its step (an int: a whole number)."""
+    x = min(max(x, p.low), p.high)
+    if p.kind == "int":
+        step = int(p.step) or 1
+        return min(int(p.low) + round((x - p.low) / step) * step, int(p.high))
+    return x
 
 
 def project(space: Space, kinds: Mapping[str, str], params: Mapping[str, ParamValue]) -> Assignment | None:
@@ -84,9 +92,7 @@ def project(space: Space, kinds: Mapping[str, str], params: Mapping[str, ParamVa
             elif isinstance(v, bool) or not isinstance(v, int | float):
                 return None
             else:
-                v = min(max(float(v), p.low), p.high)
-                if p.kind == "int":
-                    v = int(round(v))
+                v = fit(p, float(v))
             out[p.name] = v
         else:
             out[p.name] = filler(p)
