@@ -60,10 +60,19 @@ class GetStudyRequest(_message.Message):
     def __init__(self, study_id: _Optional[str] = ...) -> None: ...
 
 class ListStudiesRequest(_message.Message):
-    __slots__ = ("include_finished",)
+    __slots__ = ("include_finished", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     INCLUDE_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     include_finished: bool
-    def __init__(self, include_finished: _Optional[bool] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, include_finished: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListStudiesResponse(_message.Message):
     __slots__ = ("studies",)
@@ -94,6 +103,62 @@ class DeleteStudyResponse(_message.Message):
     purged: _containers.RepeatedScalarFieldContainer[str]
     purge_note: str
     def __init__(self, purged: _Optional[_Iterable[str]] = ..., purge_note: _Optional[str] = ...) -> None: ...
+
+class EnqueueTrialsRequest(_message.Message):
+    __slots__ = ("study_id", "trials", "skip_duplicates", "request_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SKIP_DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trials: _containers.RepeatedCompositeFieldContainer[_study_pb2.ParamSet]
+    skip_duplicates: bool
+    request_id: str
+    def __init__(self, study_id: _Optional[str] = ..., trials: _Optional[_Iterable[_Union[_study_pb2.ParamSet, _Mapping]]] = ..., skip_duplicates: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EnqueueTrialsResponse(_message.Message):
+    __slots__ = ("enqueued", "queued")
+    ENQUEUED_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    enqueued: int
+    queued: int
+    def __init__(self, enqueued: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
+
+class AddTrialsRequest(_message.Message):
+    __slots__ = ("study_id", "trials", "request_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trials: _containers.RepeatedCompositeFieldContainer[_study_pb2.AddedTrial]
+    request_id: str
+    def __init__(self, study_id: _Optional[str] = ..., trials: _Optional[_Iterable[_Union[_study_pb2.AddedTrial, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AddTrialsResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[_study_pb2.Trial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[_study_pb2.Trial, _Mapping]]] = ...) -> None: ...
+
+class ExtendStudyRequest(_message.Message):
+    __slots__ = ("study_id", "max_trials", "request_id")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    max_trials: int
+    request_id: str
+    def __init__(self, study_id: _Optional[str] = ..., max_trials: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SetTrialUserAttrsRequest(_message.Message):
+    __slots__ = ("study_id", "trial_id", "user_attrs")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    trial_id: int
+    user_attrs: _struct_pb2.Struct
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class SuggestTrialsRequest(_message.Message):
     __slots__ = ("study_id", "count", "client_id", "request_id")

@@ -61,6 +61,26 @@ class ControllerStub:
                 request_serializer=nestor_dot_v1_dot_controller__pb2.DeleteStudyRequest.SerializeToString,
                 response_deserializer=nestor_dot_v1_dot_controller__pb2.DeleteStudyResponse.FromString,
                 _registered_method=True)
+        self.EnqueueTrials = channel.unary_unary(
+                '/nestor.v1.Controller/EnqueueTrials',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.EnqueueTrialsRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_controller__pb2.EnqueueTrialsResponse.FromString,
+                _registered_method=True)
+        self.AddTrials = channel.unary_unary(
+                '/nestor.v1.Controller/AddTrials',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.AddTrialsRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_controller__pb2.AddTrialsResponse.FromString,
+                _registered_method=True)
+        self.ExtendStudy = channel.unary_unary(
+                '/nestor.v1.Controller/ExtendStudy',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.ExtendStudyRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_study__pb2.Study.FromString,
+                _registered_method=True)
+        self.SetTrialUserAttrs = channel.unary_unary(
+                '/nestor.v1.Controller/SetTrialUserAttrs',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.SetTrialUserAttrsRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_study__pb2.Trial.FromString,
+                _registered_method=True)
         self.SuggestTrials = channel.unary_unary(
                 '/nestor.v1.Controller/SuggestTrials',
                 request_serializer=nestor_dot_v1_dot_controller__pb2.SuggestTrialsRequest.SerializeToString,
@@ -152,6 +172,34 @@ class ControllerServicer:
 
     def DeleteStudy(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnqueueTrials(self, request, context):
+        """Parameter sets the study runs, in order, before asking its sampler again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddTrials(self, request, context):
+        """Results obtained elsewhere become completed (or failed) trials the sampler learns from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtendStudy(self, request, context):
+        """Raises max_trials of a running or finished study; it goes on as if the budget had been larger.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTrialUserAttrs(self, request, context):
+        """Sets (merges) a trial's user attributes; a null value removes one.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -264,6 +312,26 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.DeleteStudy,
                     request_deserializer=nestor_dot_v1_dot_controller__pb2.DeleteStudyRequest.FromString,
                     response_serializer=nestor_dot_v1_dot_controller__pb2.DeleteStudyResponse.SerializeToString,
+            ),
+            'EnqueueTrials': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnqueueTrials,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.EnqueueTrialsRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_controller__pb2.EnqueueTrialsResponse.SerializeToString,
+            ),
+            'AddTrials': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTrials,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.AddTrialsRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_controller__pb2.AddTrialsResponse.SerializeToString,
+            ),
+            'ExtendStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendStudy,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.ExtendStudyRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_study__pb2.Study.SerializeToString,
+            ),
+            'SetTrialUserAttrs': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTrialUserAttrs,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.SetTrialUserAttrsRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_study__pb2.Trial.SerializeToString,
             ),
             'SuggestTrials': grpc.unary_unary_rpc_method_handler(
                     servicer.SuggestTrials,
@@ -461,6 +529,114 @@ class Controller:
             '/nestor.v1.Controller/DeleteStudy',
             nestor_dot_v1_dot_controller__pb2.DeleteStudyRequest.SerializeToString,
             nestor_dot_v1_dot_controller__pb2.DeleteStudyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueTrials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nestor.v1.Controller/EnqueueTrials',
+            nestor_dot_v1_dot_controller__pb2.EnqueueTrialsRequest.SerializeToString,
+            nestor_dot_v1_dot_controller__pb2.EnqueueTrialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTrials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nestor.v1.Controller/AddTrials',
+            nestor_dot_v1_dot_controller__pb2.AddTrialsRequest.SerializeToString,
+            nestor_dot_v1_dot_controller__pb2.AddTrialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nestor.v1.Controller/ExtendStudy',
+            nestor_dot_v1_dot_controller__pb2.ExtendStudyRequest.SerializeToString,
+            nestor_dot_v1_dot_study__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTrialUserAttrs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nestor.v1.Controller/SetTrialUserAttrs',
+            nestor_dot_v1_dot_controller__pb2.SetTrialUserAttrsRequest.SerializeToString,
+            nestor_dot_v1_dot_study__pb2.Trial.FromString,
             options,
             channel_credentials,
             insecure,

@@ -119,7 +119,7 @@ class Fidelity(_message.Message):
     def __init__(self, name: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class StudySpec(_message.Message):
-    __slots__ = ("name", "space", "objectives", "algorithm", "scheduler", "budget", "fidelity", "trainable", "trainable_config", "seed", "trial_timeout_s", "labels", "constraints", "heartbeat_timeout_s", "expired_trials")
+    __slots__ = ("name", "space", "objectives", "algorithm", "scheduler", "budget", "fidelity", "trainable", "trainable_config", "seed", "trial_timeout_s", "labels", "constraints", "heartbeat_timeout_s", "expired_trials", "warm_start", "task")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +142,8 @@ class StudySpec(_message.Message):
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     EXPIRED_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    WARM_START_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     name: str
     space: _space_pb2.SearchSpace
     objectives: _containers.RepeatedCompositeFieldContainer[Objective]
@@ -157,26 +159,94 @@ class StudySpec(_message.Message):
     constraints: _containers.RepeatedCompositeFieldContainer[Constraint]
     heartbeat_timeout_s: float
     expired_trials: str
-    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[_space_pb2.SearchSpace, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., algorithm: _Optional[_Union[AlgorithmSpec, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerSpec, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., trainable: _Optional[str] = ..., trainable_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., seed: _Optional[int] = ..., trial_timeout_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., heartbeat_timeout_s: _Optional[float] = ..., expired_trials: _Optional[str] = ...) -> None: ...
+    warm_start: WarmStart
+    task: Task
+    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[_space_pb2.SearchSpace, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., algorithm: _Optional[_Union[AlgorithmSpec, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerSpec, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., trainable: _Optional[str] = ..., trainable_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., seed: _Optional[int] = ..., trial_timeout_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., heartbeat_timeout_s: _Optional[float] = ..., expired_trials: _Optional[str] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ..., task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
+
+class WarmStart(_message.Message):
+    __slots__ = ("studies", "labels", "similar", "mode", "top_k", "decay")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STUDIES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SIMILAR_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    DECAY_FIELD_NUMBER: _ClassVar[int]
+    studies: _containers.RepeatedScalarFieldContainer[str]
+    labels: _containers.ScalarMap[str, str]
+    similar: int
+    mode: str
+    top_k: int
+    decay: float
+    def __init__(self, studies: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., similar: _Optional[int] = ..., mode: _Optional[str] = ..., top_k: _Optional[int] = ..., decay: _Optional[float] = ...) -> None: ...
+
+class Task(_message.Message):
+    __slots__ = ("features",)
+    class FeaturesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    features: _containers.ScalarMap[str, float]
+    def __init__(self, features: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class PriorStudy(_message.Message):
+    __slots__ = ("study_id", "name", "distance", "observations")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    name: str
+    distance: float
+    observations: int
+    def __init__(self, study_id: _Optional[str] = ..., name: _Optional[str] = ..., distance: _Optional[float] = ..., observations: _Optional[int] = ...) -> None: ...
+
+class WarmStartSummary(_message.Message):
+    __slots__ = ("mode", "priors", "observations", "weight", "enqueued")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    PRIORS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUED_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    priors: _containers.RepeatedCompositeFieldContainer[PriorStudy]
+    observations: int
+    weight: float
+    enqueued: int
+    def __init__(self, mode: _Optional[str] = ..., priors: _Optional[_Iterable[_Union[PriorStudy, _Mapping]]] = ..., observations: _Optional[int] = ..., weight: _Optional[float] = ..., enqueued: _Optional[int] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
-    __slots__ = ("pending", "running", "completed", "stopped", "failed", "paused")
+    __slots__ = ("pending", "running", "completed", "stopped", "failed", "paused", "added", "queued")
     PENDING_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     PAUSED_FIELD_NUMBER: _ClassVar[int]
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
     pending: int
     running: int
     completed: int
     stopped: int
     failed: int
     paused: int
-    def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ..., paused: _Optional[int] = ...) -> None: ...
+    added: int
+    queued: int
+    def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ..., paused: _Optional[int] = ..., added: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
 
 class Study(_message.Message):
-    __slots__ = ("id", "spec", "state", "create_time", "end_time", "counts", "reason", "seed", "hypervolume", "reference_point")
+    __slots__ = ("id", "spec", "state", "create_time", "end_time", "counts", "reason", "seed", "hypervolume", "reference_point", "warm_start")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +257,7 @@ class Study(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     HYPERVOLUME_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_POINT_FIELD_NUMBER: _ClassVar[int]
+    WARM_START_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: StudySpec
     state: StudyState
@@ -197,7 +268,8 @@ class Study(_message.Message):
     seed: int
     hypervolume: float
     reference_point: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., reason: _Optional[str] = ..., seed: _Optional[int] = ..., hypervolume: _Optional[float] = ..., reference_point: _Optional[_Iterable[float]] = ...) -> None: ...
+    warm_start: WarmStartSummary
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., reason: _Optional[str] = ..., seed: _Optional[int] = ..., hypervolume: _Optional[float] = ..., reference_point: _Optional[_Iterable[float]] = ..., warm_start: _Optional[_Union[WarmStartSummary, _Mapping]] = ...) -> None: ...
 
 class Measurement(_message.Message):
     __slots__ = ("step", "metrics", "elapsed_s")
@@ -217,7 +289,7 @@ class Measurement(_message.Message):
     def __init__(self, step: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt", "decision", "infeasible", "checkpoint")
+    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt", "decision", "infeasible", "checkpoint", "origin", "user_attrs")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +314,8 @@ class Trial(_message.Message):
     DECISION_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     id: int
     params: _containers.MessageMap[str, _space_pb2.Value]
@@ -259,4 +333,42 @@ class Trial(_message.Message):
     decision: str
     infeasible: bool
     checkpoint: str
-    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ..., decision: _Optional[str] = ..., infeasible: _Optional[bool] = ..., checkpoint: _Optional[str] = ...) -> None: ...
+    origin: str
+    user_attrs: _struct_pb2.Struct
+    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ..., decision: _Optional[str] = ..., infeasible: _Optional[bool] = ..., checkpoint: _Optional[str] = ..., origin: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ParamSet(_message.Message):
+    __slots__ = ("params", "user_attrs")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _space_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_space_pb2.Value, _Mapping]] = ...) -> None: ...
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    params: _containers.MessageMap[str, _space_pb2.Value]
+    user_attrs: _struct_pb2.Struct
+    def __init__(self, params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class AddedTrial(_message.Message):
+    __slots__ = ("params", "final_measurement", "measurements", "error", "user_attrs")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _space_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_space_pb2.Value, _Mapping]] = ...) -> None: ...
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    params: _containers.MessageMap[str, _space_pb2.Value]
+    final_measurement: Measurement
+    measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
+    error: str
+    user_attrs: _struct_pb2.Struct
+    def __init__(self, params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., error: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
