@@ -103,9 +103,11 @@ class DesignedSampler(Sampler):
         self.suggested = 0
 
     def initial(self, count: int, n_valid: int, n_initial: int) -> list[Assignment]:
-        """Sobol points while fewer than n_initial were suggested (or fewer than 2 trials succeeded)."""
+        """Sobol points while fewer than n_initial were suggested (or fewer than 2 trials succeeded). Results the
+        sampler did not suggest (enqueued or added trials) count too: a study that already has n_initial results
+        needs no design."""
         out: list[Assignment] = []
-        while len(out) < count and (self.suggested < n_initial or n_valid < 2):
+        while len(out) < count and (max(self.suggested, n_valid) < n_initial or n_valid < 2):
             out.extend(self.design.draw(1, defaults_first=self.design.drawn == 0))
             self.suggested += 1
         return out
