@@ -135,3 +135,16 @@ class GPModel:
         dmu = -wc * (Zc * (qa @ Ax) - qa @ X)
         dvar = 2.0 * wc * (Zc * (qv @ Ax) - qv @ X)
         return mu, var, dmu, dvar
+
+    def mean(self, Z: np.ndarray, Az: np.ndarray, grad_cols: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The posterior mean alone (and its gradient with grad_cols): a fixed prior layer of the transfer
+        stack needs no variance, and skipping it saves the n^2 product per row."""
+        k, q = self.cross(Z, Az)
+        mu = k @ self.alpha
+        if grad_cols is None:
+            return mu, None
+        n = self.n
+        X, Ax = self.X[:n][:, grad_cols], self.Ax[:n][:, grad_cols]
+        qa = q * self.alpha[None, :]
+        return mu, -self.wc[grad_cols] * (Z[:, grad_cols] * (qa @ Ax) - qa @ X)

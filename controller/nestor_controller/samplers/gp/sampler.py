@@ -16,6 +16,10 @@ continues with exactly the same numbers.
 With several objectives or with constraints the suggestions come from
 gp/many.py instead (a GP per output, log EHVI times the probability of
 feasibility), with the same design, optimiser and batch handling.
+
+Warm started in the "transfer" mode (one objective, no constraints), the GP
+models its residuals against a stack of GPs fitted on the prior studies
+(gp/transfer.py) and skips the Sobol design: the priors replace it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from nestor_controller.samplers.gp.kernel import Geometry
 from nestor_controller.samplers.gp.many import ManyOutputs
 from nestor_controller.samplers.gp.model import GPModel
 from nestor_controller.samplers.gp.optimize import maximize
+from nestor_controller.samplers.gp.transfer import PriorStack, build_stack, regress
 from nestor_controller.samplers.model_based import (
     DesignedSampler,
     check_candidates,
@@ -45,6 +50,7 @@ from nestor_controller.samplers.model_based import (
     standardize,
     warp,
 )
+from nestor_controller.samplers.priors import TOP_K, TRANSFER
 from nestor_controller.space import Space
 
 #: Above this many observations the hyperparameters are fitted on the best and the most recent of them.
@@ -62,6 +68,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
     name = "gp"
     heavy: ClassVar[bool] = True
     accepts_constraints = True
+    warm_modes: ClassVar[tuple[str, ...]] = (TOP_K, TRANSFER)
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10,
@@ -86,6 +93,13 @@ class GPSampler(ManyOutputs, DesignedSampler):
         # Derived from (theta, n_fit, history) alone; kept only to skip refactorising.
         self._model: GPModel | None = None
         self._model_key: tuple = ()
+        # The transfer stack over the priors: derived from them alone, so fitted once per instance, not stored.
+        self._stack: PriorStack | None = None
+        self._stack_built = False
+
+    def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
+        super().set_priors(priors, mode, decay)
+        self._stack, self._stack_built = None, False
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
@@ -108,9 +122,12 @@ class GPSampler(ManyOutputs, DesignedSampler):
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
-        out = self.initial(count, len(valid), self.n_initial)
+        stack = self._transfer_stack(valid)
+        out = [] if stack is not None else self.initial(count, len(valid), self.n_initial)
         if len(out) < count and (len(self.objectives) > 1 or any(o.violations for o in valid)):
             out.extend(self._many_suggestions(count - len(out), history, valid, [*running, *out]))
+        elif stack is not None:
+            out.extend(self._transfer_suggestions(count, history, valid, running, stack))
         elif len(out) < count:
             out.extend(self._model_suggestions(count - len(out), history, valid, [*running, *out]))
         return out
@@ -181,7 +198,9 @@ class GPSampler(ManyOutputs, DesignedSampler):
         A = model.geo.enc.col_active(act[: len(Xc)])
         r2 = model.geo.sq_dist(Xc, A, model.X[n_observed:model.n], model.Ax[n_observed:model.n], model.wc)
         far = r2.min(axis=1) > SPREAD**2
-        seen = model.geo.sq_dist(Xc, A, model.X[:n_observed], model.Ax[:n_observed], model.wc).min(axis=1) > 0
+        seen = np.ones(len(Xc), dtype=bool)
+        if n_observed:  # a warm study's first batch has pending points and no result yet
+            seen = model.geo.sq_dist(Xc, A, model.X[:n_observed], model.Ax[:n_observed], model.wc).min(axis=1) > 0
         ok = np.flatnonzero(far & seen)
         return int(ok[0]) if len(ok) else None
 
@@ -193,6 +212,102 @@ class GPSampler(ManyOutputs, DesignedSampler):
                 return log_ei(mu, var, best())
             mu, var, dmu, dvar = model.predict(Z, colact, cols)
             return log_ei(mu, var, best(), dmu, dvar)
+
+        return acq
+
+    # --- transfer from prior studies ------------------------------------------------------
+
+    def _transfer_stack(self, valid: Sequence[Observation]) -> PriorStack | None:
+        """The priors' stack when this study transfers from them, else None (cold, or a case the stack does
+        not model: several objectives or constraints, or no prior with two results)."""
+        if self.warm_mode != TRANSFER or not self.priors or len(self.objectives) > 1:
+            return None
+        if any(o.violations for o in valid) or any(o.violations for p in self.priors for o in p.observations):
+            return None
+        if not self._stack_built:
+            scale = warp if self.warp_outputs else standardize
+            self._stack = build_stack(self.priors, self.objectives, self.encoder, self.geometry, self.prior, scale)
+            self._stack_built = True
+        return self._stack
+
+    def _residual_model(self, valid: Sequence[Observation], X: np.ndarray, colact: np.ndarray,
+                        m_own: np.ndarray) -> tuple[GPModel, np.ndarray, float, float]:
+        """(residual GP, its targets, a, b). Before two results the study's scale is unknown: the stack as it
+        is (a = 0, b = 1), every own result where it predicts, and the last prior's hyperparameters."""
+        if len(valid) < 2:
+            model = GPModel(self.geometry, self._stack_theta(), X, colact, capacity=len(X) + 16)
+            return model, np.zeros(len(valid)), 0.0, 1.0
+        y = losses(self.objectives, valid)
+        z = warp(y) if self.warp_outputs else standardize(y)
+        a, b = regress(z, m_own)
+        r = z - a - b * m_own
+        if self._needs_fit(len(valid)):
+            self._fit(X, colact, r)
+        return self._base_model(valid, X, colact), r, a, b
+
+    def _stack_theta(self) -> np.ndarray:
+        assert self._stack is not None
+        return self._stack.theta
+
+    def _transfer_suggestions(self, count: int, history: Sequence[Observation], valid: Sequence[Observation],
+                              running: Sequence[Assignment], stack: PriorStack) -> list[Assignment]:
+        """Like _model_suggestions, with the mean a + b m(x) under the residual GP's."""
+        enc = self.encoder
+        X, act = enc.encode([o.params for o in valid])
+        colact = enc.col_active(act)
+        m_own = stack.mean(X, colact)[0]
+        model, r, a, b = self._residual_model(valid, X, colact, m_own)
+        z_own = a + b * m_own + r
+        best = float(z_own.min()) if len(valid) >= 2 else min([stack.best, *m_own.tolist()])
+        liar = float(z_own.mean()) if len(valid) >= 2 and self.parallel == "liar" else None
+
+        def base(Z: np.ndarray, za: np.ndarray, cols: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+            m, g = stack.mean(Z, za, cols)
+            return a + b * m, None if g is None else b * g
+
+        fantasy = model.fork(len(running) + count)
+        ys = list(r)
+        taken = [X, enc.encode([o.params for o in history if o.values is None])[0]]
+
+        def add_fantasy(x: np.ndarray, xa: np.ndarray) -> None:
+            # Believer: the residual GP's mean there; liar: the mean of the results (residual 0 before two).
+            nonlocal best
+            fantasy.set_targets(np.asarray(ys))
+            at = float(base(x[None], xa[None], None)[0][0])
+            res = float(fantasy.predict(x[None], xa[None])[0][0]) if liar is None else liar - at
+            fantasy.append(x, xa)
+            ys.append(res)
+            best = min(best, at + res)
+
+        if running:
+            Xp, Ap = enc.encode(running)
+            for x, xa in zip(Xp, enc.col_active(Ap), strict=True):
+                add_fantasy(x, xa)
+            taken.append(Xp)
+        fantasy.set_targets(np.asarray(ys))
+        centers = np.vstack([X[np.argsort(z_own, kind="stable")[:5]], stack.centers])
+        out = []
+        for _ in range(count):
+            cand = maximize(enc, self._shifted_acquisition(fantasy, base, lambda: best), self.rng, centers,
+                            raw=self._raw_count(len(valid)), starts=self.restarts, local=20)
+            x, xact = self._choose(enc, fantasy, cand, len(valid), taken)
+            out.append(enc.decode(x[None], xact[None])[0])
+            taken.append(x[None])
+            add_fantasy(x, enc.col_active(xact[None])[0])
+            fantasy.set_targets(np.asarray(ys))
+            self.suggested += 1
+        return out
+
+    @staticmethod
+    def _shifted_acquisition(model: GPModel, base: Any, best: Any) -> Any:
+        """log EI of the residual GP's posterior shifted by the mean `base` (the stack, rescaled)."""
+        def acq(Z: np.ndarray, colact: np.ndarray, cols: np.ndarray | None) -> tuple[np.ndarray, ...]:
+            shift, dshift = base(Z, colact, cols)
+            if cols is None:
+                mu, var = model.predict(Z, colact)
+                return log_ei(shift + mu, var, best())
+            mu, var, dmu, dvar = model.predict(Z, colact, cols)
+            return log_ei(shift + mu, var, best(), dmu + dshift, dvar)
 
         return acq
 
