@@ -11,6 +11,11 @@ parallel slots get different points). A `random_fraction` of proposals are
 drawn at random whatever the model says, which keeps BOHB from being worse
 than Hyperband when the model misleads. Before any budget has enough runs the
 proposals come from a Sobol design.
+
+Warm started in the "observations" mode, the priors' results (split each by
+its own ranking with the same rule, and counted as full-budget results) join
+both densities with a decaying weight (tpe/warm.py); before any budget has
+enough runs the model is the priors' alone, and there is no Sobol design.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from nestor_controller.samplers.model_based import (
     check_single_objective,
     distinct_pick,
 )
+from nestor_controller.samplers.priors import OBSERVATIONS, TOP_K, prior_weight
 from nestor_controller.samplers.sampling import draw_assignment
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
+from nestor_controller.samplers.tpe.warm import PriorRows, append_pending, prior_rows, with_priors
 from nestor_controller.space import Space
 
 
@@ -52,6 +59,7 @@ class BOHBSampler(DesignedSampler):
     searches_architectures = True
     multi_fidelity: ClassVar[bool] = True
     default_scheduler: ClassVar[str] = "hyperband"
+    warm_modes: ClassVar[tuple[str, ...]] = (TOP_K, OBSERVATIONS)
     #: min_points: 0 means the number of parameters + 1.
     #: Lower random_fraction and bandwidth_factor than HpBandSter's (1/3 and 3): the estimator here already
     #: mixes in its prior and widens few points, and at budgets of tens of configurations the extra
@@ -69,6 +77,34 @@ class BOHBSampler(DesignedSampler):
         self.prior_weight = setting(s, "prior_weight", float, minimum=0.0)
         self.encoder = Encoder(self.space)
         self.min_points = setting(s, "min_points", int, minimum=0) or self.encoder.n_params + 1
+        # The priors' split rows: derived from the priors alone, so built once per instance.
+        self._warm: PriorRows | None = None
+        self._warm_built = False
+
+    def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
+        super().set_priors(priors, mode, decay)
+        self._warm, self._warm_built = None, False
+
+    def _warm_rows(self) -> PriorRows | None:
+        """The priors' good and bad rows when warm started with their observations, else None."""
+        if self.warm_mode != OBSERVATIONS or not self.priors:
+            return None
+        if not self._warm_built:
+            self._warm, self._warm_built = prior_rows(self.priors, self.encoder, self._split_observations), True
+        return self._warm
+
+    def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The best top_fraction (at least min_points) and the worst rest (at least min_points; the two
+        overlap when there are few)."""
+        order = np.argsort(y, kind="stable")
+        n = len(y)
+        n_good = max(self.min_points, math.ceil(self.top_fraction * n))
+        n_bad = max(self.min_points, n - n_good)
+        return order[:n_good], order[max(0, n - n_bad):]
+
+    def _split_observations(self, observed: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray]:
+        o = self.objectives[0]
+        return self._split(np.asarray([o.loss(ob.values[0]) for ob in observed]))  # type: ignore[index]
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
@@ -94,12 +130,13 @@ class BOHBSampler(DesignedSampler):
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
-        out = self.initial(count, len(valid), 0)
+        warm = self._warm_rows()
+        out = [] if warm is not None else self.initial(count, len(valid), 0)
         observed = self.model_budget(history)
         pending = [*running, *out]
         while len(out) < count:
             self.suggested += 1
-            if not observed:
+            if not observed and warm is None:
                 a = self.design.draw(1)[0]
             elif self.rng.random() < self.random_fraction:
                 a = draw_assignment(self.space, self.rng)
@@ -112,22 +149,19 @@ class BOHBSampler(DesignedSampler):
     def _from_model(self, observed: Sequence[Observation], pending: Sequence[Assignment],
                     history: Sequence[Observation]) -> Assignment:
         enc = self.encoder
-        o = self.objectives[0]
         X, act = enc.encode([ob.params for ob in observed])
-        y = np.asarray([o.loss(ob.values[0]) for ob in observed])  # type: ignore[index]
-        order = np.argsort(y, kind="stable")
-        n = len(y)
-        n_good = max(self.min_points, math.ceil(self.top_fraction * n))
-        n_bad = max(self.min_points, n - n_good)
-        good, bad = order[:n_good], order[n - n_bad:]
-        Xb, Ab = X[bad], act[bad]
+        good, bad = self._split_observations(observed) if observed else (np.zeros(0, int), np.zeros(0, int))
+        warm = self._warm_rows()
+        weight = prior_weight(self.prior_decay, len(observed))
+        Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, weight)
+        Xb, Ab, wb = with_priors(X[bad], act[bad], None if warm is None else warm.bad, weight)
         if pending:
             Xp, Ap = enc.encode(pending)
-            Xb, Ab = np.vstack([Xb, Xp]), np.vstack([Ab, Ap])
-        l_model = ParzenEstimator(enc, X[good], act[good], prior_weight=self.prior_weight)
-        wide = ParzenEstimator(enc, X[good], act[good], prior_weight=self.prior_weight,
-                               bandwidth_factor=self.bandwidth_factor)
-        g_model = ParzenEstimator(enc, Xb, Ab, prior_weight=self.prior_weight)
+            Xb, Ab, wb = append_pending(Xb, Ab, wb, Xp, Ap)
+        l_model = ParzenEstimator(enc, Xl, Al, prior_weight=self.prior_weight, weights=wl)
+        wide = ParzenEstimator(enc, Xl, Al, prior_weight=self.prior_weight, bandwidth_factor=self.bandwidth_factor,
+                               weights=wl)
+        g_model = ParzenEstimator(enc, Xb, Ab, prior_weight=self.prior_weight, weights=wb)
         C, Ca = wide.sample(self.rng, self.candidates)
         score = l_model.log_pdf(C, Ca) - g_model.log_pdf(C, Ca)
         ranked = np.argsort(-score, kind="stable")

@@ -35,10 +35,22 @@ UNIFORM_VAR = 1.0 / 12.0
 SPREAD_CAP = 0.2
 
 
-def bandwidth(col: np.ndarray, prior_weight: float, d: int, factor: float) -> float:
-    """Scott's rule, n^(-1/(d+4)) times the spread of the centres blended with the prior's (capped)."""
+def bandwidth(col: np.ndarray, prior_weight: float, d: int, factor: float, w: np.ndarray | None = None) -> float:
+    """Scott's rule, n^(-1/(d+4)) times the spread of the centres blended with the prior's (capped).
+
+    With weights `w` (a warm start's prior observations weigh less than the study's own) n is their sum and
+    the spread weighted: down-weighted centres should not narrow the kernels as full ones would."""
+    if w is not None:
+        return _weighted_bandwidth(col, w, prior_weight, d, factor)
     m = len(col)
     spread = (float(((col - col.mean()) ** 2).sum()) if m else 0.0) + prior_weight * UNIFORM_VAR
+    sd = min(math.sqrt(spread / (m + prior_weight)), SPREAD_CAP)
+    return max(MIN_BANDWIDTH, factor * sd * (m + 1) ** (-1.0 / (d + 4)))
+
+
+def _weighted_bandwidth(col: np.ndarray, w: np.ndarray, prior_weight: float, d: int, factor: float) -> float:
+    m = float(w.sum())
+    spread = (float((w * (col - (w @ col) / m) ** 2).sum()) if m > 0 else 0.0) + prior_weight * UNIFORM_VAR
     sd = min(math.sqrt(spread / (m + prior_weight)), SPREAD_CAP)
     return max(MIN_BANDWIDTH, factor * sd * (m + 1) ** (-1.0 / (d + 4)))
 
@@ -79,7 +91,8 @@ class ParzenEstimator:
         for i, c in enc.numeric_col.items():
             col = X[act[:, i], c]
             m = len(col)
-            self.bandwidth[i] = bandwidth(col, prior_weight, d, bandwidth_factor)
+            self.bandwidth[i] = bandwidth(col, prior_weight, d, bandwidth_factor,
+                                          None if weights is None else w[act[:, i]])
             if local and m:
                 h = np.full(n + 1, self.bandwidth[i])
                 h[np.flatnonzero(act[:, i])] = local_bandwidths(col)
@@ -87,7 +100,7 @@ class ParzenEstimator:
             self.centres[i] = np.append(X[:, c], 0.5)
         for i in enc.onehot:
             k = enc.onehot[i].stop - enc.onehot[i].start
-            m = int(act[:, i].sum())
+            m = int(act[:, i].sum()) if weights is None else float(w[act[:, i]].sum())
             self.eps[i] = (k - 1) / k * min(1.0, bandwidth_factor / (1.0 + m) ** 0.5) if k > 1 else 0.0
             self.centres[i] = np.append(enc.choice_index(i, X), 0)
 

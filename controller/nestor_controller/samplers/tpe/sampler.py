@@ -12,6 +12,9 @@ samplers/multiobjective/split.py's (feasible first, then non-domination rank,
 then hypervolume contribution); with several objectives the good estimator
 gives each centre its own bandwidths, from its neighbours
 (kde.local_bandwidths).
+
+Warm started in the "observations" mode, the priors' results join both
+estimators with a decaying weight (tpe/warm.py) and replace the Sobol design.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from nestor_controller.samplers.model_based import (
 )
 from nestor_controller.samplers.multiobjective.pareto import loss_matrix, total_violation
 from nestor_controller.samplers.multiobjective.split import split_good_many
+from nestor_controller.samplers.priors import OBSERVATIONS, TOP_K, prior_weight
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
+from nestor_controller.samplers.tpe.warm import PriorRows, append_pending, prior_rows, with_priors
 from nestor_controller.space import Space
 
 
@@ -52,6 +57,7 @@ class TPESampler(DesignedSampler):
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
     accepts_constraints = True
+    warm_modes: ClassVar[tuple[str, ...]] = (TOP_K, OBSERVATIONS)
     defaults: Mapping[str, Any] = {"n_initial": 10, "candidates": 24, "gamma": 0.1, "max_good": 25,
                                    "prior_weight": 1.0, "bandwidth_factor": 0.7, "constant_liar": True}
 
@@ -66,6 +72,21 @@ class TPESampler(DesignedSampler):
         self.bandwidth_factor = setting(s, "bandwidth_factor", float, minimum=0.0)
         self.constant_liar = setting(s, "constant_liar", bool)
         self.encoder = Encoder(self.space)
+        # The priors' split rows: derived from the priors alone, so built once per instance.
+        self._warm: PriorRows | None = None
+        self._warm_built = False
+
+    def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
+        super().set_priors(priors, mode, decay)
+        self._warm, self._warm_built = None, False
+
+    def _warm_rows(self) -> PriorRows | None:
+        """The priors' good and bad rows when warm started with their observations, else None."""
+        if self.warm_mode != OBSERVATIONS or not self.priors:
+            return None
+        if not self._warm_built:
+            self._warm, self._warm_built = prior_rows(self.priors, self.encoder, self._split), True
+        return self._warm
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
@@ -84,6 +105,8 @@ class TPESampler(DesignedSampler):
             return self._suggest(count, history, running)
 
     def _split(self, valid: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray]:
+        if not valid:  # a warm study before its first result: the model is the priors'
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
         if len(self.objectives) == 1 and not any(o.violations for o in valid):
             return split_good(losses(self.objectives, valid), self.gamma, self.max_good)
         return split_good_many(loss_matrix(self.objectives, valid), total_violation(valid), self.gamma,
@@ -91,27 +114,31 @@ class TPESampler(DesignedSampler):
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
-        out = self.initial(count, len(valid), self.n_initial)
+        warm = self._warm_rows()
+        out = [] if warm is not None else self.initial(count, len(valid), self.n_initial)
         if len(out) == count:
             return out
         enc = self.encoder
         X, act = enc.encode([o.params for o in valid])
         good, bad = self._split(valid)
+        weight = prior_weight(self.prior_decay, len(valid))
+        Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, weight)
+        Xg, Ag, wg = with_priors(X[bad], act[bad], None if warm is None else warm.bad, weight)
         # With several objectives the good trials are spread along the front on purpose: their overall spread
         # says nothing about how wide each one's kernel should be, so l takes each from its neighbours.
         # g keeps one bandwidth per parameter: hundreds of narrow kernels would make it a bed of needles.
         local = len(self.objectives) > 1
-        l_model = ParzenEstimator(enc, X[good], act[good], prior_weight=self.prior_weight,
-                                  bandwidth_factor=self.bandwidth_factor, local=local)
+        l_model = ParzenEstimator(enc, Xl, Al, prior_weight=self.prior_weight,
+                                  bandwidth_factor=self.bandwidth_factor, weights=wl, local=local)
         taken = [enc.encode([o.params for o in history])[0]]
         pending = [*running, *out]
         while len(out) < count:
-            Xb, Ab = X[bad], act[bad]
+            Xb, Ab, wb = Xg, Ag, wg
             if self.constant_liar and pending:
                 Xp, Ap = enc.encode(pending)
-                Xb, Ab = np.vstack([Xb, Xp]), np.vstack([Ab, Ap])
+                Xb, Ab, wb = append_pending(Xb, Ab, wb, Xp, Ap)
             g_model = ParzenEstimator(enc, Xb, Ab, prior_weight=self.prior_weight,
-                                      bandwidth_factor=self.bandwidth_factor)
+                                      bandwidth_factor=self.bandwidth_factor, weights=wb)
             C, Ca = l_model.sample(self.rng, self.candidates)
             score = l_model.log_pdf(C, Ca) - g_model.log_pdf(C, Ca)
             order = np.argsort(-score, kind="stable")
