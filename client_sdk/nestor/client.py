@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from nestor.connection import Connection, new_request_id
@@ -114,8 +114,9 @@ class Client:
         """A handle on a study, without a call."""
         return Study(self._conn, study_id)
 
-    def list_studies(self, include_finished: bool = False) -> list[Study]:
-        request = controller_pb2.ListStudiesRequest(include_finished=include_finished)
+    def list_studies(self, include_finished: bool = False, labels: Mapping[str, str] | None = None) -> list[Study]:
+        """Running studies (or every one), optionally only those carrying every one of ``labels``."""
+        request = controller_pb2.ListStudiesRequest(include_finished=include_finished, labels=dict(labels or {}))
         answer = self._conn.call("ListStudies", request)
         return [Study(self._conn, s.id, s) for s in answer.studies]
 

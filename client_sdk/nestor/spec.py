@@ -18,6 +18,9 @@ The format::
     heartbeat_timeout_s: 60          # optional, ask/tell: a trial with no report for this long expires
     expired_trials: fail             # optional: fail (default) or requeue (handed to the next suggest)
     labels: {team: vision}           # optional string -> string
+    task: {features: {n_samples: 1797, n_features: 64}}   # optional: what the task is like (warm starts)
+    warm_start: {similar: 3, mode: auto}   # optional: learn from earlier studies; or studies: [ids],
+    #   labels: {team: vision}; mode: top_k, observations (tpe, bohb), transfer (gp); top_k: 10, decay: 10
     space:
       lr: {type: double, min: 1.0e-4, max: 3.0e-2, scale: log}
       hidden: {type: int, min: 32, max: 256, step: 32}
@@ -64,11 +67,13 @@ SpecSource = study_pb2.StudySpec | Mapping[str, Any] | str | bytes | os.PathLike
 
 TOP_KEYS = ("name", "trainable", "trainable_config", "objective", "objectives", "algorithm", "scheduler",
             "budget", "fidelity", "seed", "trial_timeout_s", "heartbeat_timeout_s", "expired_trials", "labels",
-            "space", "architecture", "constraints")
+            "space", "architecture", "constraints", "warm_start", "task")
 OBJECTIVE_KEYS = ("metric", "goal", "target", "reference")
 CONSTRAINT_KEYS = ("metric", "min", "max")
 NAMED_KEYS = ("name", "settings")
 BUDGET_KEYS = ("max_trials", "max_parallel", "max_failed")
+WARM_START_KEYS = ("studies", "labels", "similar", "mode", "top_k", "decay")
+TASK_KEYS = ("features",)
 FIDELITY_KEYS = ("name", "min", "max")
 PARAM_KEYS = {
     "double": ("type", "min", "max", "scale", "step", "default", "when"),
@@ -313,6 +318,12 @@ class _Reader:
             spec.expired_trials = self.string(given["expired_trials"], "expired_trials")
         if "labels" in given:
             spec.labels.update(self.labels(given["labels"], "labels"))
+        if "warm_start" in given:
+            spec.warm_start.CopyFrom(self.warm_start(given["warm_start"], "warm_start"))
+        if "task" in given:
+            features = self.mapping(given["task"], "task", TASK_KEYS).get("features") or {}
+            for k, v in self.mapping(features, "task.features").items():
+                spec.task.features[str(k)] = self.number(v, _join("task.features", k))
         spec.space.CopyFrom(self.space(d.get("space"), "space"))
         if "architecture" in given:
             spec.space.architecture.CopyFrom(self.architecture(given["architecture"], "architecture"))
@@ -360,6 +371,23 @@ class _Reader:
             if d.get(key) is not None:
                 setattr(b, key, self.integer(d[key], _join(path, key), INT32))
         return b
+
+    def warm_start(self, x: Any, path: str) -> study_pb2.WarmStart:
+        d = {k: v for k, v in self.mapping(x, path, WARM_START_KEYS).items() if v is not None}
+        w = study_pb2.WarmStart()
+        studies = d.get("studies", [])
+        w.studies.extend(self.string(s, _join(_join(path, "studies"), i)) for i, s in enumerate(self.sequence(
+            [studies] if isinstance(studies, str) else studies, _join(path, "studies"))))
+        if "labels" in d:
+            w.labels.update(self.labels(d["labels"], _join(path, "labels")))
+        for key in ("similar", "top_k"):
+            if key in d:
+                setattr(w, key, self.integer(d[key], _join(path, key), INT32))
+        if "mode" in d:
+            w.mode = self.string(d["mode"], _join(path, "mode"))
+        if "decay" in d:
+            w.decay = self.number(d["decay"], _join(path, "decay"))
+        return w
 
     def fidelity(self, x: Any, path: str) -> study_pb2.Fidelity:
         d = self.mapping(x, path, FIDELITY_KEYS)
@@ -568,6 +596,10 @@ def spec_to_dict(spec: study_pb2.StudySpec) -> dict[str, Any]:
         d["expired_trials"] = spec.expired_trials
     if spec.labels:
         d["labels"] = dict(sorted(spec.labels.items()))
+    if spec.HasField("warm_start"):
+        d["warm_start"] = json_format.MessageToDict(spec.warm_start, preserving_proto_field_name=True)
+    if spec.task.features:
+        d["task"] = {"features": dict(sorted(spec.task.features.items()))}
     d["space"] = {p.name: parameter_to_dict(p) for p in spec.space.parameters}
     if spec.space.HasField("architecture"):
         d["architecture"] = json_format.MessageToDict(spec.space.architecture,

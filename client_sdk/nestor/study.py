@@ -6,13 +6,14 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nestor.connection import FIRST_BACKOFF_S, RETRY_WINDOW_S, new_request_id
 from nestor.errors import DeadlineExceeded, LocalRefusal, NestorError, Unavailable, Unimplemented
 from nestor.trial import Trial
 from nestor.v1 import controller_pb2, study_pb2
+from nestor.values import params_to_proto
 
 if TYPE_CHECKING:
     from nestor.columns import Columns
@@ -97,6 +98,50 @@ class Study:
         answer = self._conn.call("SuggestTrials", request)
         self.exhausted = answer.study_done
         return [self._trial(t) for t in answer.trials]
+
+    # --- the study's lifecycle -------------------------------------------------
+
+    def enqueue(self, params: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
+                user_attrs: Mapping[str, Any] | None = None, skip_duplicates: bool = False) -> int:
+        """Parameter sets (one dict, or a list of them) the study runs next, in order, before asking its
+        sampler again; each is checked against the space. With ``skip_duplicates`` a set the study already
+        tried, runs or holds is left out. Returns how many were enqueued."""
+        sets = [params] if isinstance(params, Mapping) else list(params)
+        request = controller_pb2.EnqueueTrialsRequest(study_id=self.id, skip_duplicates=skip_duplicates,
+                                                      request_id=new_request_id())
+        for p in sets:
+            item = request.trials.add(params=params_to_proto(p))
+            if user_attrs:
+                item.user_attrs.update(dict(user_attrs))
+        return int(self._conn.call("EnqueueTrials", request).enqueued)
+
+    def add_trials(self, results: Iterable[Mapping[str, Any]]) -> list[Trial]:
+        """Results obtained elsewhere become completed trials that the sampler learns from (failed ones with
+        ``"error"``). Each: ``{"params": {...}, "values": {metric: value, ...}}``, optionally ``"steps"`` (a list
+        of ``(step, {metric: value})`` intermediate results), ``"error"`` and ``"user_attrs"``. They count
+        neither against ``max_trials`` nor ``max_failed``."""
+        request = controller_pb2.AddTrialsRequest(study_id=self.id, request_id=new_request_id())
+        for i, r in enumerate(results):
+            unknown = sorted(set(r) - {"params", "values", "steps", "error", "user_attrs"})
+            if unknown:
+                raise LocalRefusal(f"add_trials: result {i} has an unknown key {unknown[0]!r} "
+                                   "(known: params, values, steps, error, user_attrs)")
+            item = request.trials.add(params=params_to_proto(r.get("params") or {}), error=r.get("error") or "")
+            if r.get("values"):
+                item.final_measurement.CopyFrom(study_pb2.Measurement(metrics=dict(r["values"])))
+            for step, metrics in r.get("steps") or ():
+                item.measurements.add(step=int(step), metrics=dict(metrics))
+            if r.get("user_attrs"):
+                item.user_attrs.update(dict(r["user_attrs"]))
+        return [self._trial(t) for t in self._conn.call("AddTrials", request).trials]
+
+    def extend(self, max_trials: int) -> study_pb2.Study:
+        """Raises the study's budget to ``max_trials`` in all (the new total); a study that ended on its budget
+        (or was stopped) runs again, as if the budget had been that large from the start."""
+        request = controller_pb2.ExtendStudyRequest(study_id=self.id, max_trials=max_trials,
+                                                    request_id=new_request_id())
+        self._proto = self._conn.call("ExtendStudy", request)
+        return self._proto
 
     # --- trials ------------------------------------------------------------------
 

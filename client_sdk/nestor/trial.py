@@ -6,6 +6,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from google.protobuf import json_format, struct_pb2
+
 from nestor.connection import new_request_id
 from nestor.outer import tensor, values_dict
 from nestor.trainable import check_metrics
@@ -85,6 +87,26 @@ class Trial:
     @property
     def budget(self) -> float:
         return self.proto.budget
+
+    @property
+    def origin(self) -> str:
+        """Where its parameters came from: "" the sampler, "enqueued", "warm_start" or "added"."""
+        return self.proto.origin
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return json_format.MessageToDict(self.proto.user_attrs)
+
+    def set_user_attrs(self, **attrs: Any) -> Trial:
+        """Sets JSON-like attributes of the trial (merged with those it has; None removes one)."""
+        s = struct_pb2.Struct()
+        s.update(attrs)
+        request = controller_pb2.SetTrialUserAttrsRequest(study_id=self.study_id, trial_id=self.id, user_attrs=s)
+        return self._replace(self._conn.call("SetTrialUserAttrs", request))
+
+    def set_user_attr(self, key: str, value: Any) -> Trial:
+        """Sets one attribute (as Optuna's ``Trial.set_user_attr``)."""
+        return self.set_user_attrs(**{key: value})
 
     def __repr__(self) -> str:
         return (f"Trial(study={self.study_id!r}, id={self.id}, state={self.state_name}, "

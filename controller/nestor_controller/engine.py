@@ -25,18 +25,21 @@ from google.protobuf import json_format, struct_pb2
 from nestor.v1 import controller_pb2, executor_pb2, study_pb2
 from nestor.values import params_to_proto
 
+from nestor_controller import lifecycle, warmstart
 from nestor_controller.addresses import check_executor_address
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.expiry import CHECK_EVERY_S, expire_stale, hand_out_pending, heard, watched
-from nestor_controller.model import MeasurementRecord, TrialRecord
+from nestor_controller.model import MeasurementRecord, QueuedSet, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestKey, RequestTag, current_request, note_request
 from nestor_controller.schedulers import CONTINUE, Verdict
 from nestor_controller.store import Loaded, Op, Store, first_line
 from nestor_controller.store import executors as executors_table
+from nestor_controller.store import warm_starts as warm_starts_table
 from nestor_controller.study import RUNNING, StudyRuntime, check_measurement
 from nestor_controller.validate import parse_spec
+from nestor_controller.warmstart import WarmStart
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -146,8 +149,13 @@ class Engine:
             t.measurements = measurements.get((t.study_id, t.id), [])
             trials_by_study[t.study_id].append(t)
         out = []
+        queues: dict[str, list[QueuedSet]] = defaultdict(list)
+        for row in loaded.queued:
+            queues[row["study_id"]].append(QueuedSet.from_row(row))
+        warm = {row["study_id"]: WarmStart.from_json(row["payload"]) for row in loaded.warm_starts}
         for row in loaded.studies:
-            rt = self._restore_study(row, trials_by_study.get(row["id"], []), loaded.last_seq.get(row["id"], 0))
+            rt = self._restore_study(row, trials_by_study.get(row["id"], []), loaded.last_seq.get(row["id"], 0),
+                                     queues.get(row["id"], []), warm.get(row["id"]))
             rt.generation = self.store.fenced_generation(rt.id) + 1
             rt.orphan_reason = orphan_reason
             out.append(rt)
@@ -198,11 +206,16 @@ class Engine:
         if rt.running and rt.managed:
             self._start_runner(rt)
 
-    def _restore_study(self, row: dict[str, Any], trials: list[TrialRecord], last_seq: int) -> StudyRuntime:
+    def _restore_study(self, row: dict[str, Any], trials: list[TrialRecord], last_seq: int, queue: list[QueuedSet],
+                       warm: WarmStart | None) -> StudyRuntime:
         spec = json_format.Parse(row["spec"], study_pb2.StudySpec())
         rt = StudyRuntime(self, row["id"], spec, parse_spec(spec), int(row["seed"]), float(row["created"]))
         rt.state, rt.ended, rt.reason = int(row["state"]), row["ended"], row["reason"] or ""
         rt.next_trial_id = int(row["next_trial_id"])
+        if warm is not None:
+            rt.use_warm_start(warm)  # before the sampler's state: what it derives from the priors comes first
+        rt.queue.extend(queue)
+        rt.next_position = queue[-1].position + 1 if queue else 1
         rt.sampler.load_state(json.loads(row["sampler_state"]))
         rt.scheduler.load_state(json.loads(row["scheduler_state"]))
         rt.last_seq = last_seq
@@ -210,6 +223,8 @@ class Engine:
         for t in sorted(trials, key=lambda t: t.id):
             rt.trials[t.id] = t
             rt.counts[t.state] += 1
+            if t.origin == lifecycle.ADDED:
+                rt.added[t.state] += 1
             if t.state == study_pb2.TRIAL_PENDING:
                 rt.pending.append(t.id)
             elif t.finished:
@@ -229,14 +244,14 @@ class Engine:
                 values = objective_values(rt.objectives, t.final.metrics) if t.final and not failed else None
                 rt.history.append(Observation(t.id, t.params, values, t.budget, broken if values else ()))
             if not failed:
-                rt._finished_curves.append(rt.curve(t.id))
+                rt.finished_curve(t)
         for t in trials:
             for r in t.runs:
                 values = tuple(r["values"]) if r["values"] is not None else None
                 runs.append((int(r["seq"]), Observation(t.id, t.params, values, float(r["budget"]),
                                                         tuple(r.get("violations", ())))))
         rt.history.extend(obs for _, obs in sorted(runs, key=lambda x: x[0]))
-        rt.exhausted = rt.sampler.exhausted()
+        rt.sampler_done = rt.sampler.exhausted()
         return rt
 
     async def close(self) -> None:
@@ -317,12 +332,28 @@ class Engine:
                     f"(served: {', '.join(sorted(served))})")
         seed = spec.seed or secrets.randbelow(2**31 - 1) + 1
         study_id = uuid.uuid4().hex[:12]
+        warm = None
+        if parsed.warm_mode:
+            earlier = sorted(self.studies.values(), key=lambda rt: rt.created)
+            chosen = warmstart.select(spec, parsed.space, parsed.objectives,
+                                      [warmstart.candidate(rt) for rt in earlier])
+            snapshots = [(c, d, warmstart.results(self.studies[c.study_id])) for c, d in chosen]
+            # Projecting thousands of prior results takes a while: off the event loop, over the snapshots.
+            warm = await asyncio.to_thread(warmstart.build, parsed.warm_mode, spec.warm_start.decay, parsed.space,
+                                           parsed.objectives, parsed.constraints, snapshots)
         rt = StudyRuntime(self, study_id, spec, parsed, seed, time.time())
         from nestor.v1 import controller_pb2
 
         ops = [rt.study_row()]
         evs: list[controller_pb2.StudyEvent] = []
         rt.event(ops, evs, controller_pb2.STUDY_EVENT_STUDY_CREATED, message=spec.name)
+        if warm is not None:
+            top = warmstart.top_configurations(parsed.objectives, warm.priors, spec.warm_start.top_k
+                                               or warmstart.DEFAULT_TOP_K) if warm.mode == warmstart.TOP_K else []
+            warm.enqueued = len(top)
+            rt.use_warm_start(warm)
+            ops.append(self.store.insert(warm_starts_table, {"study_id": study_id, "payload": warm.to_json()}))
+            ops.extend(lifecycle.queue_ops(rt, [(params, lifecycle.WARM_START, {}) for params in top]))
         note_request(study=study_id)
         await rt.commit(ops, evs)
         self.studies[study_id] = rt
@@ -331,6 +362,11 @@ class Engine:
         log.info("study %s (%s) created: %s over %s", study_id, spec.name, parsed.algorithm,
                  spec.trainable or "client-driven trials")
         return rt
+
+    def resume(self, rt: StudyRuntime) -> None:
+        """A study that ended runs again (ExtendStudy): a managed one gets its runner back."""
+        if rt.managed and (rt.runner is None or rt.runner.done()):
+            self._start_runner(rt)
 
     async def stop_study(self, study_id: str, reason: str) -> StudyRuntime:
         rt = self.get(study_id)

@@ -49,6 +49,27 @@ MAX_SETTING_INT = 1_000_000
 #: Nesting of the JSON-like settings and trainable_config.
 MAX_SETTINGS_DEPTH = 32
 
+# --- warm starts and the study lifecycle ------------------------------------------------------------------
+
+#: Prior studies one study learns from (named, found by labels or similar).
+MAX_PRIOR_STUDIES = 32
+#: Results taken from one prior study (its best quarter and an even spread of the rest).
+MAX_PRIOR_OBSERVATIONS = 2000
+#: warm_start.top_k, and warm_start.decay.
+MAX_TOP_K = 1000
+MAX_DECAY = 1e6
+#: Meta-features of a task.
+MAX_TASK_FEATURES = 256
+#: Parameter sets one EnqueueTrials call sends, and a study's queue holds.
+MAX_ENQUEUE = 1000
+MAX_QUEUE = 10_000
+#: Results one AddTrials call adds, and intermediate measurements one added result carries.
+MAX_ADD = 1000
+MAX_ADDED_MEASUREMENTS = 10_000
+#: A trial's user attributes: keys, and their size as JSON.
+MAX_USER_ATTRS = 256
+MAX_USER_ATTRS_BYTES = 65_536
+
 # --- what samplers may be asked to do --------------------------------------------------------------------
 
 #: Points of a grid: the product over dimensions, conditional branches counted as they are.

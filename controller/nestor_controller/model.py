@@ -49,6 +49,25 @@ class MeasurementRecord:
         return cls(int(m.step), dict(m.metrics), float(m.elapsed_s))
 
 
+@dataclass(frozen=True)
+class QueuedSet:
+    """Parameters a study runs before asking its sampler again (EnqueueTrials, a warm start's top_k)."""
+
+    position: int
+    params: dict[str, ParamValue]
+    origin: str
+    user_attrs: dict[str, Any]
+
+    def to_row(self, study_id: str) -> dict[str, Any]:
+        return {"study_id": study_id, "position": self.position, "params": json.dumps(self.params),
+                "origin": self.origin, "user_attrs": json.dumps(self.user_attrs)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> QueuedSet:
+        return cls(int(row["position"]), json.loads(row["params"]), row["origin"] or "",
+                   json.loads(row["user_attrs"] or "{}"))
+
+
 @dataclass
 class TrialRecord:
     study_id: str
@@ -72,6 +91,10 @@ class TrialRecord:
     runs: list[RunEnd] = field(default_factory=list)
     #: Its final measurement breaks a constraint of the study; derived from it, so not stored.
     infeasible: bool = False
+    #: Where its parameters came from: "" the sampler, "enqueued", "warm_start" or "added".
+    origin: str = ""
+    #: JSON-like attributes its users set.
+    user_attrs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -90,8 +113,10 @@ class TrialRecord:
             executor=self.executor, error=self.error, stop_reason=self.stop_reason,
             create_time=timestamp(self.created), start_time=timestamp(self.started),
             end_time=timestamp(self.ended), budget=self.budget, attempt=self.attempt, decision=self.decision,
-            infeasible=self.infeasible, checkpoint=self.checkpoint,
+            infeasible=self.infeasible, checkpoint=self.checkpoint, origin=self.origin,
         )
+        if self.user_attrs:
+            t.user_attrs.update(self.user_attrs)
         if measurements:
             t.measurements.extend(m.to_proto() for m in self.measurements)
         if self.final is not None:
@@ -105,7 +130,7 @@ class TrialRecord:
             "created": self.created, "started": self.started, "ended": self.ended,
             "final": self.final.to_json() if self.final else None, "budget": self.budget,
             "attempt": self.attempt, "checkpoint": self.checkpoint, "decision": self.decision,
-            "runs": json.dumps(self.runs),
+            "runs": json.dumps(self.runs), "origin": self.origin, "user_attrs": json.dumps(self.user_attrs),
         }
 
     @classmethod
@@ -117,4 +142,5 @@ class TrialRecord:
             final=MeasurementRecord.from_json(row["final"]) if row["final"] else None,
             budget=float(row["budget"] or 0.0), attempt=int(row["attempt"] or 0), checkpoint=row["checkpoint"] or "",
             decision=row.get("decision") or "", runs=json.loads(row.get("runs") or "[]"),
+            origin=row.get("origin") or "", user_attrs=json.loads(row.get("user_attrs") or "{}"),
         )

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import grpc
 from nestor.v1 import controller_pb2, controller_pb2_grpc, executor_pb2, study_pb2
 
+from nestor_controller import lifecycle
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.columns import space_kinds, trial_columns
 from nestor_controller.engine import Engine
@@ -21,6 +22,7 @@ from nestor_controller.limits import (
     check_executor_info,
     check_length,
 )
+from nestor_controller.validate import check_labels
 
 R = TypeVar("R")
 WATCH_PAGE = 5000
@@ -78,9 +80,12 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @rpc
     async def ListStudies(self, request: controller_pb2.ListStudiesRequest,
                           context: Any) -> controller_pb2.ListStudiesResponse:
+        check_labels(request.labels, "labels")
         studies = sorted(self.engine.studies.values(), key=lambda rt: rt.created)
-        return controller_pb2.ListStudiesResponse(
-            studies=[rt.to_proto() for rt in studies if request.include_finished or rt.running])
+        wanted = request.labels.items()
+        return controller_pb2.ListStudiesResponse(studies=[
+            rt.to_proto() for rt in studies if (request.include_finished or rt.running)
+            and all(rt.spec.labels.get(k) == v for k, v in wanted)])
 
     @rpc
     async def StopStudy(self, request: controller_pb2.StopStudyRequest, context: Any) -> study_pb2.Study:
@@ -94,6 +99,49 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         purged, note = await self.engine.delete_study(require_id(request.study_id, "study_id"),
                                                       purge=request.purge_artifacts)
         return controller_pb2.DeleteStudyResponse(purged=purged, purge_note=note)
+
+    @rpc
+    async def EnqueueTrials(self, request: controller_pb2.EnqueueTrialsRequest,
+                            context: Any) -> controller_pb2.EnqueueTrialsResponse:
+        async def enqueue() -> controller_pb2.EnqueueTrialsResponse:
+            return await lifecycle.enqueue(self.engine.get(require_id(request.study_id, "study_id")), request)
+
+        def rebuild(note: dict[str, Any]) -> controller_pb2.EnqueueTrialsResponse:
+            return controller_pb2.EnqueueTrialsResponse(enqueued=note["enqueued"], queued=note["queued"])
+
+        return await self.engine.once("EnqueueTrials", request.request_id, enqueue, rebuild,
+                                      study_id=request.study_id)
+
+    @rpc
+    async def AddTrials(self, request: controller_pb2.AddTrialsRequest,
+                        context: Any) -> controller_pb2.AddTrialsResponse:
+        async def add() -> controller_pb2.AddTrialsResponse:
+            made = await lifecycle.add_trials(self.engine.get(require_id(request.study_id, "study_id")), request)
+            return controller_pb2.AddTrialsResponse(trials=[t.to_proto() for t in made])
+
+        def rebuild(note: dict[str, Any]) -> controller_pb2.AddTrialsResponse:
+            rt = self.engine.get(request.study_id)
+            return controller_pb2.AddTrialsResponse(trials=[rt.trial(i).to_proto() for i in note["trials"]])
+
+        return await self.engine.once("AddTrials", request.request_id, add, rebuild, study_id=request.study_id)
+
+    @rpc
+    async def ExtendStudy(self, request: controller_pb2.ExtendStudyRequest, context: Any) -> study_pb2.Study:
+        async def extend() -> study_pb2.Study:
+            rt = self.engine.get(require_id(request.study_id, "study_id"))
+            await lifecycle.extend(rt, request.max_trials)
+            return rt.to_proto()
+
+        def rebuild(note: dict[str, Any]) -> study_pb2.Study:
+            return self.engine.get(request.study_id).to_proto()
+
+        return await self.engine.once("ExtendStudy", request.request_id, extend, rebuild, study_id=request.study_id)
+
+    @rpc
+    async def SetTrialUserAttrs(self, request: controller_pb2.SetTrialUserAttrsRequest,
+                                context: Any) -> study_pb2.Trial:
+        rt = self.engine.get(require_id(request.study_id, "study_id"))
+        return (await lifecycle.set_user_attrs(rt, request.trial_id, request.user_attrs)).to_proto()
 
     @rpc
     async def SuggestTrials(self, request: controller_pb2.SuggestTrialsRequest,
@@ -236,7 +284,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                 ev = controller_pb2.StudyEvent.FromString(payload)
                 await context.write(ev)
                 last = ev.seq
-                if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED:
+                # An end that an extension (ExtendStudy) followed was not the last: the stream goes on.
+                if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED and ev.seq >= rt.last_seq:
                     return True, last
             if len(page) < WATCH_PAGE:
                 return False, last

@@ -78,6 +78,29 @@ trials = Table(
     Column("checkpoint", Text, nullable=False, default=""),
     Column("decision", Text, nullable=False, default=""),  # the scheduler's latest decision and its reason
     Column("runs", Text, nullable=False, default="[]"),  # JSON list of its ended runs (model.RunEnd)
+    Column("origin", Text, nullable=False, default=""),  # "", "enqueued", "warm_start" or "added"
+    Column("user_attrs", Text, nullable=False, default="{}"),  # JSON object
+)
+
+#: Parameter sets a study runs before asking its sampler again (EnqueueTrials, warm start top_k), in order of
+#: `position`; a row goes when its trial is made.
+queued = Table(
+    "queued",
+    metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("params", Text, nullable=False),
+    Column("origin", Text, nullable=False, default=""),
+    Column("user_attrs", Text, nullable=False, default="{}"),
+)
+
+#: What a warm-started study chose at its creation (warmstart.py), written once: the priors with their projected
+#: observations, so that a prior deleted later changes nothing.
+warm_starts = Table(
+    "warm_starts",
+    metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("payload", Text, nullable=False),
 )
 
 measurements = Table(
@@ -187,6 +210,8 @@ class Loaded:
     last_seq: dict[str, int] = field(default_factory=dict)
     executors: list[str] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    warm_starts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def first_line(e: BaseException) -> str:
@@ -300,6 +325,10 @@ class Store:
         if stmt is None:
             stmt = self._upserts[table.name] = upsert(self.engine, table, row)[0]
         return stmt, row
+
+    def delete_queued(self, study_id: str, positions: Sequence[int]) -> Op:
+        """Removes a study's queued parameter sets that became trials."""
+        return delete(queued).where(queued.c.study_id == study_id, queued.c.position.in_(list(positions))), {}
 
     def unavailable(self, cause: str = "") -> StoreUnavailable:
         if self.lost:
@@ -497,6 +526,9 @@ class Store:
             out.studies = [dict(r._mapping) for r in conn.execute(q)]
             out.trials = [dict(r._mapping) for r in conn.execute(only(trials))]
             out.measurements = [dict(r._mapping) for r in conn.execute(only(measurements).order_by(measurements.c.id))]
+            out.queued = [dict(r._mapping) for r in conn.execute(only(queued).order_by(queued.c.study_id,
+                                                                                        queued.c.position))]
+            out.warm_starts = [dict(r._mapping) for r in conn.execute(only(warm_starts))]
             seqs = select(events.c.study_id, func.max(events.c.seq)).group_by(events.c.study_id)
             if study_id is not None:
                 seqs = seqs.where(events.c.study_id == study_id)
@@ -522,5 +554,5 @@ class Store:
     def delete_study_ops(self, study_id: str) -> list[Op]:
         return [
             (delete(t).where(t.c.study_id == study_id), {})
-            for t in (measurements, events, trials, answers)
+            for t in (measurements, events, trials, answers, queued, warm_starts)
         ] + [(delete(studies).where(studies.c.id == study_id), {})]

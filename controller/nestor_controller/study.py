@@ -26,7 +26,7 @@ from nestor_controller.constraints import missing_metric, violations
 from nestor_controller.errors import PreconditionError, SpecError
 from nestor_controller.front import FrontTracker
 from nestor_controller.limits import check_metrics
-from nestor_controller.model import MeasurementRecord, TrialRecord, timestamp
+from nestor_controller.model import MeasurementRecord, QueuedSet, TrialRecord, timestamp
 from nestor_controller.objectives import dominates, objective_values
 from nestor_controller.requests import answer_op, note_request
 from nestor_controller.samplers import Observation, Sampler, make_sampler
@@ -37,6 +37,7 @@ from nestor_controller.store import Op, studies, trials
 from nestor_controller.store import events as events_table
 from nestor_controller.store import measurements as measurements_table
 from nestor_controller.validate import ParsedSpec
+from nestor_controller.warmstart import TOP_K, WarmStart
 
 if TYPE_CHECKING:
     from nestor_controller.engine import Engine
@@ -102,7 +103,15 @@ class StudyRuntime:
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.runner: asyncio.Task[None] | None = None
-        self.exhausted = False
+        #: The sampler will suggest nothing more (the study's queue may still hold parameter sets).
+        self.sampler_done = False
+        #: Parameter sets to make trials of before asking the sampler (EnqueueTrials, warm start top_k).
+        self.queue: deque[QueuedSet] = deque()
+        self.next_position = 1
+        #: Trials added from elsewhere (AddTrials) by state: no part of the budget or of max_failed.
+        self.added = {COMPLETED: 0, FAILED: 0}
+        #: What a warm start chose at creation (None: a cold study).
+        self.warm: WarmStart | None = None
         self.last_error = ""
         #: Which incarnation of the study this is: its writes are fenced by it (see the module docstring).
         self.generation = 0
@@ -113,7 +122,18 @@ class StudyRuntime:
         #: When each running client-driven trial's client was last heard of (see expiry.py); memory only.
         self.last_heard: dict[int, float] = {}
 
+    def use_warm_start(self, warm: WarmStart) -> None:
+        """What the study chose at creation; its sampler models the priors unless it only runs their best."""
+        self.warm = warm
+        if warm.mode != TOP_K:
+            self.sampler.set_priors(warm.priors, warm.mode, warm.decay)
+
     # --- views -----------------------------------------------------------
+
+    @property
+    def exhausted(self) -> bool:
+        """No trial can be made any more: the sampler is done and the queue is empty."""
+        return self.sampler_done and not self.queue
 
     @property
     def managed(self) -> bool:
@@ -137,7 +157,8 @@ class StudyRuntime:
     def counts_proto(self) -> study_pb2.TrialCounts:
         c = self.counts
         return study_pb2.TrialCounts(pending=c[PENDING], running=c[RUNNING], completed=c[COMPLETED],
-                                     stopped=c[STOPPED], failed=c[FAILED], paused=c[PAUSED])
+                                     stopped=c[STOPPED], failed=c[FAILED], paused=c[PAUSED],
+                                     added=sum(self.added.values()), queued=len(self.queue))
 
     def to_proto(self) -> study_pb2.Study:
         s = study_pb2.Study(id=self.id, spec=self.spec, state=self.state, create_time=timestamp(self.created),  # type: ignore[arg-type]
@@ -148,6 +169,8 @@ class StudyRuntime:
         if summary is not None:
             s.hypervolume = summary[0]
             s.reference_point.extend(summary[1])
+        if self.warm is not None:
+            s.warm_start.CopyFrom(self.warm.summary(self.history))
         return s
 
     def trial(self, trial_id: int) -> TrialRecord:
@@ -165,6 +188,10 @@ class StudyRuntime:
     def finished_curves(self) -> Sequence[list[tuple[int, float]]]:
         return self._finished_curves
 
+    def finished_curve(self, t: TrialRecord) -> None:
+        """Keeps an ended trial's curve for the schedulers that compare against ended trials."""
+        self._finished_curves.append(self.curve(t.id))
+
     def budget_of(self, trial_id: int) -> float:
         return self.trials[trial_id].budget
 
@@ -178,8 +205,12 @@ class StudyRuntime:
         """Trials the budget still allows to be created (None: no limit)."""
         if not self.max_trials:
             return None
+        return max(0, self.max_trials - self.budget_used())
+
+    def budget_used(self) -> int:
+        """Trials that count against max_trials: every one made, less those added from elsewhere and failed."""
         c = self.counts
-        return max(0, self.max_trials - (c[COMPLETED] + c[STOPPED] + c[PAUSED] + c[PENDING] + c[RUNNING]))
+        return c[COMPLETED] + c[STOPPED] + c[PAUSED] + c[PENDING] + c[RUNNING] - self.added[COMPLETED]
 
     def more_trials(self) -> bool:
         return self.running and not self.exhausted and self.remaining_trials() != 0
@@ -225,6 +256,11 @@ class StudyRuntime:
 
     def trial_row(self, t: TrialRecord) -> Op:
         return self.store.upsert(trials, t.to_row())
+
+    def measurement_row(self, t: TrialRecord, m: MeasurementRecord) -> Op:
+        return self.store.insert(measurements_table, {
+            "study_id": self.id, "trial_id": t.id, "step": m.step, "metrics": json.dumps(m.metrics),
+            "elapsed": m.elapsed})
 
     def event(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], type_: int, trial: TrialRecord | None = None,
               measurement: MeasurementRecord | None = None, message: str = "",
@@ -292,7 +328,7 @@ class StudyRuntime:
         active = c[PENDING] + c[RUNNING]
         room = math.inf
         if self.max_trials:
-            room = self.max_trials - (c[COMPLETED] + c[STOPPED] + c[PAUSED] + active)
+            room = self.max_trials - self.budget_used()
         if self.spec.budget.max_parallel:
             room = min(room, self.spec.budget.max_parallel - active)
         return max(0, room)
@@ -302,19 +338,28 @@ class StudyRuntime:
         """New trials from the sampler: PENDING for executors, or RUNNING for the asking client.
 
         The caller commits `ops`, together with the other changes of the same step."""
-        history = self.sampler_history()
-        running = [t.params for t in self.trials.values() if t.state in (PENDING, RUNNING)]
-        if self.sampler.heavy:
-            suggestions = await asyncio.to_thread(self.sampler.suggest, count, history, running)
-        else:
-            suggestions = self.sampler.suggest(count, history, running)
-        if self.sampler.exhausted() or (len(suggestions) < count and not self.sampler.waits_for_running):
-            self.exhausted = True
+        queued = [self.queue.popleft() for _ in range(min(count, len(self.queue)))]
+        if queued:
+            ops.append(self.store.delete_queued(self.id, [q.position for q in queued]))
+        wanted = count - len(queued)
+        suggestions: list[dict[str, Any]] = []
+        if wanted and not self.sampler_done:
+            history = self.sampler_history()
+            running = [t.params for t in self.trials.values() if t.state in (PENDING, RUNNING)]
+            running += [q.params for q in queued]
+            if self.sampler.heavy:
+                suggestions = await asyncio.to_thread(self.sampler.suggest, wanted, history, running)
+            else:
+                suggestions = self.sampler.suggest(wanted, history, running)
+            if self.sampler.exhausted() or (len(suggestions) < wanted and not self.sampler.waits_for_running):
+                self.sampler_done = True
         now = time.time()
         out = []
-        for params in suggestions:
+        made = [(q.params, q.origin, q.user_attrs) for q in queued] + [(a, "", {}) for a in suggestions]
+        for params, origin, attrs in made:
             t = TrialRecord(self.id, self.next_trial_id, params, state=PENDING, created=now,
-                            budget=self.scheduler.budget_for_new_trial(self.next_trial_id, self))
+                            budget=self.scheduler.budget_for_new_trial(self.next_trial_id, self), origin=origin,
+                            user_attrs=dict(attrs))
             self.next_trial_id += 1
             self.trials[t.id] = t
             self.counts[PENDING] += 1
@@ -346,9 +391,7 @@ class StudyRuntime:
         the verdict (answers it) waits for the task first.
         """
         t.measurements.append(m)
-        ops: list[Op] = [self.store.insert(measurements_table, {
-            "study_id": self.id, "trial_id": t.id, "step": m.step, "metrics": json.dumps(m.metrics),
-            "elapsed": m.elapsed})]
+        ops: list[Op] = [self.measurement_row(t, m)]
         evs: list[controller_pb2.StudyEvent] = []
         self.event(ops, evs, E.STUDY_EVENT_TRIAL_MEASUREMENT, t, m)
         verdict = CONTINUE
@@ -423,7 +466,7 @@ class StudyRuntime:
         t.infeasible = any(v > 0 for v in broken)
         self.history.append(Observation(t.id, t.params, values, t.budget, broken))
         if state not in (FAILED, PAUSED):
-            self._finished_curves.append(self.curve(t.id))
+            self.finished_curve(t)
         if state == PAUSED:
             self.event(ops, evs, E.STUDY_EVENT_TRIAL_PAUSED, t, message=t.decision)
         else:
@@ -471,7 +514,7 @@ class StudyRuntime:
         self.set_state(t, STOPPED)
         t.stop_reason = t.decision = reason
         t.ended = time.time()
-        self._finished_curves.append(self.curve(t.id))
+        self.finished_curve(t)
         self.event(ops, evs, E.STUDY_EVENT_TRIAL_STOPPED, t, message=reason)
         ops.append(self.trial_row(t))
         self.wake.set()
@@ -505,15 +548,23 @@ class StudyRuntime:
             sign = ">=" if o.maximize else "<="
             self._end_study(ops, evs, study_pb2.STUDY_COMPLETED,
                             f"target {o.metric} {sign} {o.target:g} reached by trial {t.id}")
-        elif self.max_failed is not None and c[FAILED] > self.max_failed:
+        elif self.max_failed is not None and self.failed_count() > self.max_failed:
             self._end_study(ops, evs, study_pb2.STUDY_FAILED,
-                            f"{c[FAILED]} trials failed, more than max_failed={self.max_failed}; "
+                            f"{self.failed_count()} trials failed, more than max_failed={self.max_failed}; "
                             f"last error: {self.last_error[:500]}")
-        elif self.max_trials and c[COMPLETED] + c[STOPPED] >= self.max_trials:
+        elif self.max_trials and self.ended_count() >= self.max_trials:
             self._end_study(ops, evs, study_pb2.STUDY_COMPLETED, f"budget of {self.max_trials} trials spent")
         elif self.exhausted and c[PENDING] + c[RUNNING] + c[PAUSED] == 0:
             self._end_study(ops, evs, study_pb2.STUDY_COMPLETED,
                             f"search space exhausted after {len(self.trials)} trials")
+
+    def failed_count(self) -> int:
+        """Failed trials the study ran (not those added from elsewhere)."""
+        return self.counts[FAILED] - self.added[FAILED]
+
+    def ended_count(self) -> int:
+        """Trials the study ran to their end, COMPLETED or STOPPED (not those added from elsewhere)."""
+        return self.counts[COMPLETED] + self.counts[STOPPED] - self.added[COMPLETED]
 
     def _end_study(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], state: int, reason: str) -> None:
         self.state = state

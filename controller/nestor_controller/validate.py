@@ -27,6 +27,7 @@ from nestor_controller.objectives import ObjectiveDef, parse_objectives
 from nestor_controller.samplers import SAMPLERS, sampler_class
 from nestor_controller.schedulers import FidelityDef, scheduler_class
 from nestor_controller.space import Space, parse_space
+from nestor_controller.warmstart import check_warm_start, resolve_mode
 
 
 @dataclass
@@ -40,6 +41,8 @@ class ParsedSpec:
     scheduler_settings: dict[str, Any]
     trainable_config: dict[str, Any]
     constraints: list[ConstraintDef] = field(default_factory=list)
+    #: The warm start's mode (warmstart.py), "" for a cold study.
+    warm_mode: str = ""
 
 
 def check_value(v: struct_pb2.Value, where: str, depth: int = 0) -> None:
@@ -89,13 +92,13 @@ def parse_fidelity(f: study_pb2.Fidelity) -> FidelityDef | None:
     return FidelityDef(f.name, f.min, f.max)
 
 
-def check_labels(labels: Any) -> None:
-    check_count(labels, "spec.labels", MAX_LABELS, "labels")
+def check_labels(labels: Any, where: str = "spec.labels") -> None:
+    check_count(labels, where, MAX_LABELS, "labels")
     for key, value in labels.items():
-        check_length(key, f"spec.labels: key {key[:40]!r}")
+        check_length(key, f"{where}: key {key[:40]!r}")
         if not key:
-            raise SpecError("spec.labels: a label has an empty key")
-        check_length(value, f"spec.labels[{key!r}]", MAX_VALUE_CHARS)
+            raise SpecError(f"{where}: a label has an empty key")
+        check_length(value, f"{where}[{key!r}]", MAX_VALUE_CHARS)
 
 
 def check_objectives(objectives: Any) -> None:
@@ -146,7 +149,10 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     scheduler = spec.scheduler.name or (sampler_class(algorithm).default_scheduler if fidelity else "none")
     scheduler_settings = struct_dict(spec.scheduler.settings, "spec.scheduler.settings")
     scheduler_class(scheduler).check(objectives, fidelity, scheduler_settings)
+    check_labels(spec.warm_start.labels, "spec.warm_start.labels")
+    check_warm_start(spec)
+    warm_mode = resolve_mode(spec, sampler_class(algorithm), objectives, constraints)
     return ParsedSpec(
         space, objectives, fidelity, algorithm, algorithm_settings, scheduler, scheduler_settings,
-        struct_dict(spec.trainable_config, "spec.trainable_config"), constraints,
+        struct_dict(spec.trainable_config, "spec.trainable_config"), constraints, warm_mode,
     )

@@ -30,6 +30,7 @@ class StudyEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STUDY_EVENT_OUTER_UPDATE: _ClassVar[StudyEventType]
     STUDY_EVENT_TRIAL_PAUSED: _ClassVar[StudyEventType]
     STUDY_EVENT_TRIAL_PROMOTED: _ClassVar[StudyEventType]
+    STUDY_EVENT_STUDY_EXTENDED: _ClassVar[StudyEventType]
 STUDY_EVENT_TYPE_UNSPECIFIED: StudyEventType
 STUDY_EVENT_STUDY_CREATED: StudyEventType
 STUDY_EVENT_STUDY_ENDED: StudyEventType
@@ -44,6 +45,7 @@ STUDY_EVENT_TRIAL_DECISION: StudyEventType
 STUDY_EVENT_OUTER_UPDATE: StudyEventType
 STUDY_EVENT_TRIAL_PAUSED: StudyEventType
 STUDY_EVENT_TRIAL_PROMOTED: StudyEventType
+STUDY_EVENT_STUDY_EXTENDED: StudyEventType
 
 class CreateStudyRequest(_message.Message):
     __slots__ = ("spec", "request_id")

@@ -1,0 +1,126 @@
+"""The study lifecycle over real gRPC: enqueue, add results from elsewhere, extend, user attributes."""
+
+from __future__ import annotations
+
+import random
+
+import nestor
+import pytest
+from cluster import Server
+from nestor.v1 import study_pb2
+
+
+def loss(p: dict) -> float:
+    return (p["x"] - 0.7) ** 2 + (p["y"] - 0.2) ** 2 + (0.3 if p["opt"] == "sgd" else 0.0)
+
+
+def spec(algorithm: str = "random", max_trials: int = 8, **extra: object) -> dict:
+    return {"name": "lifecycle", "objective": {"metric": "loss", "goal": "minimize"}, "algorithm": algorithm,
+            "seed": 3, "budget": {"max_trials": max_trials},
+            "space": {"x": {"type": "double", "min": 0.0, "max": 1.0}, "y": {"type": "double", "min": 0.0, "max": 1.0},
+                      "opt": ["adam", "sgd"]}, **extra}
+
+
+def run(study: nestor.Study, count: int = 1000) -> list[nestor.Trial]:
+    done = []
+    while len(done) < count and (trials := study.suggest(1)):
+        for t in trials:
+            t.complete({"loss": loss(t.params)})
+            done.append(t)
+    return done
+
+
+def test_enqueued_sets_run_first_in_order_and_are_checked(controller: Server) -> None:
+    client = nestor.Client(controller.address)
+    study = client.create_study(spec())
+    first = [{"x": 0.1, "y": 0.1, "opt": "adam"}, {"x": 0.9, "y": 0.5, "opt": "sgd"}]
+    assert study.enqueue(first, user_attrs={"source": "notebook"}) == 2
+    assert study.enqueue(first[0], skip_duplicates=True) == 0  # already queued
+    assert study.info().counts.queued == 2
+    trials = run(study, 3)
+    assert [t.params for t in trials[:2]] == first
+    assert [t.origin for t in trials] == ["enqueued", "enqueued", ""]
+    assert trials[0].user_attrs == {"source": "notebook"}
+    assert study.info().counts.queued == 0
+    assert study.enqueue(first[0], skip_duplicates=True) == 0  # already tried
+    with pytest.raises(nestor.InvalidArgument, match=r"trials\[0\]\.params: 2\.0 is outside the domain of 'x'"):
+        study.enqueue({"x": 2.0, "y": 0.1, "opt": "adam"})
+    with pytest.raises(nestor.InvalidArgument, match="parameter 'opt' is active but has no value"):
+        study.enqueue({"x": 0.5, "y": 0.1})
+    with pytest.raises(nestor.InvalidArgument, match="unknown parameter 'z'"):
+        study.enqueue({"x": 0.5, "y": 0.1, "opt": "adam", "z": 1})
+    with pytest.raises(nestor.NotFound):
+        client.study("nope").enqueue(first[0])
+    study.stop()
+    with pytest.raises(nestor.FailedPrecondition, match="STOPPED"):
+        study.enqueue(first[0])
+
+
+def test_added_results_are_trials_the_sampler_learns_from_outside_the_budget(controller: Server) -> None:
+    client = nestor.Client(controller.address)
+    study = client.create_study({**spec(max_trials=6), "algorithm": {"name": "tpe", "settings": {"n_initial": 5}}})
+    # Twenty results from elsewhere, the good ones near (0.7, 0.2, adam).
+    rng = random.Random(0)
+    results = []
+    for _ in range(20):
+        p = {"x": rng.random(), "y": rng.random(), "opt": rng.choice(["adam", "sgd"])}
+        results.append({"params": p, "values": {"loss": loss(p)}, "user_attrs": {"from": "paper"}})
+    results.append({"params": {"x": 0.5, "y": 0.5, "opt": "adam"}, "error": "diverged"})
+    added = study.add_trials(results)
+    assert [t.state_name for t in added] == ["COMPLETED"] * 20 + ["FAILED"]
+    assert all(t.origin == "added" for t in added) and added[0].user_attrs == {"from": "paper"}
+    info = study.info()
+    assert info.state == study_pb2.STUDY_RUNNING  # neither the budget (6) nor max_failed is touched
+    assert info.counts.added == 21 and info.counts.completed == 20 and info.counts.failed == 1
+    # With 20 results the initial design (n_initial 5) is done: TPE models them from its first suggestion.
+    trials = run(study)
+    assert len(trials) == 6 and study.info().state == study_pb2.STUDY_COMPLETED
+    assert min(loss(t.params) for t in trials) < sorted(r["values"]["loss"] for r in results[:20])[4]
+    with pytest.raises(nestor.InvalidArgument, match=r"trials\[0\]: no result"):
+        study.add_trials([{"params": {"x": 0.5, "y": 0.5, "opt": "adam"}}])
+    with pytest.raises(nestor.InvalidArgument, match="lacks objective metric 'loss'"):
+        study.add_trials([{"params": {"x": 0.5, "y": 0.5, "opt": "adam"}, "values": {"acc": 1.0}}])
+    with pytest.raises(nestor.InvalidArgument, match="steps must increase"):
+        study.add_trials([{"params": {"x": 0.5, "y": 0.5, "opt": "adam"}, "values": {"loss": 1.0},
+                           "steps": [(2, {"loss": 1.0}), (1, {"loss": 1.0})]}])
+
+
+def test_extend_runs_an_ended_study_on_and_checks_the_new_total(controller: Server) -> None:
+    client = nestor.Client(controller.address)
+    study = client.create_study(spec(max_trials=3))
+    assert len(run(study)) == 3
+    assert study.info().state == study_pb2.STUDY_COMPLETED
+    with pytest.raises(nestor.InvalidArgument, match="must be above the current 3"):
+        study.extend(3)
+    info = study.extend(5)
+    assert info.state == study_pb2.STUDY_RUNNING and info.spec.budget.max_trials == 5
+    assert len(run(study)) == 2
+    assert study.info().state == study_pb2.STUDY_COMPLETED and study.info().counts.completed == 5
+    events = [e.message for e in study.watch() if e.type == nestor.v1.controller_pb2.STUDY_EVENT_STUDY_EXTENDED]
+    assert events == ["max_trials 3 -> 5, running again"]
+    unbounded = client.create_study(spec(max_trials=0))
+    with pytest.raises(nestor.FailedPrecondition, match="no trial budget"):
+        unbounded.extend(10)
+
+
+def test_user_attrs_merge_and_are_bounded(controller: Server) -> None:
+    client = nestor.Client(controller.address)
+    study = client.create_study(spec())
+    (t,) = study.suggest(1)
+    t.set_user_attr("note", "first")
+    t.set_user_attrs(seed=3, tags=["a", "b"])
+    assert study.trial(t.id).user_attrs == {"note": "first", "seed": 3, "tags": ["a", "b"]}
+    t.set_user_attrs(note=None)
+    assert study.trial(t.id).user_attrs == {"seed": 3, "tags": ["a", "b"]}
+    t.set_user_attr("blob", "x" * 40_000)
+    with pytest.raises(nestor.InvalidArgument, match="bytes as JSON exceed the limit of 65536"):
+        t.set_user_attr("another", "y" * 40_000)
+    assert "another" not in study.trial(t.id).user_attrs
+
+
+def test_studies_are_listed_by_label(controller: Server) -> None:
+    client = nestor.Client(controller.address)
+    a = client.create_study({**spec(), "labels": {"team": "vision", "task": "digits"}})
+    client.create_study({**spec(), "labels": {"team": "nlp"}})
+    found = client.list_studies(include_finished=True, labels={"team": "vision"})
+    assert [s.id for s in found] == [a.id]
