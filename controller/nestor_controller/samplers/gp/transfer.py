@@ -1,11 +1,15 @@
 """Transfer from prior studies for the GP: a stack of GPs on the priors, this study's GP on its residuals.
 
-The stacked residual approach of OSS Vizier. The priors come nearest first; a
-GP is fitted on the first one's losses (standardised, warped, per prior: the
-tasks' scales are not comparable), the next one's GP on its residuals against
-the mean of the stack so far, and so on; the stack's mean m(x) is the sum of
-the layers' means. The study's own model then only has to learn how its task
-differs from the stack.
+The stacked residual approach of OSS Vizier. A GP is fitted on the first
+prior's losses (standardised, warped, per prior: the tasks' scales are not
+comparable), the next one's GP on its residuals against the mean of the stack
+so far, and so on; the stack's mean m(x) is the sum of the layers' means. The
+study's own model then only has to learn how its task differs from the stack.
+
+The last layer has the last word wherever its prior has results (the stack
+there reproduces that prior), so the priors, which come nearest first, are
+stacked in reverse: the nearest one on top, just under the study, the farther
+ones filling in where it has no results.
 
 Its own values are on a scale of their own too, so the study regresses its
 standardised losses on the stack's mean, z ~ a + b m(x), with a ridge pull
@@ -68,7 +72,8 @@ class PriorStack:
 
     def __init__(self, layers: list[Layer], centers: np.ndarray, best: float) -> None:
         self.layers = layers
-        #: The first prior's best rows, and the lowest stack mean at its rows (the incumbent before own data).
+        #: The nearest prior's best rows, and the lowest stack mean at the priors' rows (the incumbent before
+        #: the study has results of its own).
         self.centers = centers
         self.best = best
 
@@ -97,7 +102,7 @@ def build_stack(priors: Sequence[object], objectives: Sequence[ObjectiveDef], en
     centers = np.zeros((0, encoder.n_cols))
     best = np.inf
     start = prior.mode(encoder.n_params)
-    for p in priors:
+    for p in reversed(priors):
         valid: list[Observation] = [o for o in getattr(p, "observations", ()) if o.values is not None]
         if len(valid) < 2:
             continue
@@ -114,8 +119,7 @@ def build_stack(priors: Sequence[object], objectives: Sequence[ObjectiveDef], en
         model = GPModel(geometry, theta, X, colact)
         model.set_targets(r - offset)
         layers.append(Layer(model, offset))
-        if len(centers) == 0:
-            centers = X[np.argsort(y, kind="stable")[:CENTERS]]
+        centers = X[np.argsort(y, kind="stable")[:CENTERS]]  # the nearest prior's, once the loop is done
         best = min(best, float(PriorStack(layers, centers, best).mean(X, colact)[0].min()))
     return PriorStack(layers, centers, best) if layers else None
 
