@@ -13,6 +13,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,8 +47,14 @@ PAIRS = [("bohb", "hyperband")]
 VARIANTS = {"darts-perturbation": ("darts", {"searches": 2, "evaluations": 4, "selection": "perturbation"}),
             "gp-multiobjective": ("gp", {"n_initial": 3}), "tpe-multiobjective": ("tpe", {"n_initial": 3}),
             "nsga2-multiobjective": ("nsga2", {"population_size": 4})}
+VARIANTS.update({"gp-transfer": ("gp", {"n_initial": 3}), "tpe-observations": ("tpe", {"n_initial": 3}),
+                 "random-top_k": ("random", {}), "tpe-extended": ("tpe", {"n_initial": 3})})
 #: Variants with a second objective ("size") and a constraint on it.
 MULTIOBJECTIVE = {"gp-multiobjective", "tpe-multiobjective", "nsga2-multiobjective"}
+#: Warm-started variants: a prior study of a dozen added results, and the mode.
+WARM = {"gp-transfer": "transfer", "tpe-observations": "observations", "random-top_k": "top_k"}
+#: The interrupted run starts with a smaller budget and extends it to TRIALS once it has ended.
+EXTENDED = {"tpe-extended"}
 CASES = ([(a, "none") for a in sorted(SAMPLERS)] + [("random", x) for x in sorted(SCHEDULERS) if x != "none"] + PAIRS
          + [(v, "none") for v in VARIANTS])
 
@@ -98,6 +105,23 @@ def loss(params: dict[str, s.Value], step: int) -> float:
 
 def size(params: dict[str, s.Value]) -> float:
     return math.log(params["n"].int_value) + abs(params["x"].double_value)
+
+
+def prior_study(call: Callable[[str, object], object]) -> str:
+    """A study of a dozen results added from elsewhere, the same in every run: a warm start's prior."""
+    sid = call("CreateStudy", c.CreateStudyRequest(spec=spec("random", "none"))).id
+    added = c.AddTrialsRequest(study_id=sid)
+    for k in range(12):
+        params = {"x": s_value(double_value=-1.9 + 0.33 * k), "n": s_value(int_value=1 + (7 * k) % 64),
+                  "kind": s_value(string_value="ab"[k % 2])}
+        added.trials.add(params=params, final_measurement=s.Measurement(
+            step=STEPS, metrics={"loss": loss(params, STEPS), "size": size(params)}))
+    call("AddTrials", added)
+    return sid  # type: ignore[no-any-return]
+
+
+def s_value(**kind: object) -> sp.Value:
+    return sp.Value(**kind)  # type: ignore[arg-type]
 
 
 class Chaos:
@@ -152,9 +176,21 @@ def run(tmp: Path, algorithm: str, scheduler: str, kills: int) -> list[tuple]:
         return chaos.call(method, request)
 
     try:
-        sid = call("CreateStudy", c.CreateStudyRequest(spec=spec(algorithm, scheduler))).id
+        study_spec = spec(algorithm, scheduler)
+        if algorithm in WARM:
+            study_spec.warm_start.studies.append(prior_study(call))
+            study_spec.warm_start.mode = WARM[algorithm]
+            study_spec.warm_start.top_k = 3
+        extend = algorithm in EXTENDED and kills > 0
+        if extend:
+            study_spec.budget.max_trials = TRIALS - 4
+        sid = call("CreateStudy", c.CreateStudyRequest(spec=study_spec)).id
         while True:
             resp = call("SuggestTrials", c.SuggestTrialsRequest(study_id=sid, count=1))
+            if not resp.trials and extend:
+                extend = False
+                call("ExtendStudy", c.ExtendStudyRequest(study_id=sid, max_trials=TRIALS))
+                continue
             if not resp.trials:
                 break
             t = resp.trials[0]
