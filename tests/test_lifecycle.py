@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import nestor
 import pytest
@@ -124,3 +129,38 @@ def test_studies_are_listed_by_label(controller: Server) -> None:
     client.create_study({**spec(), "labels": {"team": "nlp"}})
     found = client.list_studies(include_finished=True, labels={"team": "vision"})
     assert [s.id for s in found] == [a.id]
+
+
+def cli(controller: Server, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NESTOR_CONTROLLER", "NESTOR_TOKEN")}
+    return subprocess.run([sys.executable, "-m", "nestor", "--controller", controller.address, *args], input=stdin,
+                          capture_output=True, text=True, timeout=30, env=env)
+
+
+def test_the_cli_enqueues_adds_extends_and_shows_the_warm_start(controller: Server, tmp_path: Path) -> None:
+    client = nestor.Client(controller.address)
+    prior = client.create_study({**spec(max_trials=2), "name": "prior", "labels": {"kind": "quad"}})
+    results = tmp_path / "results.yaml"
+    results.write_text("- {params: {x: 0.7, y: 0.2, opt: adam}, values: {loss: 0.0}}\n"
+                       "- {params: {x: 0.1, y: 0.9, opt: sgd}, values: {loss: 1.5}, user_attrs: {source: lab}}\n")
+    out = cli(controller, "study", "add", prior.id, "-f", str(results))
+    assert out.returncode == 0 and "2 results added" in out.stdout, out
+    out = cli(controller, "study", "list", "--all", "--label", "kind=quad", "--json")
+    assert [s["id"] for s in json.loads(out.stdout)] == [prior.id]
+    warm = client.create_study({**spec(max_trials=2), "warm_start": {"labels": {"kind": "quad"}, "top_k": 1}})
+    out = cli(controller, "study", "enqueue", warm.id, "-p", "x=0.5", "-p", "y=0.5", "-p", "opt=sgd")
+    assert out.returncode == 0 and "1 parameter sets enqueued" in out.stdout and "2 queued" in out.stdout, out
+    out = cli(controller, "study", "enqueue", warm.id, "-f", "-", "--skip-duplicates",
+              stdin='[{"x": 0.5, "y": 0.5, "opt": "sgd"}]')
+    assert "0 parameter sets enqueued (1 duplicates skipped)" in out.stdout, out
+    out = cli(controller, "study", "enqueue", warm.id, "-p", "x=5", "-p", "y=0.5", "-p", "opt=sgd")
+    assert out.returncode == 1 and "outside the domain of 'x'" in out.stderr, out
+    got = cli(controller, "study", "get", warm.id)
+    assert "top_k: their best 1 configurations run first; priors: prior" in " ".join(got.stdout.split()), got.stdout
+    record = json.loads(cli(controller, "study", "get", warm.id, "--json").stdout)
+    assert record["warm_start"]["priors"][0]["study_id"] == prior.id and record["counts"]["queued"] == 2
+    trials = run(warm)
+    assert [t.params for t in trials] == [{"x": 0.7, "y": 0.2, "opt": "adam"}, {"x": 0.5, "y": 0.5, "opt": "sgd"}]
+    out = cli(controller, "study", "extend", warm.id, "--max-trials", "4")
+    assert out.returncode == 0 and "max_trials 4, RUNNING" in out.stdout, out
+    assert len(run(warm)) == 2

@@ -15,13 +15,15 @@ import csv
 from collections.abc import Sequence
 from typing import IO, Any
 
+from google.protobuf import json_format
+
 from nestor.errors import NestorError
 from nestor.records import objective_value, objectives_of, trial_duration, when
 from nestor.trial import TRIAL_STATE_NAMES
 from nestor.v1 import study_pb2
 from nestor.values import params_from_proto
 
-TAIL_COLUMNS = ("budget", "attempt", "executor", "infeasible", "error", "stop_reason", "checkpoint")
+TAIL_COLUMNS = ("budget", "attempt", "executor", "infeasible", "error", "stop_reason", "checkpoint", "origin")
 
 
 def trial_table(trials: Sequence[study_pb2.Trial],
@@ -32,6 +34,7 @@ def trial_table(trials: Sequence[study_pb2.Trial],
     param_names = [p.name for p in spec.space.parameters]
     seen = set(param_names)
     final_metrics: dict[str, None] = {}
+    attrs: dict[str, None] = {}
     rows: list[dict[str, Any]] = []
     for t in trials:
         params = params_from_proto(t.params)
@@ -48,14 +51,18 @@ def trial_table(trials: Sequence[study_pb2.Trial],
         row["duration_s"] = trial_duration(t)
         row.update({f"params_{k}": v for k, v in params.items()})
         row.update({f"metrics_{k}": v for k, v in t.final_measurement.metrics.items()})
+        user = json_format.MessageToDict(t.user_attrs) if t.user_attrs.fields else {}
+        attrs.update(dict.fromkeys(user))
+        row.update({f"user_attrs_{k}": v for k, v in user.items()})
         row.update({"budget": t.budget or None, "attempt": t.attempt, "executor": t.executor or None,
                     "infeasible": t.infeasible, "error": t.error or None, "stop_reason": t.stop_reason or None,
-                    "checkpoint": t.checkpoint or None})
+                    "checkpoint": t.checkpoint or None, "origin": t.origin or None})
         rows.append(row)
     columns = ["number", "state", *value_columns, "datetime_start", "datetime_complete", "duration_s",
                *(f"params_{n}" for n in param_names),
                # Objectives first, the others by name: a proto map has no order to keep.
-               *(f"metrics_{m}" for m in sorted(final_metrics, key=lambda m: (m not in metrics, m))), *TAIL_COLUMNS]
+               *(f"metrics_{m}" for m in sorted(final_metrics, key=lambda m: (m not in metrics, m))),
+               *(f"user_attrs_{k}" for k in sorted(attrs)), *TAIL_COLUMNS]
     return columns, [{c: row.get(c) for c in columns} for row in rows]
 
 

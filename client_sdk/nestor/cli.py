@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -28,7 +29,7 @@ from nestor import __version__, progress
 from nestor.analysis import write_csv
 from nestor.client import Client
 from nestor.connection import default_address
-from nestor.errors import NestorError
+from nestor.errors import LocalRefusal, NestorError
 from nestor.records import executor_to_dict, study_to_dict, trial_to_dict
 from nestor.spec import load_spec
 from nestor.study import STUDY_STATE_NAMES, Study, trial_state
@@ -158,9 +159,20 @@ def cmd_study_create(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _labels(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LocalRefusal(f"--label {pair!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def cmd_study_list(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
-        studies = [s.proto for s in client.list_studies(include_finished=args.all)]
+        studies = [s.proto for s in client.list_studies(include_finished=args.all,
+                                                        labels=_labels(args.label or ()))]
     if args.json:
         _print_json([study_to_dict(s) for s in studies])
     elif studies:
@@ -260,6 +272,68 @@ def cmd_study_outer(args: argparse.Namespace, console: Console) -> int:
     else:
         for st in states:
             console.print(outer_view(st))
+    return 0
+
+
+def _read_data(path: str, what: str) -> Any:
+    """A YAML or JSON file ("-": standard input) of `what`, or a refusal that says where it went wrong."""
+    import yaml
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        return yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as e:
+        raise LocalRefusal(f"{path}: cannot read {what}: {e}") from None
+
+
+def _assignments(pairs: Sequence[str]) -> dict[str, Any]:
+    """NAME=VALUE pairs; each value read as YAML (0.1 a number, adam a string, true a bool)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise LocalRefusal(f"-p {pair!r}: expected NAME=VALUE")
+        out[name] = yaml.safe_load(value)
+    return out
+
+
+def cmd_study_enqueue(args: argparse.Namespace, console: Console) -> int:
+    sets: list[Any] = []
+    if args.file:
+        data = _read_data(args.file, "parameter sets")
+        sets.extend(data if isinstance(data, list) else [data])
+    if args.param:
+        sets.append(_assignments(args.param))
+    if not sets or not all(isinstance(p, dict) for p in sets):
+        raise LocalRefusal("give -p NAME=VALUE ... or -f FILE (a mapping of parameters, or a list of them)")
+    with _client(args) as client:
+        study = client.find_study(args.id)
+        n = study.enqueue(sets, skip_duplicates=args.skip_duplicates)
+        queued = study.info().counts.queued
+    console.print(f"{n} parameter sets enqueued ({len(sets) - n} duplicates skipped); {queued} queued in study "
+                  f"{study.id}", highlight=False)
+    return 0
+
+
+def cmd_study_add(args: argparse.Namespace, console: Console) -> int:
+    data = _read_data(args.file, "results")
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise LocalRefusal(f"{args.file}: expected a list of results, each {{params: {{...}}, values: {{...}}}}")
+    with _client(args) as client:
+        study = client.find_study(args.id)
+        added = study.add_trials(data)
+    console.print(f"{len(added)} results added to study {study.id} as trials "
+                  f"{added[0].id}-{added[-1].id}" if added else "nothing added", highlight=False)
+    return 0
+
+
+def cmd_study_extend(args: argparse.Namespace, console: Console) -> int:
+    with _client(args) as client:
+        info = client.find_study(args.id).extend(args.max_trials)
+    console.print(f"study {info.id}: max_trials {info.spec.budget.max_trials}, "
+                  f"{STUDY_STATE_NAMES.get(info.state, info.state)}", highlight=False)
     return 0
 
 
@@ -382,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(study_commands, "list", cmd_study_list, "running studies")
     p.add_argument("--all", action="store_true", help="finished studies too")
+    p.add_argument("--label", action="append", metavar="KEY=VALUE",
+                   help="only studies carrying this label (repeatable: every one)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add(study_commands, "get", cmd_study_get, "a study's state, counts and spec")
@@ -422,6 +498,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", action="store_true", help="every outer step too")
     p.add_argument("--every", type=_positive, default=1, help="with --history: one step in N (and the last)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add(study_commands, "enqueue", cmd_study_enqueue,
+            "parameter sets the study runs next, in order, before asking its algorithm again")
+    p.add_argument("id")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="one set, a parameter at a time (repeatable; values read as YAML)")
+    p.add_argument("-f", "--file", help="YAML or JSON: a mapping of parameters, or a list of them ('-': stdin)")
+    p.add_argument("--skip-duplicates", action="store_true",
+                   help="leave out a set the study already tried, runs or holds")
+
+    p = add(study_commands, "add", cmd_study_add,
+            "results obtained elsewhere become completed trials the algorithm learns from")
+    p.add_argument("id")
+    p.add_argument("-f", "--file", required=True,
+                   help="YAML or JSON list of {params: {...}, values: {metric: value}} ('-': stdin); optional "
+                        "error, steps ([[step, {metric: value}], ...]) and user_attrs")
+
+    p = add(study_commands, "extend", cmd_study_extend,
+            "raise a study's max_trials; one that ended on its budget (or was stopped) runs on")
+    p.add_argument("id")
+    p.add_argument("--max-trials", type=_positive, required=True, help="the new total")
 
     p = add(study_commands, "stop", cmd_study_stop, "stop a study; running trials are told to stop")
     p.add_argument("id")

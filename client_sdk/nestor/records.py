@@ -54,7 +54,7 @@ def objective_value(t: study_pb2.Trial, metric: str) -> float | None:
 
 def counts_to_dict(c: study_pb2.TrialCounts) -> dict[str, int]:
     return {"pending": c.pending, "running": c.running, "completed": c.completed, "stopped": c.stopped,
-            "failed": c.failed, "paused": c.paused}
+            "failed": c.failed, "paused": c.paused, "added": c.added, "queued": c.queued}
 
 
 def study_to_dict(s: study_pb2.Study) -> dict[str, Any]:
@@ -64,7 +64,14 @@ def study_to_dict(s: study_pb2.Study) -> dict[str, Any]:
         "counts": counts_to_dict(s.counts), "spec": spec_to_dict(s.spec),
         **({"hypervolume": s.hypervolume, "reference_point": list(s.reference_point)}
            if s.HasField("hypervolume") else {}),
+        **({"warm_start": warm_start_to_dict(s.warm_start)} if s.HasField("warm_start") else {}),
     }
+
+
+def warm_start_to_dict(w: study_pb2.WarmStartSummary) -> dict[str, Any]:
+    return {"mode": w.mode, "observations": w.observations, "weight": w.weight, "enqueued": w.enqueued,
+            "priors": [{"study_id": p.study_id, "name": p.name, "observations": p.observations,
+                        **({"distance": p.distance} if p.HasField("distance") else {})} for p in w.priors]}
 
 
 def measurement_to_dict(m: study_pb2.Measurement) -> dict[str, Any]:
@@ -85,7 +92,8 @@ def trial_to_dict(t: study_pb2.Trial, spec: study_pb2.StudySpec | None = None) -
         "params": in_space_order(params_from_proto(t.params), spec),
         "final_metrics": dict(t.final_measurement.metrics),
         "budget": t.budget, "executor": t.executor, "error": t.error, "stop_reason": t.stop_reason,
-        "decision": t.decision, "infeasible": t.infeasible,
+        "decision": t.decision, "infeasible": t.infeasible, "origin": t.origin,
+        "user_attrs": json_format.MessageToDict(t.user_attrs),
         "attempt": t.attempt, "create_time": iso(t.create_time), "start_time": iso(t.start_time),
         "end_time": iso(t.end_time), "duration_s": trial_duration(t),
     }
