@@ -208,6 +208,12 @@ class Rpc:
         return f"/nestor.v1.{self.service}/{self.name}"
 
 
+def json_struct(d: dict) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(d)
+    return out
+
+
 def space() -> sp.SearchSpace:
     return sp.SearchSpace(parameters=[
         sp.Parameter(name="x", double=sp.DoubleDomain(min=-1, max=1)),
@@ -261,6 +267,20 @@ def rpcs(targets: list[str], victim: str) -> list[Rpc]:
             lambda r: c.ListTrialsRequest(study_id=readable(r), include_measurements=True)),
         Rpc("Controller", "ListTrialColumns", c.ListTrialColumnsRequest, "unary",
             lambda r: c.ListTrialColumnsRequest(study_id=readable(r), metrics=r.choice(([], ["loss"], ["x" * 300])))),
+        Rpc("Controller", "EnqueueTrials", c.EnqueueTrialsRequest, "unary",
+            lambda r: c.EnqueueTrialsRequest(study_id=target(r), skip_duplicates=r.random() < 0.5, trials=[
+                s.ParamSet(params={"x": sp.Value(double_value=0.5), "n": sp.Value(int_value=3),
+                                   "opt": sp.Value(string_value="adam")})])),
+        Rpc("Controller", "AddTrials", c.AddTrialsRequest, "unary",
+            lambda r: c.AddTrialsRequest(study_id=target(r), trials=[s.AddedTrial(
+                params={"x": sp.Value(double_value=0.1), "n": sp.Value(int_value=2),
+                        "opt": sp.Value(string_value="sgd")},
+                final_measurement=measurement, measurements=[measurement])])),
+        Rpc("Controller", "ExtendStudy", c.ExtendStudyRequest, "unary",
+            lambda r: c.ExtendStudyRequest(study_id=target(r), max_trials=r.choice((0, 4, 60, 2**31 - 1)))),
+        Rpc("Controller", "SetTrialUserAttrs", c.SetTrialUserAttrsRequest, "unary",
+            lambda r: c.SetTrialUserAttrsRequest(study_id=target(r), trial_id=r.randrange(0, 5),
+                                                 user_attrs=json_struct({"note": "fuzz", "n": 3}))),
         Rpc("Controller", "GetBestTrials", c.GetBestTrialsRequest, "unary",
             lambda r: c.GetBestTrialsRequest(study_id=readable(r), count=r.choice((0, 1, 3)))),
         # Watched: the victim (ended: its stream closes) and unknown ids; a running study's stream is live.
