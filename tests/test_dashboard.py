@@ -356,3 +356,25 @@ def test_a_darts_search_shows_alpha_as_heat_maps_over_its_steps(setup: Setup, br
     assert heat == [["heatmap", 14, 8], ["heatmap", 14, 8]]
     assert "(perturbation)" in browser.find_element("id", "outer-text").text
     assert console_errors(browser) == []
+
+
+def test_a_warm_started_study_shows_its_priors_and_each_trials_origin(setup: Setup, browser: Any) -> None:
+    prior = setup.client.create_study({**live_spec(), "name": "earlier-live", "labels": {"family": "live"}})
+    prior.add_trials([{"params": {"lr": 0.01 * (k + 1), "momentum": 0.1 * k}, "values": {"loss": float(k)},
+                       "user_attrs": {"source": "notebook"}} for k in range(5)])
+    study = setup.client.create_study({**live_spec(), "name": "warm-live",
+                                       "warm_start": {"labels": {"family": "live"}, "top_k": 2}})
+    (first,) = study.suggest(1)
+    first.complete({"loss": 0.5})
+    console_errors(browser)
+    open_page(browser, f"{setup.url}/studies/{study.id}")
+    text = browser.find_element("id", "warm-start").text
+    assert "top_k: their best 2 configurations run first" in text and "earlier-live" in text, text
+    assert "1 parameter sets queued" in text, text
+    open_page(browser, f"{setup.url}/studies/{study.id}/trials/{first.id}")
+    wait_until(lambda: "origin" in browser.find_element("id", "run").text)
+    assert "a prior's best (warm start)" in browser.find_element("id", "run").text
+    open_page(browser, f"{setup.url}/studies/{prior.id}/trials/1")
+    wait_until(lambda: "user attr source" in browser.find_element("id", "run").text)
+    assert '"notebook"' in browser.find_element("id", "run").text
+    assert console_errors(browser) == []

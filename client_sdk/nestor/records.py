@@ -74,6 +74,21 @@ def warm_start_to_dict(w: study_pb2.WarmStartSummary) -> dict[str, Any]:
                         **({"distance": p.distance} if p.HasField("distance") else {})} for p in w.priors]}
 
 
+def warm_start_text(w: study_pb2.WarmStartSummary) -> str:
+    """Which priors a warm-started study chose and what of them it uses."""
+    if not w.priors:
+        return f"{w.mode}: no earlier study matched; it started cold"
+    priors = ", ".join(f"{p.name or p.study_id} ({p.study_id}, {p.observations} results"
+                       + (f", distance {p.distance:.3g}" if p.HasField("distance") else "") + ")" for p in w.priors)
+    if w.mode == "top_k":
+        use = f"their best {w.enqueued} configurations run first"
+    elif w.mode == "observations":
+        use = f"{w.observations} prior results in the model, each weighing {w.weight:.3g} of one of the study's own"
+    else:
+        use = f"{w.observations} prior results in a GP stack; the study's GP models what they do not explain"
+    return f"{w.mode}: {use}; priors: {priors}"
+
+
 def measurement_to_dict(m: study_pb2.Measurement) -> dict[str, Any]:
     return {"step": m.step, "metrics": dict(m.metrics), "elapsed_s": m.elapsed_s}
 

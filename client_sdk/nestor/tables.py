@@ -18,6 +18,7 @@ from nestor.records import (
     objective_value,
     objectives_of,
     trial_duration,
+    warm_start_text,
 )
 from nestor.spec import dump_spec
 from nestor.study import STUDY_STATE_NAMES
@@ -83,21 +84,6 @@ def study_view(s: study_pb2.Study) -> RenderableType:
     for key, value in rows:
         grid.add_row(key, value)
     return Group(grid, Text(""), Text("spec:", style="bold"), Text(dump_spec(s.spec).rstrip()))
-
-
-def warm_start_text(w: study_pb2.WarmStartSummary) -> str:
-    """Which priors a warm-started study chose and what of them it uses."""
-    if not w.priors:
-        return f"{w.mode}: no earlier study matched; it started cold"
-    priors = ", ".join(f"{p.name or p.study_id} ({p.study_id}, {p.observations} results"
-                       + (f", distance {p.distance:.3g}" if p.HasField("distance") else "") + ")" for p in w.priors)
-    if w.mode == "top_k":
-        use = f"their best {w.enqueued} configurations run first"
-    elif w.mode == "observations":
-        use = f"{w.observations} prior results in the model, each weighing {w.weight:.3g} of one of the study's own"
-    else:
-        use = f"{w.observations} prior results in a GP stack; the study's GP models what they do not explain"
-    return f"{w.mode}: {use}; priors: {priors}"
 
 
 def hypervolume_text(s: study_pb2.Study) -> str:

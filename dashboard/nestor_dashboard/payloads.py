@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 from nestor.importance import importance
-from nestor.records import iso, measurement_to_dict, objectives_of, seconds, trial_to_dict
+from nestor.records import iso, measurement_to_dict, objectives_of, seconds, trial_to_dict, warm_start_text
 from nestor.spec import spec_to_dict
 from nestor.study import STUDY_STATE_NAMES
 from nestor.v1 import space_pb2, study_pb2
@@ -39,7 +39,8 @@ def study_summary(s: study_pb2.Study) -> dict[str, Any]:
         "done": done, "max_trials": s.spec.budget.max_trials, "running": c.running, "failed": c.failed,
         "labels": dict(s.spec.labels), "created": iso(s.create_time), "ended": iso(s.end_time),
         "reason": s.reason, "objectives": [{"metric": m, "goal": g} for m, g in objectives_of(s.spec)],
-        "trainable": s.spec.trainable, "fidelity": s.spec.fidelity.name,
+        "trainable": s.spec.trainable, "fidelity": s.spec.fidelity.name, "added": c.added, "queued": c.queued,
+        "warm_start": warm_start_text(s.warm_start) if s.HasField("warm_start") else "",
     }
 
 

@@ -27,7 +27,10 @@ async function main() {
   rows("run", [["executor", t.executor], ["attempts", t.attempt], ["budget", t.budget], ["started", when(t.start_s)],
                ["ended", when(t.end_s)], ["duration (s)", t.duration_s], ["decision", t.decision],
                ["stop reason", t.stop_reason],
-               ["checkpoint", t.checkpoint || "in the executor's artifact store, by study and trial"]]);
+               ["checkpoint", t.checkpoint || "in the executor's artifact store, by study and trial"],
+               ["origin", {"": "the algorithm", enqueued: "enqueued", warm_start: "a prior's best (warm start)",
+                           added: "added from elsewhere"}[t.origin] ?? t.origin],
+               ...Object.entries(t.user_attrs || {}).map(([k, v]) => [`user attr ${k}`, JSON.stringify(v)])]);
   if (t.error) {
     const pre = document.getElementById("error");
     pre.hidden = false;
