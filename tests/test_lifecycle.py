@@ -164,3 +164,23 @@ def test_the_cli_enqueues_adds_extends_and_shows_the_warm_start(controller: Serv
     out = cli(controller, "study", "extend", warm.id, "--max-trials", "4")
     assert out.returncode == 0 and "max_trials 4, RUNNING" in out.stdout, out
     assert len(run(warm)) == 2
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "gp", "ga", "cmaes", "bohb"])
+def test_every_model_learns_from_added_results(controller: Server, algorithm: str) -> None:
+    """Thirty results from elsewhere: the best of the next four suggestions is far better than a cold start's
+    (every sampler but random reads them; CMA-ES starts its first generation's mean at the best of them)."""
+    client = nestor.Client(controller.address)
+    rng = random.Random(1)
+    results = []
+    for _ in range(30):
+        p = {"x": rng.random(), "y": rng.random(), "opt": rng.choice(["adam", "sgd"])}
+        results.append({"params": p, "values": {"loss": loss(p)}})
+    best = {}
+    for kind in ("cold", "warm"):
+        study = client.create_study({**spec(algorithm, max_trials=20), "name": kind})
+        if kind == "warm":
+            study.add_trials(results)
+        trials = study.suggest(4)
+        best[kind] = min(loss(t.params) for t in trials)
+    assert best["warm"] < 0.25 * best["cold"], best

@@ -8,7 +8,8 @@ suggested; unordered categoricals and conditional parameters are drawn at
 random for each candidate. Points outside the cube are reflected back and
 updated from where they were evaluated. When the step size collapses, the
 search restarts from a random mean with twice the population (IPOP), which
-helps on multimodal objectives.
+helps on multimodal objectives. Results the study had before the first
+candidate (added or enqueued trials) move the first mean to the best of them.
 
 Trials are matched to candidates by their parameters; a generation updates
 the distribution once `lambda` of its candidates have finished (more may be
@@ -173,10 +174,16 @@ class CMAESSampler(Sampler):
 
     def _tell(self, history: Sequence[Observation]) -> None:
         o = self.objectives[0]
+        # Results that were there before the first candidate (added or enqueued trials, a warm start's top_k)
+        # place the first generation: its mean starts at the best of them.
+        fresh = self.es.gen == 0 and not self.outstanding and not self.results
+        given = []
         for h in history[self.consumed:]:
             k = json.dumps(h.params, sort_keys=True)
             match = next((i for i, (key, _) in enumerate(self.outstanding) if key == k), None)
             if match is None:
+                if fresh and h.values is not None:
+                    given.append((o.loss(h.values[0]), h.params))
                 continue  # a straggler of an older generation, or not ours
             _, x = self.outstanding.pop(match)
             if h.values is not None:  # a failed candidate is simply replaced by a new one
@@ -184,6 +191,10 @@ class CMAESSampler(Sampler):
             if len(self.results) >= self.es.lam:
                 self._next_generation()
         self.consumed = len(history)
+        if given:
+            best = min(given, key=lambda lp: lp[0])[1]
+            X, act = self.encoder.encode([best])
+            self.es.mean = np.where(self.encoder.col_active(act)[0] > 0, X[0], self.es.mean)
 
     def _next_generation(self) -> None:
         xs = np.asarray([x for x, _ in self.results], dtype=float)
