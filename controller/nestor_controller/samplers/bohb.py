@@ -90,7 +90,8 @@ class BOHBSampler(DesignedSampler):
         if self.warm_mode != OBSERVATIONS or not self.priors:
             return None
         if not self._warm_built:
-            self._warm, self._warm_built = prior_rows(self.priors, self.encoder, self._split_observations), True
+            self._warm = prior_rows(self.priors, self.encoder, self._split_observations, self.prior_weight)
+            self._warm_built = True
         return self._warm
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,9 +153,13 @@ class BOHBSampler(DesignedSampler):
         X, act = enc.encode([ob.params for ob in observed])
         good, bad = self._split_observations(observed) if observed else (np.zeros(0, int), np.zeros(0, int))
         warm = self._warm_rows()
-        weight = prior_weight(self.prior_decay, len(observed))
-        Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, weight)
-        Xb, Ab, wb = with_priors(X[bad], act[bad], None if warm is None else warm.bad, weight)
+        wl_prior = wb_prior = prior_weight(self.prior_decay, len(observed))
+        if warm is not None:
+            o = self.objectives[0]
+            agreement = warm.agreement(X, act, np.asarray([o.loss(ob.values[0]) for ob in observed]))  # type: ignore[index]
+            wl_prior, wb_prior = warm.weights(True, wl_prior, agreement), warm.weights(False, wb_prior, agreement)
+        Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, wl_prior)
+        Xb, Ab, wb = with_priors(X[bad], act[bad], None if warm is None else warm.bad, wb_prior)
         if pending:
             Xp, Ap = enc.encode(pending)
             Xb, Ab, wb = append_pending(Xb, Ab, wb, Xp, Ap)

@@ -19,7 +19,9 @@ feasibility), with the same design, optimiser and batch handling.
 
 Warm started in the "transfer" mode (one objective, no constraints), the GP
 models its residuals against a stack of GPs fitted on the prior studies
-(gp/transfer.py) and skips the Sobol design: the priors replace it.
+(gp/transfer.py) and skips the Sobol design: the priors replace it. After
+`transfer_trials` results of its own (default 20; 0: never) it models them
+alone, the trials the priors steered serving as its initial design.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10,
-                                   "warp_outputs": True}
+                                   "warp_outputs": True, "transfer_trials": 20}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,6 +84,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         self.candidates = setting(s, "candidates", int, minimum=1)
         self.restarts = setting(s, "restarts", int, minimum=1)
         self.warp_outputs = setting(s, "warp_outputs", bool)
+        self.transfer_trials = setting(s, "transfer_trials", int, minimum=0)
         self.encoder = Encoder(self.space)
         self.geometry = Geometry(self.encoder)
         self.prior = Prior.for_dimension(self.encoder.n_params)
@@ -109,6 +112,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         setting(merged, "restarts", int, minimum=1, maximum=MAX_GP_RESTARTS)
         check_candidates(space, merged, MAX_GP_CANDIDATES, max_columns=MAX_GP_COLUMNS)
         setting(merged, "warp_outputs", bool)
+        setting(merged, "transfer_trials", int, minimum=0)
         if merged["parallel"] not in PARALLEL:
             raise SpecError(f"spec.algorithm.settings.parallel: expected one of {', '.join(PARALLEL)}, "
                             f"got {merged['parallel']!r}")
@@ -221,6 +225,11 @@ class GPSampler(ManyOutputs, DesignedSampler):
         """The priors' stack when this study transfers from them, else None (cold, or a case the stack does
         not model: several objectives or constraints, or no prior with two results)."""
         if self.warm_mode != TRANSFER or not self.priors or len(self.objectives) > 1:
+            return None
+        if self.transfer_trials and len(valid) >= self.transfer_trials:
+            # From here on the study's own results decide: where the priors steered the first trials is its
+            # initial design. A stack that fits the priors' tasks keeps pulling towards their optima; on a task
+            # whose optimum lies elsewhere, or whose priors mislead, the residual GP alone could not leave them.
             return None
         if any(o.violations for o in valid) or any(o.violations for p in self.priors for o in p.observations):
             return None

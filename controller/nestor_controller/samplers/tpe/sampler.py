@@ -85,7 +85,8 @@ class TPESampler(DesignedSampler):
         if self.warm_mode != OBSERVATIONS or not self.priors:
             return None
         if not self._warm_built:
-            self._warm, self._warm_built = prior_rows(self.priors, self.encoder, self._split), True
+            self._warm = prior_rows(self.priors, self.encoder, self._split, self.prior_weight, self.bandwidth_factor)
+            self._warm_built = True
         return self._warm
 
     @classmethod
@@ -121,9 +122,12 @@ class TPESampler(DesignedSampler):
         enc = self.encoder
         X, act = enc.encode([o.params for o in valid])
         good, bad = self._split(valid)
-        weight = prior_weight(self.prior_decay, len(valid))
-        Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, weight)
-        Xg, Ag, wg = with_priors(X[bad], act[bad], None if warm is None else warm.bad, weight)
+        wl_prior = wg_prior = prior_weight(self.prior_decay, len(valid))
+        if warm is not None and len(self.objectives) == 1:
+            agreement = warm.agreement(X, act, losses(self.objectives, valid))
+            wl_prior, wg_prior = warm.weights(True, wl_prior, agreement), warm.weights(False, wg_prior, agreement)
+        Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, wl_prior)
+        Xg, Ag, wg = with_priors(X[bad], act[bad], None if warm is None else warm.bad, wg_prior)
         # With several objectives the good trials are spread along the front on purpose: their overall spread
         # says nothing about how wide each one's kernel should be, so l takes each from its neighbours.
         # g keeps one bandwidth per parameter: hundreds of narrow kernels would make it a bed of needles.
