@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nestor
 import pytest
-from cluster import Server
+from cluster import Server, controller_stub, start_controller, start_executor, wait_for_executors
 from nestor.v1 import study_pb2
 
 
@@ -184,3 +184,27 @@ def test_every_model_learns_from_added_results(controller: Server, algorithm: st
         trials = study.suggest(4)
         best[kind] = min(loss(t.params) for t in trials)
     assert best["warm"] < 0.25 * best["cold"], best
+
+
+def test_a_managed_study_runs_its_queue_first_and_on_after_an_extension(tmp_path: Path) -> None:
+    ctl = start_controller(tmp_path)
+    executor = start_executor(tmp_path, ctl.address, slots=1)
+    try:
+        wait_for_executors(controller_stub(ctl.address), 1)
+        client = nestor.Client(ctl.address)
+        study = client.create_study({
+            "name": "managed-lifecycle", "trainable": "synthetic", "seed": 4, "algorithm": "random",
+            "trainable_config": {"function": "branin", "dim": 2}, "objective": {"metric": "value", "goal": "min"},
+            "budget": {"max_trials": 2, "max_parallel": 1},
+            "space": {"x0": {"type": "double", "min": -5, "max": 10}, "x1": {"type": "double", "min": 0, "max": 15}}})
+        # The study runs from its creation: the set is the next trial made after it was enqueued.
+        study.enqueue([{"x0": 3.14159, "x1": 2.275}])  # a minimum of branin
+        assert study.wait(120).state == study_pb2.STUDY_COMPLETED
+        (queued,) = [t for t in study.trials() if t.origin == "enqueued"]
+        assert queued.final_metrics["value"] == pytest.approx(0.397887, abs=1e-4)
+        study.extend(4)
+        info = study.wait(120)
+        assert info.state == study_pb2.STUDY_COMPLETED and info.counts.completed == 4, info
+    finally:
+        executor.stop()
+        ctl.stop()
