@@ -12,6 +12,7 @@ from pathlib import Path
 import nestor
 import pytest
 from cluster import Server, controller_stub, start_controller, start_executor, wait_for_executors
+from nestor.spec import spec_to_dict
 from nestor.v1 import study_pb2
 
 
@@ -196,12 +197,13 @@ def test_a_managed_study_runs_its_queue_first_and_on_after_an_extension(tmp_path
             "name": "managed-lifecycle", "trainable": "synthetic", "seed": 4, "algorithm": "random",
             "trainable_config": {"function": "branin", "dim": 2}, "objective": {"metric": "value", "goal": "min"},
             "budget": {"max_trials": 2, "max_parallel": 1},
-            "space": {"x0": {"type": "double", "min": -5, "max": 10}, "x1": {"type": "double", "min": 0, "max": 15}}})
-        # The study runs from its creation: the set is the next trial made after it was enqueued.
-        study.enqueue([{"x0": 3.14159, "x1": 2.275}])  # a minimum of branin
+            "space": {"x0": {"type": "double", "min": -5, "max": 10}, "x1": {"type": "double", "min": 0, "max": 15}},
+            "enqueue": [{"x0": 3.14159, "x1": 2.275}]})  # a minimum of branin: the first trial, in the spec
         assert study.wait(120).state == study_pb2.STUDY_COMPLETED
-        (queued,) = [t for t in study.trials() if t.origin == "enqueued"]
-        assert queued.final_metrics["value"] == pytest.approx(0.397887, abs=1e-4)
+        first = study.trial(1)
+        assert first.origin == "enqueued" and first.final_metrics["value"] == pytest.approx(0.397887, abs=1e-4)
+        with pytest.raises(nestor.InvalidArgument, match=r"spec\.enqueue\[0\]\.params: 99\.0 is outside"):
+            client.create_study({**spec_to_dict(study.spec), "enqueue": [{"x0": 99.0, "x1": 1.0}]})
         study.extend(4)
         info = study.wait(120)
         assert info.state == study_pb2.STUDY_COMPLETED and info.counts.completed == 4, info

@@ -19,6 +19,7 @@ The format::
     expired_trials: fail             # optional: fail (default) or requeue (handed to the next suggest)
     labels: {team: vision}           # optional string -> string
     task: {features: {n_samples: 1797, n_features: 64}}   # optional: what the task is like (warm starts)
+    enqueue: [{lr: 1.0e-3, hidden: 128, optimizer: adam}]   # optional: the first trials' parameters, in order
     warm_start: {similar: 3, mode: auto}   # optional: learn from earlier studies; or studies: [ids],
     #   labels: {team: vision}; mode: top_k, observations (tpe, bohb), transfer (gp); top_k: 10, decay: 10
     space:
@@ -60,14 +61,14 @@ from google.protobuf import json_format, struct_pb2
 from nestor import space as builders
 from nestor.errors import SpecError
 from nestor.v1 import space_pb2, study_pb2
-from nestor.values import from_value
+from nestor.values import from_value, params_to_proto
 
 #: What ``load_spec`` accepts.
 SpecSource = study_pb2.StudySpec | Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 TOP_KEYS = ("name", "trainable", "trainable_config", "objective", "objectives", "algorithm", "scheduler",
             "budget", "fidelity", "seed", "trial_timeout_s", "heartbeat_timeout_s", "expired_trials", "labels",
-            "space", "architecture", "constraints", "warm_start", "task")
+            "space", "architecture", "constraints", "warm_start", "task", "enqueue")
 OBJECTIVE_KEYS = ("metric", "goal", "target", "reference")
 CONSTRAINT_KEYS = ("metric", "min", "max")
 NAMED_KEYS = ("name", "settings")
@@ -318,6 +319,11 @@ class _Reader:
             spec.expired_trials = self.string(given["expired_trials"], "expired_trials")
         if "labels" in given:
             spec.labels.update(self.labels(given["labels"], "labels"))
+        if "enqueue" in given:
+            for i, item in enumerate(self.sequence(given["enqueue"], "enqueue")):
+                path = _join("enqueue", i)
+                params = {str(k): self.scalar(v, _join(path, k)) for k, v in self.mapping(item, path).items()}
+                spec.enqueue.add(params=params_to_proto(params))
         if "warm_start" in given:
             spec.warm_start.CopyFrom(self.warm_start(given["warm_start"], "warm_start"))
         if "task" in given:
@@ -600,6 +606,8 @@ def spec_to_dict(spec: study_pb2.StudySpec) -> dict[str, Any]:
         d["warm_start"] = json_format.MessageToDict(spec.warm_start, preserving_proto_field_name=True)
     if spec.task.features:
         d["task"] = {"features": dict(sorted(spec.task.features.items()))}
+    if spec.enqueue:
+        d["enqueue"] = [{k: from_value(v) for k, v in p.params.items()} for p in spec.enqueue]
     d["space"] = {p.name: parameter_to_dict(p) for p in spec.space.parameters}
     if spec.space.HasField("architecture"):
         d["architecture"] = json_format.MessageToDict(spec.space.architecture,

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import json_format, struct_pb2
 from nestor.v1 import controller_pb2, executor_pb2, study_pb2
-from nestor.values import params_to_proto
+from nestor.values import params_from_proto, params_to_proto
 
 from nestor_controller import lifecycle, warmstart
 from nestor_controller.addresses import check_executor_address
@@ -347,6 +347,9 @@ class Engine:
         ops = [rt.study_row()]
         evs: list[controller_pb2.StudyEvent] = []
         rt.event(ops, evs, controller_pb2.STUDY_EVENT_STUDY_CREATED, message=spec.name)
+        given = [(params_from_proto(p.params), lifecycle.ENQUEUED, json_format.MessageToDict(p.user_attrs))
+                 for p in spec.enqueue]
+        ops.extend(lifecycle.queue_ops(rt, given))
         if warm is not None:
             top = warmstart.top_configurations(parsed.objectives, warm.priors, spec.warm_start.top_k
                                                or warmstart.DEFAULT_TOP_K) if warm.mode == warmstart.TOP_K else []

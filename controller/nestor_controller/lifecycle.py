@@ -8,13 +8,11 @@ transaction, as every other change of a study (study.py).
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from nestor.v1 import controller_pb2, study_pb2
-from nestor.values import params_from_proto
 
 from nestor_controller.constraints import violations
 from nestor_controller.errors import PreconditionError, SpecError
@@ -23,8 +21,6 @@ from nestor_controller.limits import (
     MAX_ADDED_MEASUREMENTS,
     MAX_ENQUEUE,
     MAX_QUEUE,
-    MAX_USER_ATTRS,
-    MAX_USER_ATTRS_BYTES,
     check_count,
     check_length,
 )
@@ -35,37 +31,11 @@ from nestor_controller.samplers import Observation
 from nestor_controller.store import Op
 from nestor_controller.store import queued as queued_table
 from nestor_controller.study import COMPLETED, FAILED, STUDY_STATE_NAMES, StudyRuntime, check_measurement
-from nestor_controller.validate import check_struct
+from nestor_controller.validate import checked_params, user_attrs
 from nestor_controller.warmstart import params_key
 
 E = controller_pb2
 ENQUEUED, WARM_START, ADDED = "enqueued", "warm_start", "added"
-
-
-def user_attrs(s: struct_pb2.Struct, where: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`s` merged into `current` (a null value removes a key), checked: bounded keys, values and size."""
-    check_struct(s, where)
-    out = dict(current or {})
-    for key, value in json_format.MessageToDict(s).items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    check_count(out, where, MAX_USER_ATTRS, "attributes")
-    size = len(json.dumps(out))
-    if size > MAX_USER_ATTRS_BYTES:
-        raise SpecError(f"{where}: {size} bytes as JSON exceed the limit of {MAX_USER_ATTRS_BYTES}")
-    return out
-
-
-def checked_params(rt: StudyRuntime, params: Any, where: str) -> dict[str, Any]:
-    if not params:
-        raise SpecError(f"{where}.params: required")
-    values = params_from_proto(params)
-    for name in values:
-        check_length(name, f"{where}.params: name {name[:40]!r}")
-    rt.parsed.space.check_assignment(values, f"{where}.params")
-    return values
 
 
 def known_params(rt: StudyRuntime) -> set[str]:
@@ -88,7 +58,7 @@ async def enqueue(rt: StudyRuntime,
                   request: controller_pb2.EnqueueTrialsRequest) -> controller_pb2.EnqueueTrialsResponse:
     rt.require_running()
     check_count(request.trials, "trials", MAX_ENQUEUE, "parameter sets")
-    sets = [(checked_params(rt, p.params, f"trials[{i}]"), ENQUEUED,
+    sets = [(checked_params(rt.parsed.space, p.params, f"trials[{i}]"), ENQUEUED,
              user_attrs(p.user_attrs, f"trials[{i}].user_attrs")) for i, p in enumerate(request.trials)]
     if request.skip_duplicates:
         seen = known_params(rt)
@@ -111,7 +81,7 @@ async def enqueue(rt: StudyRuntime,
 
 def added_trial(rt: StudyRuntime, a: study_pb2.AddedTrial, where: str) -> TrialRecord:
     """An added result checked and made a trial (its id given when it joins the study)."""
-    params = checked_params(rt, a.params, where)
+    params = checked_params(rt.parsed.space, a.params, where)
     check_length(a.error, f"{where}.error", 65_536)
     check_count(a.measurements, f"{where}.measurements", MAX_ADDED_MEASUREMENTS, "measurements")
     ms = [check_measurement(m, f"{where}.measurements[{j}]") for j, m in enumerate(a.measurements)]

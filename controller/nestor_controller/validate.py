@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from nestor.v1 import study_pb2
+from nestor.values import params_from_proto
 
 from nestor_controller.constraints import ConstraintDef, parse_constraints
 from nestor_controller.errors import SpecError
 from nestor_controller.limits import (
+    MAX_ENQUEUE,
     MAX_FIDELITY,
     MAX_LABELS,
     MAX_NAME_CHARS,
     MAX_OBJECTIVES,
     MAX_SETTINGS_DEPTH,
     MAX_TEXT_CHARS,
+    MAX_USER_ATTRS,
+    MAX_USER_ATTRS_BYTES,
     MAX_VALUE_CHARS,
     MIN_FIDELITY,
     check_count,
@@ -111,6 +116,41 @@ def check_objectives(objectives: Any) -> None:
 EXPIRED_TRIAL_ACTIONS = ("", "fail", "requeue")
 
 
+def checked_params(space: Space, params: Any, where: str) -> dict[str, Any]:
+    """Parameters sent for a trial (EnqueueTrials, AddTrials, spec.enqueue): an assignment of the space."""
+    if not params:
+        raise SpecError(f"{where}.params: required")
+    values = params_from_proto(params)
+    for name in values:
+        check_length(name, f"{where}.params: name {name[:40]!r}")
+    space.check_assignment(values, f"{where}.params")
+    return values
+
+
+def user_attrs(s: struct_pb2.Struct, where: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`s` merged into `current` (a null value removes a key), checked: bounded keys, values and size."""
+    check_struct(s, where)
+    out = dict(current or {})
+    for key, value in json_format.MessageToDict(s).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    check_count(out, where, MAX_USER_ATTRS, "attributes")
+    size = len(json.dumps(out))
+    if size > MAX_USER_ATTRS_BYTES:
+        raise SpecError(f"{where}: {size} bytes as JSON exceed the limit of {MAX_USER_ATTRS_BYTES}")
+    return out
+
+
+def check_enqueue(spec: study_pb2.StudySpec, space: Space) -> None:
+    """spec.enqueue: at most MAX_ENQUEUE sets, each an assignment of the space."""
+    check_count(spec.enqueue, "spec.enqueue", MAX_ENQUEUE, "parameter sets")
+    for i, p in enumerate(spec.enqueue):
+        checked_params(space, p.params, f"spec.enqueue[{i}]")
+        user_attrs(p.user_attrs, f"spec.enqueue[{i}].user_attrs")
+
+
 def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     """Every part of the spec checked, so that nothing accepted here fails later; SpecError names the field."""
     check_length(spec.name, "spec.name", MAX_NAME_CHARS)
@@ -149,6 +189,7 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     scheduler = spec.scheduler.name or (sampler_class(algorithm).default_scheduler if fidelity else "none")
     scheduler_settings = struct_dict(spec.scheduler.settings, "spec.scheduler.settings")
     scheduler_class(scheduler).check(objectives, fidelity, scheduler_settings)
+    check_enqueue(spec, space)
     check_labels(spec.warm_start.labels, "spec.warm_start.labels")
     check_warm_start(spec)
     warm_mode = resolve_mode(spec, sampler_class(algorithm), objectives, constraints)

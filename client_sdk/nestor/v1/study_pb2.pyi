@@ -119,7 +119,7 @@ class Fidelity(_message.Message):
     def __init__(self, name: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class StudySpec(_message.Message):
-    __slots__ = ("name", "space", "objectives", "algorithm", "scheduler", "budget", "fidelity", "trainable", "trainable_config", "seed", "trial_timeout_s", "labels", "constraints", "heartbeat_timeout_s", "expired_trials", "warm_start", "task")
+    __slots__ = ("name", "space", "objectives", "algorithm", "scheduler", "budget", "fidelity", "trainable", "trainable_config", "seed", "trial_timeout_s", "labels", "constraints", "heartbeat_timeout_s", "expired_trials", "warm_start", "task", "enqueue")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +144,7 @@ class StudySpec(_message.Message):
     EXPIRED_TRIALS_FIELD_NUMBER: _ClassVar[int]
     WARM_START_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     space: _space_pb2.SearchSpace
     objectives: _containers.RepeatedCompositeFieldContainer[Objective]
@@ -161,7 +162,8 @@ class StudySpec(_message.Message):
     expired_trials: str
     warm_start: WarmStart
     task: Task
-    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[_space_pb2.SearchSpace, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., algorithm: _Optional[_Union[AlgorithmSpec, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerSpec, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., trainable: _Optional[str] = ..., trainable_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., seed: _Optional[int] = ..., trial_timeout_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., heartbeat_timeout_s: _Optional[float] = ..., expired_trials: _Optional[str] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ..., task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
+    enqueue: _containers.RepeatedCompositeFieldContainer[ParamSet]
+    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[_space_pb2.SearchSpace, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., algorithm: _Optional[_Union[AlgorithmSpec, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerSpec, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., trainable: _Optional[str] = ..., trainable_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., seed: _Optional[int] = ..., trial_timeout_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., heartbeat_timeout_s: _Optional[float] = ..., expired_trials: _Optional[str] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ..., task: _Optional[_Union[Task, _Mapping]] = ..., enqueue: _Optional[_Iterable[_Union[ParamSet, _Mapping]]] = ...) -> None: ...
 
 class WarmStart(_message.Message):
     __slots__ = ("studies", "labels", "similar", "mode", "top_k", "decay")
