@@ -159,20 +159,21 @@ def cmd_study_create(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _labels(pairs: Sequence[str]) -> dict[str, str]:
+def _pairs(pairs: Sequence[str], option: str, read: Callable[[str], Any] = str) -> dict[str, Any]:
+    """KEY=VALUE pairs of a repeatable option, each value through `read`."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise LocalRefusal(f"--label {pair!r}: expected KEY=VALUE")
-        out[key] = value
+            raise LocalRefusal(f"{option} {pair!r}: expected KEY=VALUE")
+        out[key] = read(value)
     return out
 
 
 def cmd_study_list(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
         studies = [s.proto for s in client.list_studies(include_finished=args.all,
-                                                        labels=_labels(args.label or ()))]
+                                                        labels=_pairs(args.label or (), "--label"))]
     if args.json:
         _print_json([study_to_dict(s) for s in studies])
     elif studies:
@@ -290,13 +291,7 @@ def _assignments(pairs: Sequence[str]) -> dict[str, Any]:
     """NAME=VALUE pairs; each value read as YAML (0.1 a number, adam a string, true a bool)."""
     import yaml
 
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise LocalRefusal(f"-p {pair!r}: expected NAME=VALUE")
-        out[name] = yaml.safe_load(value)
-    return out
+    return _pairs(pairs, "-p", yaml.safe_load)
 
 
 def cmd_study_enqueue(args: argparse.Namespace, console: Console) -> int:

@@ -40,7 +40,7 @@ from nestor_controller.samplers.model_based import (
 from nestor_controller.samplers.priors import OBSERVATIONS, TOP_K, prior_weight
 from nestor_controller.samplers.sampling import draw_assignment
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
-from nestor_controller.samplers.tpe.warm import PriorRows, append_pending, prior_rows, with_priors
+from nestor_controller.samplers.tpe.warm import PriorRows, WarmRows, append_pending, with_priors
 from nestor_controller.space import Space
 
 
@@ -77,22 +77,10 @@ class BOHBSampler(DesignedSampler):
         self.prior_weight = setting(s, "prior_weight", float, minimum=0.0)
         self.encoder = Encoder(self.space)
         self.min_points = setting(s, "min_points", int, minimum=0) or self.encoder.n_params + 1
-        # The priors' split rows: derived from the priors alone, so built once per instance.
-        self._warm: PriorRows | None = None
-        self._warm_built = False
-
-    def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
-        super().set_priors(priors, mode, decay)
-        self._warm, self._warm_built = None, False
+        self._warm = WarmRows(self._split_observations, self.prior_weight)
 
     def _warm_rows(self) -> PriorRows | None:
-        """The priors' good and bad rows when warm started with their observations, else None."""
-        if self.warm_mode != OBSERVATIONS or not self.priors:
-            return None
-        if not self._warm_built:
-            self._warm = prior_rows(self.priors, self.encoder, self._split_observations, self.prior_weight)
-            self._warm_built = True
-        return self._warm
+        return self._warm.get(self)
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The best top_fraction (at least min_points) and the worst rest (at least min_points; the two

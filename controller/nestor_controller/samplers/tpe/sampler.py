@@ -40,7 +40,7 @@ from nestor_controller.samplers.multiobjective.pareto import loss_matrix, total_
 from nestor_controller.samplers.multiobjective.split import split_good_many
 from nestor_controller.samplers.priors import OBSERVATIONS, TOP_K, prior_weight
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
-from nestor_controller.samplers.tpe.warm import PriorRows, append_pending, prior_rows, with_priors
+from nestor_controller.samplers.tpe.warm import PriorRows, WarmRows, append_pending, with_priors
 from nestor_controller.space import Space
 
 
@@ -72,22 +72,10 @@ class TPESampler(DesignedSampler):
         self.bandwidth_factor = setting(s, "bandwidth_factor", float, minimum=0.0)
         self.constant_liar = setting(s, "constant_liar", bool)
         self.encoder = Encoder(self.space)
-        # The priors' split rows: derived from the priors alone, so built once per instance.
-        self._warm: PriorRows | None = None
-        self._warm_built = False
-
-    def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
-        super().set_priors(priors, mode, decay)
-        self._warm, self._warm_built = None, False
+        self._warm = WarmRows(self._split, self.prior_weight, self.bandwidth_factor)
 
     def _warm_rows(self) -> PriorRows | None:
-        """The priors' good and bad rows when warm started with their observations, else None."""
-        if self.warm_mode != OBSERVATIONS or not self.priors:
-            return None
-        if not self._warm_built:
-            self._warm = prior_rows(self.priors, self.encoder, self._split, self.prior_weight, self.bandwidth_factor)
-            self._warm_built = True
-        return self._warm
+        return self._warm.get(self)
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:

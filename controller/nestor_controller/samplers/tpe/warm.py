@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from nestor_controller.samplers.base import Observation
 from nestor_controller.samplers.encoding import Encoder
+from nestor_controller.samplers.priors import OBSERVATIONS
 from nestor_controller.samplers.tpe.kde import ParzenEstimator
 
 #: Valid observations -> (indices of the good ones, indices of the bad ones).
@@ -113,3 +115,25 @@ def append_pending(X: np.ndarray, act: np.ndarray, w: np.ndarray | None, Xp: np.
     """Pending points (constant liars) after the rows, each weighing as much as one of the study's results."""
     w = None if w is None else np.concatenate([w, np.ones(len(Xp))])
     return np.vstack([X, Xp]), np.vstack([act, Ap]), w
+
+
+class WarmRows:
+    """The priors' split rows of a Parzen-estimator sampler: derived from the priors alone, built once per
+    instance (and again when set_priors hands it others)."""
+
+    def __init__(self, split: Split, prior_weight: float, bandwidth_factor: float = 1.0) -> None:
+        self.split = split
+        self.prior_weight = prior_weight
+        self.bandwidth_factor = bandwidth_factor
+        self._rows: PriorRows | None = None
+        self._built_for: object = None
+
+    def get(self, sampler: Any) -> PriorRows | None:
+        """The rows when `sampler` is warm started with observations, else None."""
+        if sampler.warm_mode != OBSERVATIONS or not sampler.priors:
+            return None
+        if self._built_for is not sampler.priors:
+            self._rows = prior_rows(sampler.priors, sampler.encoder, self.split, self.prior_weight,
+                                    self.bandwidth_factor)
+            self._built_for = sampler.priors
+        return self._rows
