@@ -13,6 +13,7 @@ this runtime away and rebuilds the study from what the store holds (a new
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import time
@@ -338,9 +339,7 @@ class StudyRuntime:
         """New trials from the sampler: PENDING for executors, or RUNNING for the asking client.
 
         The caller commits `ops`, together with the other changes of the same step."""
-        queued = [self.queue.popleft() for _ in range(min(count, len(self.queue)))]
-        if queued:
-            ops.append(self.store.delete_queued(self.id, [q.position for q in queued]))
+        queued = list(itertools.islice(self.queue, min(count, len(self.queue))))
         wanted = count - len(queued)
         suggestions: list[dict[str, Any]] = []
         if wanted and not self.sampler_done:
@@ -353,6 +352,11 @@ class StudyRuntime:
                 suggestions = self.sampler.suggest(wanted, history, running)
             if self.sampler.exhausted() or (len(suggestions) < wanted and not self.sampler.waits_for_running):
                 self.sampler_done = True
+        # Taken off the queue only now: a sampler that failed above leaves the queue as it was.
+        for _ in queued:
+            self.queue.popleft()
+        if queued:
+            ops.append(self.store.delete_queued(self.id, [q.position for q in queued]))
         now = time.time()
         out = []
         made = [(q.params, q.origin, q.user_attrs) for q in queued] + [(a, "", {}) for a in suggestions]
