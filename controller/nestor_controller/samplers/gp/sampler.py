@@ -64,6 +64,8 @@ PARALLEL = ("believer", "liar")
 #: Suggestions made while others are pending keep this many lengthscales (kernel distance) from them.
 SPREAD = 0.2
 SPREAD_CANDIDATES = 1024
+#: Own results from which a transfer study may find its priors contradicted (see _contradicted).
+CONTRADICTED = 3
 
 
 class GPSampler(ManyOutputs, DesignedSampler):
@@ -93,6 +95,8 @@ class GPSampler(ManyOutputs, DesignedSampler):
         # The fits of the path for several outputs (objectives and constraints), one per output.
         self.thetas: list[np.ndarray] | None = None
         self.n_fit_many = 0
+        #: A warm start in the transfer mode that the study's results contradicted: it goes on cold.
+        self.transfer_off = False
         # Derived from (theta, n_fit, history) alone; kept only to skip refactorising.
         self._model: GPModel | None = None
         self._model_key: tuple = ()
@@ -127,6 +131,10 @@ class GPSampler(ManyOutputs, DesignedSampler):
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
         stack = self._transfer_stack(valid)
+        if stack is not None and self._contradicted(valid, stack):
+            # The study's results say the priors point the wrong way: from now on it is a cold study, its
+            # design included (the trials the priors steered count toward it).
+            self.transfer_off, stack = True, None
         out = [] if stack is not None else self.initial(count, len(valid), self.n_initial)
         if len(out) < count and (len(self.objectives) > 1 or any(o.violations for o in valid)):
             out.extend(self._many_suggestions(count - len(out), history, valid, [*running, *out]))
@@ -224,7 +232,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
     def _transfer_stack(self, valid: Sequence[Observation]) -> PriorStack | None:
         """The priors' stack when this study transfers from them, else None (cold, or a case the stack does
         not model: several objectives or constraints, or no prior with two results)."""
-        if self.warm_mode != TRANSFER or not self.priors or len(self.objectives) > 1:
+        if self.warm_mode != TRANSFER or not self.priors or len(self.objectives) > 1 or self.transfer_off:
             return None
         if self.transfer_trials and len(valid) >= self.transfer_trials:
             # From here on the study's own results decide: where the priors steered the first trials is its
@@ -253,6 +261,15 @@ class GPSampler(ManyOutputs, DesignedSampler):
         if self._needs_fit(len(valid)):
             self._fit(X, colact, r)
         return self._base_model(valid, X, colact), r, a, b
+
+    def _contradicted(self, valid: Sequence[Observation], stack: PriorStack) -> bool:
+        """The study has CONTRADICTED results or more and its regression on the stack has no positive slope."""
+        if len(valid) < CONTRADICTED:
+            return False
+        X, act = self.encoder.encode([o.params for o in valid])
+        y = losses(self.objectives, valid)
+        z = warp(y) if self.warp_outputs else standardize(y)
+        return regress(z, stack.mean(X, self.encoder.col_active(act))[0])[1] <= 0.0
 
     def _stack_theta(self) -> np.ndarray:
         assert self._stack is not None
@@ -360,8 +377,9 @@ class GPSampler(ManyOutputs, DesignedSampler):
 
     def state(self) -> dict[str, Any]:
         many = {"thetas": [t.tolist() for t in self.thetas], "n_fit_many": self.n_fit_many} if self.thetas else {}
+        off = {"transfer_off": True} if self.transfer_off else {}
         return {**super().state(), "theta": None if self.theta is None else self.theta.tolist(), "n_fit": self.n_fit,
-                **many}
+                **many, **off}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         super().load_state(state)
@@ -371,3 +389,4 @@ class GPSampler(ManyOutputs, DesignedSampler):
         thetas = state.get("thetas")
         self.thetas = None if thetas is None else [np.asarray(t, dtype=float) for t in thetas]
         self.n_fit_many = int(state.get("n_fit_many", 0))
+        self.transfer_off = bool(state.get("transfer_off", False))

@@ -103,16 +103,20 @@ class TPESampler(DesignedSampler):
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         valid = [o for o in history if o.values is not None]
+        enc = self.encoder
+        X, act = enc.encode([o.params for o in valid])
         warm = self._warm_rows()
+        agreement = None
+        if warm is not None and len(self.objectives) == 1:
+            agreement = warm.agreement(X, act, losses(self.objectives, valid))
+            if not agreement.any():
+                warm = None  # every prior contradicted by the study's results: a cold study, design included
         out = [] if warm is not None else self.initial(count, len(valid), self.n_initial)
         if len(out) == count:
             return out
-        enc = self.encoder
-        X, act = enc.encode([o.params for o in valid])
         good, bad = self._split(valid)
         wl_prior = wg_prior = prior_weight(self.prior_decay, len(valid))
-        if warm is not None and len(self.objectives) == 1:
-            agreement = warm.agreement(X, act, losses(self.objectives, valid))
+        if warm is not None and agreement is not None:
             wl_prior, wg_prior = warm.weights(True, wl_prior, agreement), warm.weights(False, wg_prior, agreement)
         Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, wl_prior)
         Xg, Ag, wg = with_priors(X[bad], act[bad], None if warm is None else warm.bad, wg_prior)
