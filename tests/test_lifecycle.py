@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import nestor
@@ -15,6 +16,13 @@ from cluster import Server, controller_stub, start_controller, start_executor, w
 from nestor.spec import spec_to_dict
 from nestor.v1 import study_pb2
 
+
+@pytest.fixture(scope="module")
+def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One controller for the module: each test makes studies of its own and reads none of the others'."""
+    server = start_controller(tmp_path_factory.mktemp("controller"))
+    yield server
+    server.stop()
 
 def loss(p: dict) -> float:
     return (p["x"] - 0.7) ** 2 + (p["y"] - 0.2) ** 2 + (0.3 if p["opt"] == "sgd" else 0.0)

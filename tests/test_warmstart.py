@@ -4,6 +4,7 @@ kill -9, a prior deleted later, and the modes' effect on the first suggestions."
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import nestor
@@ -13,6 +14,14 @@ from cluster import Server, start_controller
 SPACE = {"x": {"type": "double", "min": 0.0, "max": 1.0}, "y": {"type": "double", "min": 0.0, "max": 1.0},
          "opt": ["adam", "sgd"]}
 
+
+
+@pytest.fixture(scope="module")
+def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One controller for the module: each test makes studies of its own and reads none of the others'."""
+    server = start_controller(tmp_path_factory.mktemp("controller"))
+    yield server
+    server.stop()
 
 def loss(p: dict, cx: float = 0.8, cy: float = 0.3) -> float:
     return (p["x"] - cx) ** 2 + (p.get("y", cy) - cy) ** 2 + (0.2 if p.get("opt") == "sgd" else 0.0)
@@ -106,6 +115,11 @@ def test_the_choice_survives_kill_9_and_the_priors_deletion(tmp_path: Path) -> N
         first = study.suggest(2)
         for t in first:
             t.complete({"loss": loss(t.params)})
+        # A top_k study's queue, half used: the rest survives the kill, in order.
+        queued = warm(client, {"similar": 1, "mode": "top_k", "top_k": 4}, features={"n": 1.0})
+        expected = [t.params for t in queued.suggest(4)]
+        queued = warm(client, {"similar": 1, "mode": "top_k", "top_k": 4}, features={"n": 1.0})
+        assert [t.params for t in queued.suggest(2)] == expected[:2]
         port = ctl.port
         ctl.kill()
         ctl = start_controller(tmp_path, port=port)
@@ -115,6 +129,8 @@ def test_the_choice_survives_kill_9_and_the_priors_deletion(tmp_path: Path) -> N
         after = study.info().warm_start
         assert after.priors == before.priors and after.observations == 40
         assert after.weight == pytest.approx(10 / 12)  # the decay: 10 / (10 + 2 own results)
+        assert client.study(queued.id).info().counts.queued == 2
+        assert [t.params for t in client.study(queued.id).suggest(2)] == expected[2:]
         # It goes on, its prior gone from the store but kept with it.
         while trials := study.suggest(1):
             trials[0].complete({"loss": loss(trials[0].params)})
