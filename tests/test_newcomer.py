@@ -134,8 +134,11 @@ def test_exit_status_says_how_the_watched_study_ended(controller: Server) -> Non
 
 
 def watch_then_interrupt(address: str, study_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    # Ctrl-C's default disposition even when the tests run in the background, where SIGINT is ignored and the
+    # command would inherit that and never see it.
     proc = subprocess.Popen([sys.executable, "-m", "nestor", "study", "watch", study_id, "--controller", address,
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout is not None
     proc.stdout.readline()  # it follows the study now (a line per finished trial)
     proc.send_signal(signal.SIGINT)
