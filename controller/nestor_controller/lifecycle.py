@@ -14,7 +14,6 @@ from typing import Any
 from google.protobuf import struct_pb2
 from nestor.v1 import controller_pb2, study_pb2
 
-from nestor_controller.constraints import violations
 from nestor_controller.errors import PreconditionError, SpecError
 from nestor_controller.limits import (
     MAX_ADD,
@@ -25,9 +24,7 @@ from nestor_controller.limits import (
     check_length,
 )
 from nestor_controller.model import MeasurementRecord, QueuedSet, TrialRecord
-from nestor_controller.objectives import objective_values
 from nestor_controller.requests import note_request
-from nestor_controller.samplers import Observation
 from nestor_controller.store import Op
 from nestor_controller.store import queued as queued_table
 from nestor_controller.study import COMPLETED, FAILED, STUDY_STATE_NAMES, StudyRuntime, check_measurement
@@ -123,17 +120,13 @@ async def add_trials(rt: StudyRuntime, request: controller_pb2.AddTrialsRequest)
         rt.trials[t.id] = t
         rt.counts[t.state] += 1
         rt.added[t.state] += 1
-        values = objective_values(rt.objectives, t.final.metrics) if t.final is not None else None
-        broken = violations(rt.parsed.constraints, t.final.metrics if values is not None else None)
-        t.infeasible = any(v > 0 for v in broken)
-        rt.history.append(Observation(t.id, t.params, values, t.budget, broken))
+        values, broken = rt.observe(t, failed=t.state == FAILED)
         if values is not None:
             rt.finished_curve(t)
         rt.event(ops, evs, E.STUDY_EVENT_TRIAL_CREATED, t, message="added")
         rt.event(ops, evs, E.STUDY_EVENT_TRIAL_COMPLETED if values is not None else E.STUDY_EVENT_TRIAL_FAILED, t,
                  message=t.error or "added")
-        t.runs.append({"budget": t.budget, "values": list(values) if values is not None else None,
-                       "seq": rt.last_seq, **({"violations": list(broken)} if broken else {})})
+        rt.record_run(t, values, broken)
         ops.append(rt.trial_row(t))
         ops.extend(rt.measurement_row(t, m) for m in t.measurements)
     ops.append(rt.study_row())

@@ -464,22 +464,31 @@ class StudyRuntime:
         t.ended = time.time()
         if state == FAILED:
             self.last_error = error
-        values = objective_values(self.objectives, t.final.metrics) if t.final else None
-        values = values if state != FAILED else None
-        broken = violations(self.parsed.constraints, t.final.metrics if t.final and values is not None else None)
-        t.infeasible = any(v > 0 for v in broken)
-        self.history.append(Observation(t.id, t.params, values, t.budget, broken))
+        values, broken = self.observe(t, failed=state == FAILED)
         if state not in (FAILED, PAUSED):
             self.finished_curve(t)
         if state == PAUSED:
             self.event(ops, evs, E.STUDY_EVENT_TRIAL_PAUSED, t, message=t.decision)
         else:
             self.event(ops, evs, END_EVENT[state], t, message=error or t.stop_reason)
-        # The run's end and its event's place in the study's order: a restart rebuilds the history from them.
-        t.runs.append({"budget": t.budget, "values": list(values) if values is not None else None,
-                       "seq": self.last_seq, **({"violations": list(broken)} if broken else {})})
+        self.record_run(t, values, broken)
         ops.append(self.trial_row(t))
         self.wake.set()
+
+    def observe(self, t: TrialRecord, *, failed: bool) -> tuple[tuple[float, ...] | None, tuple[float, ...]]:
+        """What the sampler sees of an ended run (its objective values, None when it failed, and how far it
+        breaks each constraint), added to the history; marks the trial infeasible or not."""
+        values = objective_values(self.objectives, t.final.metrics) if t.final and not failed else None
+        broken = violations(self.parsed.constraints, t.final.metrics if t.final and values is not None else None)
+        t.infeasible = any(v > 0 for v in broken)
+        self.history.append(Observation(t.id, t.params, values, t.budget, broken))
+        return values, broken
+
+    def record_run(self, t: TrialRecord, values: tuple[float, ...] | None, broken: tuple[float, ...]) -> None:
+        """Keeps the run's end and its event's place in the study's order (the last event's seq): a restart
+        rebuilds the history from them."""
+        t.runs.append({"budget": t.budget, "values": list(values) if values is not None else None,
+                       "seq": self.last_seq, **({"violations": list(broken)} if broken else {})})
 
     def _outcome(self, t: TrialRecord, stopped: bool) -> int:
         """How a run that did not fail ends the trial: COMPLETED, STOPPED, or PAUSED at a rung below the top."""
