@@ -39,8 +39,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchlib"))
 
 import numpy as np  # noqa: E402
+from saved import merged_runs  # noqa: E402
 
 NESTOR = ["nsga2", "tpe", "gp", "random"]
 OPTUNA = ["nsga2", "tpe", "gp"]
@@ -263,17 +265,6 @@ def run_tasks(args: argparse.Namespace, problems: list[str]) -> list[dict[str, A
                       + f" ({took:.1f} s)", file=sys.stderr, flush=True)
             runs.append({"problem": problem, "method": label(impl, alg), "seed": seed,
                          "hypervolume": dict(zip(map(str, checkpoints), values, strict=True)), "seconds": took})
-    return runs
-
-
-def merged_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
-    """The runs recorded in the --json output (its last line) of earlier invocations."""
-    runs = []
-    for path in paths:
-        lines = [line for line in Path(path).read_text().splitlines() if line.startswith("{")]
-        if not lines:
-            raise SystemExit(f"--merge {path}: no JSON line (run the bench with --json and keep its output)")
-        runs += json.loads(lines[-1])["runs"]
     return runs
 
 

@@ -60,8 +60,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchlib"))
 
 import numpy as np  # noqa: E402
+from saved import merged_runs  # noqa: E402
 
 HPOLIB = ["naval_propulsion", "parkinsons_telemonitoring", "protein_structure", "slice_localization"]
 #: The datasets' sizes (Klein & Hutter 2019, "Tabular benchmarks for joint architecture and hyperparameter
@@ -378,17 +380,6 @@ def run_tasks(args: argparse.Namespace, problems: list[str]) -> tuple[list[dict[
                       + ", ".join(f"{v:.4g}@{n}" for n, v in zip(cps, regrets, strict=True))
                       + f" ({took:.1f} s)", file=sys.stderr, flush=True)
     return runs, priors_s
-
-
-def merged_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
-    """The runs recorded in the --json output (its last line) of earlier invocations."""
-    runs = []
-    for path in paths:
-        lines = [line for line in Path(path).read_text().splitlines() if line.startswith("{")]
-        if not lines:
-            raise SystemExit(f"--merge {path}: no JSON line (run the bench with --json and keep its output)")
-        runs += json.loads(lines[-1])["runs"]
-    return runs
 
 
 # --- the table ------------------------------------------------------------------------------------------
