@@ -10,6 +10,9 @@ hyperparameter. Failed trials never join the population.
 
 The population is read from the history the engine hands over; the only state
 is the random search's (the random generator and the count of suggestions).
+It is kept between suggestions, only the appended observations joining it
+(samplers/history.py), so a suggestion costs the same however long the
+history is.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from nestor_controller.errors import SpecError
 from nestor_controller.limits import MAX_POPULATION
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Assignment, Observation, setting
+from nestor_controller.samplers.history import Appended
 from nestor_controller.samplers.model_based import check_single_objective
 from nestor_controller.samplers.mutation import mutate
 from nestor_controller.samplers.random import RandomSampler
@@ -38,6 +42,9 @@ class RegularizedEvolution(RandomSampler):
         self.population_size = int(self.settings["population_size"])
         # The default tournament shrinks with a small population; an explicit one was checked to fit.
         self.sample_size = min(int(self.settings["sample_size"]), self.population_size)
+        # Derived from the history alone (and again from it after a restart), so not part of state().
+        self._cursor = Appended()
+        self._population: list[Observation] = []
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
@@ -57,8 +64,13 @@ class RegularizedEvolution(RandomSampler):
 
     def population(self, history: Sequence[Observation]) -> list[Observation]:
         """The living members, oldest first: the last `population_size` trials that finished with a value."""
-        scored = [obs for obs in history if obs.values is not None]
-        return scored[-self.population_size:]
+        restart, new = self._cursor.new(history)
+        if restart:
+            self._population = []
+        scored = [obs for obs in new if obs.values is not None]
+        if scored:
+            self._population = [*self._population, *scored][-self.population_size:]
+        return list(self._population)
 
     def tournament(self, population: Sequence[Observation]) -> Observation:
         k = min(self.sample_size, len(population))

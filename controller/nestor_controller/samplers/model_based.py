@@ -24,6 +24,17 @@ def losses(objectives: Sequence[ObjectiveDef], observations: Sequence[Observatio
     return np.asarray([o.loss(obs.values[0]) for obs in observations if obs.values is not None], dtype=float)
 
 
+def smallest(y: np.ndarray, k: int) -> np.ndarray:
+    """The first k of a stable argsort of y (ties: lower index first), without sorting all of y. y holds no NaN."""
+    if k >= len(y):
+        return np.argsort(y, kind="stable")
+    threshold = np.partition(y, k - 1)[k - 1]
+    below = np.flatnonzero(y < threshold)
+    ties = np.flatnonzero(y == threshold)[:k - len(below)]
+    idx = np.concatenate([below, ties])
+    return idx[np.lexsort((idx, y[idx]))]
+
+
 def standardize(y: np.ndarray) -> np.ndarray:
     sd = float(y.std())
     return (y - y.mean()) / (sd if sd > 0 else 1.0)
@@ -51,12 +62,20 @@ def warp(y: np.ndarray) -> np.ndarray:
     return standardize(t) if np.isfinite(t).all() and float(t.std()) > 0 else z
 
 
-def distinct_pick(X: np.ndarray, taken: np.ndarray, tol: float = 1e-9) -> int | None:
-    """Index of the first row of X (best first) that is no row of `taken` and no earlier pick, or None."""
+def distinct_pick(X: np.ndarray, taken: np.ndarray, tol: float = 1e-9, *,
+                  also: np.ndarray | None = None) -> int | None:
+    """Index of the first row of X (best first) that is no row of `taken` (nor of `also`), or None.
+
+    `also` (pending points) is checked apart so that a caller holding the history's rows need not copy them
+    into one array with a few pending rows on every suggestion."""
     for i in range(len(X)):
-        if not len(taken) or np.abs(taken - X[i]).max(axis=1).min() > tol:
+        if _far(taken, X[i], tol) and (also is None or _far(also, X[i], tol)):
             return i
     return None
+
+
+def _far(taken: np.ndarray, x: np.ndarray, tol: float) -> bool:
+    return not len(taken) or bool(np.abs(taken - x).max(axis=1).min() > tol)
 
 
 def check_single_objective(name: str, objectives: Sequence[ObjectiveDef]) -> None:

@@ -8,6 +8,10 @@ A child is the uniform crossover of two tournament winners (with probability
 `crossover_rate`) or a copy of one, then mutated; it is never a trial that
 was already tried or is running. Until the first population is complete the
 trials come from a Sobol design.
+
+The population and the keys of the tried trials are kept between suggestions
+and only the appended observations are added (samplers/history.py), so a
+suggestion costs the same however long the history is.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from nestor_controller.errors import SpecError
 from nestor_controller.limits import MAX_POPULATION
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.evolution.operators import crossover, mutate, tournament
+from nestor_controller.samplers.history import Appended
 from nestor_controller.samplers.model_based import DesignedSampler, check_single_objective
 from nestor_controller.samplers.sampling import draw_assignment
 from nestor_controller.space import Space
@@ -47,6 +52,10 @@ class GeneticSampler(DesignedSampler):
         self.mutation_scale = setting(s, "mutation_scale", float, minimum=0.0)
         self.crossover_rate = setting(s, "crossover_rate", float, minimum=0.0)
         self.replacement = s["replacement"]
+        # Derived from the history alone (and again from it after a restart), so not part of state().
+        self._cursor = Appended()
+        self._seen: set[str] = set()
+        self._members: list[tuple[Mapping[str, Any], float]] = []
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[Any], settings: Mapping[str, Any], max_trials: int) -> None:
@@ -69,17 +78,27 @@ class GeneticSampler(DesignedSampler):
                             "bred; lower population_size or raise max_trials")
 
     def population(self, history: Sequence[Observation]) -> tuple[list[Mapping[str, Any]], list[float]]:
+        """(members, their losses): the best population_size finished trials (ties: the earlier), or the
+        latest ones. Kept between calls: only the observations appended since the last call are added."""
+        restart, new = self._cursor.new(history)
+        if restart:
+            self._seen, self._members = set(), []
+        self._seen.update(key(h.params) for h in new)
         o = self.objectives[0]
-        done = [(h.params, o.loss(h.values[0])) for h in history if h.values is not None]
+        done = [(h.params, o.loss(h.values[0])) for h in new if h.values is not None]
         if self.replacement == "worst":
-            done = sorted(done, key=lambda pl: pl[1])[:self.population_size]
-        else:
-            done = done[-self.population_size:]
-        return [p for p, _ in done], [loss for _, loss in done]
+            # The kept members are sorted by loss and precede the new ones in the history, so a stable sort of
+            # both gives the same first population_size as a stable sort of every result.
+            self._members = sorted([*self._members, *done], key=lambda pl: pl[1])[:self.population_size]
+        elif done:
+            self._members = [*self._members, *done][-self.population_size:]
+        return [p for p, _ in self._members], [loss for _, loss in self._members]
 
     def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         members, member_losses = self.population(history)
-        seen = {key(h.params) for h in history} | {key(a) for a in running}
+        # The history's keys stay in self._seen; the few of this call (running, chosen now) are kept apart so
+        # that the history's set is never copied.
+        seen = {key(a) for a in running}
         out = self.initial(count, len(members), self.population_size)
         seen |= {key(a) for a in out}
         while len(out) < count:
@@ -90,6 +109,7 @@ class GeneticSampler(DesignedSampler):
         return out
 
     def _child(self, members: list[Mapping[str, Any]], member_losses: list[float], seen: set[str]) -> Assignment:
+        """A child whose key is in neither `seen` nor the history's."""
         child: Assignment = {}
         for _ in range(MAX_TRIES):
             a = members[tournament(member_losses, self.tournament_size, self.rng)]
@@ -97,6 +117,7 @@ class GeneticSampler(DesignedSampler):
                 b = members[tournament(member_losses, self.tournament_size, self.rng)]
                 a = crossover(self.space, a, b, self.rng)
             child = mutate(self.space, a, self.rng, self.mutation_rate, self.mutation_scale)
-            if key(child) not in seen:
+            k = key(child)
+            if k not in seen and k not in self._seen:
                 return child
         return draw_assignment(self.space, self.rng)

@@ -22,6 +22,11 @@ models its residuals against a stack of GPs fitted on the prior studies
 (gp/transfer.py) and skips the Sobol design: the priors replace it. After
 `transfer_trials` results of its own (default 20; 0: never) it models them
 alone, the trials the priors steered serving as its initial design.
+
+Past `max_gp_observations` results (default 2,000) the single-objective GP
+conditions on a subset of them (observed_subset), so a suggestion costs
+about what it costs at the cap however long the study runs; the trials it
+suggests then say so in decision_note.
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ from nestor_controller.samplers.gp.many import ManyOutputs
 from nestor_controller.samplers.gp.model import GPModel
 from nestor_controller.samplers.gp.optimize import maximize
 from nestor_controller.samplers.gp.transfer import PriorStack, build_stack, regress
+from nestor_controller.samplers.history import EncodedHistory
 from nestor_controller.samplers.model_based import (
     DesignedSampler,
     check_candidates,
     check_initial,
     distinct_pick,
     losses,
+    smallest,
     standardize,
     warp,
 )
@@ -66,6 +73,28 @@ SPREAD = 0.2
 SPREAD_CANDIDATES = 1024
 #: Own results from which a transfer study may find its priors contradicted (see _contradicted).
 CONTRADICTED = 3
+#: Past max_gp_observations, the subset is chosen again each time this fraction of the cap more results came
+#: in; in between the new results join it (each an appended row of the factor, not a new factorisation).
+SUBSET_STEP = 20
+
+
+def observed_subset(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """The rows (of y, the losses in finishing order) the GP conditions on when there are more than `cap`:
+    the cap // 4 best (ties: the earlier), the cap // 4 most recent of the others, and the rest of the cap
+    drawn without replacement from the remaining ones by a generator seeded with (the study's seed, len(y)).
+    In finishing order; the same history and seed give the same subset."""
+    n = len(y)
+    if n <= cap:
+        return np.arange(n)
+    quarter = cap // 4
+    chosen = np.zeros(n, dtype=bool)
+    chosen[smallest(y, quarter)] = True
+    others = np.flatnonzero(~chosen)
+    chosen[others[len(others) - quarter:]] = True
+    others = np.flatnonzero(~chosen)
+    rng = np.random.Generator(np.random.PCG64([seed, n]))
+    chosen[rng.choice(others, size=cap - 2 * quarter, replace=False)] = True
+    return np.flatnonzero(chosen)
 
 
 class GPSampler(ManyOutputs, DesignedSampler):
@@ -76,7 +105,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
     # Architecture decisions are conditional categorical parameters, which the encoding already models.
     searches_architectures = True
     defaults: Mapping[str, Any] = {"n_initial": 10, "parallel": "believer", "candidates": 2048, "restarts": 10,
-                                   "warp_outputs": True, "transfer_trials": 20}
+                                   "warp_outputs": True, "transfer_trials": 20, "max_gp_observations": 2000}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,6 +116,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         self.restarts = setting(s, "restarts", int, minimum=1)
         self.warp_outputs = setting(s, "warp_outputs", bool)
         self.transfer_trials = setting(s, "transfer_trials", int, minimum=0)
+        self.max_gp_observations = setting(s, "max_gp_observations", int, minimum=8)
         self.encoder = Encoder(self.space)
         self.geometry = Geometry(self.encoder)
         self.prior = Prior.for_dimension(self.encoder.n_params)
@@ -103,6 +133,11 @@ class GPSampler(ManyOutputs, DesignedSampler):
         # The transfer stack over the priors: derived from them alone, so fitted once per instance, not stored.
         self._stack: PriorStack | None = None
         self._stack_built = False
+        # The history encoded once per observation: derived from it alone (again after a restart), not stored.
+        self._history = EncodedHistory(self.encoder, self.objectives)
+        #: What the trials of the last suggest() call should say of how they were chosen ("" when nothing
+        #: out of the ordinary): the study can record it as their decision.
+        self.decision_note = ""
 
     def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
         super().set_priors(priors, mode, decay)
@@ -117,6 +152,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         check_candidates(space, merged, MAX_GP_CANDIDATES, max_columns=MAX_GP_COLUMNS)
         setting(merged, "warp_outputs", bool)
         setting(merged, "transfer_trials", int, minimum=0)
+        setting(merged, "max_gp_observations", int, minimum=8)
         if merged["parallel"] not in PARALLEL:
             raise SpecError(f"spec.algorithm.settings.parallel: expected one of {', '.join(PARALLEL)}, "
                             f"got {merged['parallel']!r}")
@@ -129,6 +165,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
             return self._suggest(count, history, running)
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        self.decision_note = ""
         valid = [o for o in history if o.values is not None]
         stack = self._transfer_stack(valid)
         if stack is not None and self._contradicted(valid, stack):
@@ -141,23 +178,55 @@ class GPSampler(ManyOutputs, DesignedSampler):
         elif stack is not None:
             out.extend(self._transfer_suggestions(count, history, valid, running, stack))
         elif len(out) < count:
-            out.extend(self._model_suggestions(count - len(out), history, valid, [*running, *out]))
+            out.extend(self._model_suggestions(count - len(out), history, [*running, *out]))
         return out
 
-    def _model_suggestions(self, count: int, history: Sequence[Observation], valid: Sequence[Observation],
+    def _observed(self, h: EncodedHistory) -> tuple[np.ndarray | None, int]:
+        """(rows of h's results the GP conditions on, None for all of them; n_sub, 0 for all).
+
+        Up to max_gp_observations: all of them. Past it: observed_subset of the first n_sub results, n_sub the
+        cap plus whole steps of cap // SUBSET_STEP (so a restart finds the same n_sub), and every result since:
+        between two steps the subset only grows, so the cached factor is extended, not rebuilt."""
+        n, cap = h.n_valid, self.max_gp_observations
+        if n <= cap:
+            return None, 0
+        step = max(1, cap // SUBSET_STEP)
+        n_sub = cap + step * ((n - cap) // step)
+        idx = np.concatenate([observed_subset(h.y[:n_sub], cap, self.seed), np.arange(n_sub, n)])
+        self.decision_note = (
+            f"gp: conditioned on {len(idx)} of {n} results (max_gp_observations={cap}): the {cap // 4} best, "
+            f"the {cap // 4} most recent and {cap - 2 * (cap // 4)} drawn with the study's seed of the first "
+            f"{n_sub}, and the {n - n_sub} since")
+        return idx, n_sub
+
+    def _factor_base(self, n_sub: int) -> int:
+        """How many of the observed rows the factor is built from at once (the rest are appended): those of the
+        last refit (n_fit); past the cap, the subset's and the results of the last refit if it came later."""
+        if not n_sub:
+            return self.n_fit
+        return self.max_gp_observations + max(0, self.n_fit - n_sub)
+
+    def _model_suggestions(self, count: int, history: Sequence[Observation],
                            running: Sequence[Assignment]) -> list[Assignment]:
         enc = self.encoder
-        X, act = enc.encode([o.params for o in valid])
+        h = self._history.update(history)
+        idx, n_sub = self._observed(h)
+        if idx is None:  # every result, as they are
+            X, act, y_raw, ids = h.X, h.act, h.y, h.trial_ids
+        else:
+            X, act, y_raw, ids = h.X[idx], h.act[idx], h.y[idx], h.trial_ids[idx]
         colact = enc.col_active(act)
-        y = losses(self.objectives, valid)
-        y = warp(y) if self.warp_outputs else standardize(y)
-        if self._needs_fit(len(valid)):
-            self._fit(X, colact, y)
-        model = self._base_model(valid, X, colact)
+        y = warp(y_raw) if self.warp_outputs else standardize(y_raw)
+        if self._needs_fit(h.n_valid):
+            # Fitted on the rows the GP conditions on; n_fit counts every result (the count the 5% rule reads).
+            self._fit(X, colact, y, h.n_valid)
+        model = self._base_model(tuple(ids.tolist()), X, colact, self._factor_base(n_sub))
+        n_obs = len(X)
         fantasy = model.fork(len(running) + count)
         ys = list(y)
         best = float(y.min())
-        taken = [X, enc.encode([o.params for o in history if o.values is None])[0]]
+        # Every tried point, failed ones included, whether the GP conditions on it or not.
+        taken = [h.X_all]
 
         def add_fantasy(z: np.ndarray, za: np.ndarray) -> None:
             nonlocal best
@@ -177,8 +246,8 @@ class GPSampler(ManyOutputs, DesignedSampler):
         out = []
         for _ in range(count):
             cand = maximize(enc, self._acquisition(fantasy, lambda: best), self.rng, centers,
-                            raw=self._raw_count(len(valid)), starts=self.restarts, local=20)
-            z, zact = self._choose(enc, fantasy, cand, len(valid), taken)
+                            raw=self._raw_count(n_obs), starts=self.restarts, local=20)
+            z, zact = self._choose(enc, fantasy, cand, n_obs, taken)
             out.append(enc.decode(z[None], zact[None])[0])
             taken.append(z[None])
             add_fantasy(z, enc.col_active(zact[None])[0])
@@ -260,7 +329,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         r = z - a - b * m_own
         if self._needs_fit(len(valid)):
             self._fit(X, colact, r)
-        return self._base_model(valid, X, colact), r, a, b
+        return self._base_model(tuple(o.trial_id for o in valid), X, colact, self.n_fit), r, a, b
 
     def _contradicted(self, valid: Sequence[Observation], stack: PriorStack) -> bool:
         """The study has CONTRADICTED results or more and its regression on the stack has no positive slope."""
@@ -347,7 +416,8 @@ class GPSampler(ManyOutputs, DesignedSampler):
     def _needs_fit(self, n: int) -> bool:
         return self.theta is None or n - self.n_fit >= max(1, self.n_fit // 20) or n < self.n_fit
 
-    def _fit(self, X: np.ndarray, colact: np.ndarray, y: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, colact: np.ndarray, y: np.ndarray, n_results: int | None = None) -> None:
+        """Hyperparameters by MAP on rows X; n_fit becomes n_results (default: every row of X)."""
         n = len(X)
         idx = np.arange(n)
         if n > FIT_MAX:
@@ -358,16 +428,16 @@ class GPSampler(ManyOutputs, DesignedSampler):
         if self.theta is not None:
             starts = [self.theta, *starts] if len(idx) <= 150 else [self.theta]
         self.theta = fit_map(S, y[idx], starts, self.prior)
-        self.n_fit = n
+        self.n_fit = n if n_results is None else n_results
 
-    def _base_model(self, valid: Sequence[Observation], X: np.ndarray, colact: np.ndarray) -> GPModel:
-        """The factor of the observations: the cached one extended, or rebuilt the canonical way."""
+    def _base_model(self, ids: tuple[int, ...], X: np.ndarray, colact: np.ndarray, base: int) -> GPModel:
+        """The factor of the observations (trial ids `ids`, rows X): the cached one extended, or rebuilt the
+        canonical way, one factorisation of the first `base` rows and the others appended."""
         assert self.theta is not None
-        ids = tuple(o.trial_id for o in valid)
-        key = (tuple(self.theta.tolist()), self.n_fit)
+        key = (tuple(self.theta.tolist()), base)
         m = self._model
         if m is None or self._model_key[:2] != key or ids[:m.n] != self._model_key[2]:
-            m = GPModel(self.geometry, self.theta, X[:self.n_fit], colact[:self.n_fit], capacity=len(X) + 16)
+            m = GPModel(self.geometry, self.theta, X[:base], colact[:base], capacity=len(X) + 16)
         for r in range(m.n, len(X)):
             m.append(X[r], colact[r])
         self._model, self._model_key = m, (*key, ids)

@@ -15,6 +15,10 @@ gives each centre its own bandwidths, from its neighbours
 
 Warm started in the "observations" mode, the priors' results join both
 estimators with a decaying weight (tpe/warm.py) and replace the Sobol design.
+
+The history is encoded once per observation (samplers/history.py), and g is
+scored against at most `max_bad` bad observations (bad_subset), so a
+suggestion costs about the same at 100 results as at 100,000.
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ from nestor_controller.limits import MAX_KDE_CANDIDATES
 from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.blas import single_threaded
 from nestor_controller.samplers.encoding import Encoder
+from nestor_controller.samplers.history import EncodedHistory
 from nestor_controller.samplers.model_based import (
     DesignedSampler,
     check_candidates,
     check_initial,
     distinct_pick,
     losses,
+    smallest,
 )
 from nestor_controller.samplers.multiobjective.pareto import loss_matrix, total_violation
 from nestor_controller.samplers.multiobjective.split import split_good_many
@@ -51,6 +57,34 @@ def split_good(y: np.ndarray, gamma: float, max_good: int) -> tuple[np.ndarray, 
     return order[:n_good], order[n_good:]
 
 
+def split_capped(y: np.ndarray, gamma: float, max_good: int, max_bad: int) -> tuple[np.ndarray, np.ndarray]:
+    """split_good, with at most max_bad bad ones (bad_subset's) once there are more.
+
+    Up to the cap it is split_good itself. Above it the good ones are the same (found without sorting them all)
+    and the bad ones come in the order they finished, not by loss: g's components are a set, so their order
+    only moves the last bits of its sum."""
+    n = len(y)
+    n_good = max(1, min(max_good, math.ceil(gamma * n)))
+    if n - n_good <= max_bad or np.isnan(y).any():
+        return split_good(y, gamma, max_good)
+    good = smallest(y, n_good)
+    rest = np.ones(n, dtype=bool)
+    rest[good] = False
+    return good, bad_subset(np.flatnonzero(rest), max_bad)
+
+
+def bad_subset(bad: np.ndarray, max_bad: int) -> np.ndarray:
+    """The bad observations g is fitted on: all of them up to max_bad; above, the most recent half of max_bad
+    (rounded up) and the rest spread evenly, by finishing order, over the older ones. `bad` is in finishing
+    order. Deterministic and drawn from no generator: the same history gives the same g."""
+    if len(bad) <= max_bad:
+        return bad
+    recent = (max_bad + 1) // 2
+    older = bad[:len(bad) - recent]
+    spread = np.round(np.linspace(0, len(older) - 1, max_bad - recent)).astype(int)
+    return np.concatenate([older[spread], bad[len(bad) - recent:]])
+
+
 class TPESampler(DesignedSampler):
     name = "tpe"
     heavy: ClassVar[bool] = True
@@ -58,7 +92,7 @@ class TPESampler(DesignedSampler):
     searches_architectures = True
     accepts_constraints = True
     warm_modes: ClassVar[tuple[str, ...]] = (TOP_K, OBSERVATIONS)
-    defaults: Mapping[str, Any] = {"n_initial": 10, "candidates": 24, "gamma": 0.1, "max_good": 25,
+    defaults: Mapping[str, Any] = {"n_initial": 10, "candidates": 24, "gamma": 0.1, "max_good": 25, "max_bad": 1000,
                                    "prior_weight": 1.0, "bandwidth_factor": 0.7, "constant_liar": True}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -68,11 +102,14 @@ class TPESampler(DesignedSampler):
         self.candidates = setting(s, "candidates", int, minimum=1)
         self.gamma = setting(s, "gamma", float, minimum=0.0)
         self.max_good = setting(s, "max_good", int, minimum=1)
+        self.max_bad = setting(s, "max_bad", int, minimum=1)
         self.prior_weight = setting(s, "prior_weight", float, minimum=0.0)
         self.bandwidth_factor = setting(s, "bandwidth_factor", float, minimum=0.0)
         self.constant_liar = setting(s, "constant_liar", bool)
         self.encoder = Encoder(self.space)
         self._warm = WarmRows(self._split, self.prior_weight, self.bandwidth_factor)
+        # Derived from the history alone (rebuilt from it after a restart), so not part of state().
+        self._history = EncodedHistory(self.encoder, self.objectives)
 
     def _warm_rows(self) -> PriorRows | None:
         return self._warm.get(self)
@@ -101,21 +138,30 @@ class TPESampler(DesignedSampler):
         return split_good_many(loss_matrix(self.objectives, valid), total_violation(valid), self.gamma,
                                self.max_good)
 
+    def _split_rows(self, h: EncodedHistory) -> tuple[np.ndarray, np.ndarray]:
+        """_split of the encoded history, the bad ones capped at max_bad (bad_subset)."""
+        if not h.n_valid:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+        if len(self.objectives) == 1 and not h.with_violations:
+            return split_capped(h.y, self.gamma, self.max_good, self.max_bad)
+        good, bad = split_good_many(h.F, h.violation, self.gamma, self.max_good)
+        return good, bad_subset(bad, self.max_bad)  # split_good_many gives the bad ones in finishing order
+
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
-        valid = [o for o in history if o.values is not None]
+        h = self._history.update(history)
         enc = self.encoder
-        X, act = enc.encode([o.params for o in valid])
+        X, act = h.X, h.act
         warm = self._warm_rows()
         agreement = None
         if warm is not None and len(self.objectives) == 1:
-            agreement = warm.agreement(X, act, losses(self.objectives, valid))
+            agreement = warm.agreement(X, act, h.y)
             if not agreement.any():
                 warm = None  # every prior contradicted by the study's results: a cold study, design included
-        out = [] if warm is not None else self.initial(count, len(valid), self.n_initial)
+        out = [] if warm is not None else self.initial(count, h.n_valid, self.n_initial)
         if len(out) == count:
             return out
-        good, bad = self._split(valid)
-        wl_prior = wg_prior = prior_weight(self.prior_decay, len(valid))
+        good, bad = self._split_rows(h)
+        wl_prior = wg_prior = prior_weight(self.prior_decay, h.n_valid)
         if warm is not None and agreement is not None:
             wl_prior, wg_prior = warm.weights(True, wl_prior, agreement), warm.weights(False, wg_prior, agreement)
         Xl, Al, wl = with_priors(X[good], act[good], None if warm is None else warm.good, wl_prior)
@@ -126,7 +172,7 @@ class TPESampler(DesignedSampler):
         local = len(self.objectives) > 1
         l_model = ParzenEstimator(enc, Xl, Al, prior_weight=self.prior_weight,
                                   bandwidth_factor=self.bandwidth_factor, weights=wl, local=local)
-        taken = [enc.encode([o.params for o in history])[0]]
+        taken = h.X_all
         pending = [*running, *out]
         while len(out) < count:
             Xb, Ab, wb = Xg, Ag, wg
@@ -138,8 +184,7 @@ class TPESampler(DesignedSampler):
             C, Ca = l_model.sample(self.rng, self.candidates)
             score = l_model.log_pdf(C, Ca) - g_model.log_pdf(C, Ca)
             order = np.argsort(-score, kind="stable")
-            taken_now = np.vstack([*taken, enc.encode(pending)[0]]) if pending else np.vstack(taken)
-            i = distinct_pick(C[order], taken_now)
+            i = distinct_pick(C[order], taken, also=enc.encode(pending)[0] if pending else None)
             if i is None:  # every candidate was tried: a fresh random point
                 C, Ca = enc.from_cube(self.rng.random((1, enc.n_params)))
                 pick = 0
