@@ -73,6 +73,8 @@ SPREAD = 0.2
 SPREAD_CANDIDATES = 1024
 #: Own results from which a transfer study may find its priors contradicted (see _contradicted).
 CONTRADICTED = 3
+#: The most max_gp_observations may be: the factor W is n x n doubles (800 MB at 10,000).
+MAX_GP_OBSERVATIONS = 10_000
 #: Past max_gp_observations, the subset is chosen again each time this fraction of the cap more results came
 #: in; in between the new results join it (each an appended row of the factor, not a new factorisation).
 SUBSET_STEP = 20
@@ -116,7 +118,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         self.restarts = setting(s, "restarts", int, minimum=1)
         self.warp_outputs = setting(s, "warp_outputs", bool)
         self.transfer_trials = setting(s, "transfer_trials", int, minimum=0)
-        self.max_gp_observations = setting(s, "max_gp_observations", int, minimum=8)
+        self.max_gp_observations = setting(s, "max_gp_observations", int, minimum=8, maximum=MAX_GP_OBSERVATIONS)
         self.encoder = Encoder(self.space)
         self.geometry = Geometry(self.encoder)
         self.prior = Prior.for_dimension(self.encoder.n_params)
@@ -152,7 +154,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         check_candidates(space, merged, MAX_GP_CANDIDATES, max_columns=MAX_GP_COLUMNS)
         setting(merged, "warp_outputs", bool)
         setting(merged, "transfer_trials", int, minimum=0)
-        setting(merged, "max_gp_observations", int, minimum=8)
+        setting(merged, "max_gp_observations", int, minimum=8, maximum=MAX_GP_OBSERVATIONS)
         if merged["parallel"] not in PARALLEL:
             raise SpecError(f"spec.algorithm.settings.parallel: expected one of {', '.join(PARALLEL)}, "
                             f"got {merged['parallel']!r}")
