@@ -5,7 +5,9 @@ controller the way `nestor_executor` does (RegisterExecutor, again every
 --register-interval seconds), answers Describe with its slots, backlog and runs,
 and answers each RunTrial assignment at once: started, N measurements and a
 result, like the built-in `noop` trainable (a value of base + 1/step, where base
-is the sum of the numeric parameters). N is the study's trainable_config "steps"
+is the sum of the numeric parameters); to a controller that takes measurement
+batches, a trial that does not sleep sends its measurements as one batch, as the
+real executor does when reports come faster than messages go. N is the study's trainable_config "steps"
 (else --reports); a trial sleeps its config's "sleep_s" (else --sleep) spread
 over its reports. A stop decision ends the trial early, as `stopped`. There are
 no worker processes: one asyncio loop serves every executor of the process, so
@@ -43,6 +45,13 @@ SERVER_OPTIONS = [
     ("grpc.http2.max_ping_strikes", 0),
 ]
 RunKey = tuple[str, int, int]
+#: Measurements in one message at most, as the real executor.
+MAX_BATCH = 256
+
+
+def accepts_batches(a: executor_pb2.TrialAssignment) -> bool:
+    """Whether the controller takes MeasurementBatch messages (a protocol without them has no such field)."""
+    return "accepts_measurement_batches" in a.DESCRIPTOR.fields_by_name and bool(a.accepts_measurement_batches)
 
 
 @dataclass
@@ -67,6 +76,7 @@ class LoadExecutor(executor_pb2_grpc.ExecutorServicer):
     reports: int
     sleep_s: float
     trainables: tuple[str, ...]
+    batches: bool = True  # send a trial's measurements as one batch when the controller takes batches
     stats: Stats = field(default_factory=Stats)
     runs: dict[RunKey, bool] = field(default_factory=dict)  # -> started (holds a slot)
     busy: int = 0
@@ -138,15 +148,28 @@ class LoadExecutor(executor_pb2_grpc.ExecutorServicer):
                    if (kind := v.WhichOneof("kind")) in ("double_value", "int_value"))
         pause = sleep_s / steps if steps > 0 else sleep_s
         value, step = base, 0
-        for step in range(1, steps + 1):
-            if pause > 0:
-                await asyncio.sleep(pause)
-            value = base + 1.0 / step
-            await context.write(executor_pb2.ExecutorMessage(measurement=study_pb2.Measurement(
-                step=step, metrics={"value": value}, elapsed_s=time.perf_counter() - t0)))
-            self.stats.measurements += 1
-            if stop.is_set():
-                break
+        if pause <= 0 and self.batches and accepts_batches(a):
+            # Reports faster than a message travels: the real executor sends what waits as one batch.
+            for first in range(1, steps + 1, MAX_BATCH):
+                last = min(steps, first + MAX_BATCH - 1)
+                batch = [study_pb2.Measurement(step=k, metrics={"value": base + 1.0 / k},
+                                               elapsed_s=time.perf_counter() - t0) for k in range(first, last + 1)]
+                await context.write(executor_pb2.ExecutorMessage(
+                    measurements=executor_pb2.MeasurementBatch(measurements=batch)))
+                self.stats.measurements += len(batch)
+                step, value = last, base + 1.0 / last
+                if stop.is_set():
+                    break
+        else:
+            for step in range(1, steps + 1):
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                value = base + 1.0 / step
+                await context.write(executor_pb2.ExecutorMessage(measurement=study_pb2.Measurement(
+                    step=step, metrics={"value": value}, elapsed_s=time.perf_counter() - t0)))
+                self.stats.measurements += 1
+                if stop.is_set():
+                    break
         if steps <= 0 and pause > 0:
             await asyncio.sleep(pause)
         result = executor_pb2.TrialResult(final_measurement=study_pb2.Measurement(
@@ -172,12 +195,13 @@ class LoadGen:
 
     def __init__(self, controller: str, *, executors: int = 10, slots: int = 100, queue: int = -1,
                  reports: int = 10, sleep_s: float = 0.0, trainables: tuple[str, ...] = ("noop",),
-                 host: str = "127.0.0.1", register_interval: float = 10.0, name: str = "loadgen") -> None:
+                 host: str = "127.0.0.1", register_interval: float = 10.0, name: str = "loadgen",
+                 batches: bool = True) -> None:
         self.controller = controller
         self.host = host
         self.register_interval = register_interval
         self.executors = [LoadExecutor(f"{name}-{i}", slots, slots if queue < 0 else queue, reports, sleep_s,
-                                       trainables) for i in range(executors)]
+                                       trainables, batches) for i in range(executors)]
         self.servers: list[grpc.aio.Server] = []
         self.addresses: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -237,7 +261,8 @@ class LoadGen:
 async def serve(args: argparse.Namespace) -> None:
     gen = LoadGen(args.controller, executors=args.executors, slots=args.slots, queue=args.queue,
                   reports=args.reports, sleep_s=args.sleep, trainables=tuple(args.trainable or ["noop"]),
-                  host=args.host, register_interval=args.register_interval, name=args.name)
+                  host=args.host, register_interval=args.register_interval, name=args.name,
+                  batches=not args.one_per_message)
     await gen.start()
     for address in gen.addresses[1:]:
         print(f"loadgen: executor at {address}", file=sys.stderr, flush=True)
@@ -267,6 +292,8 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--register-interval", type=float, default=10.0)
     p.add_argument("--name", default="loadgen", help="prefix of the executors' ids")
+    p.add_argument("--one-per-message", action="store_true",
+                   help="one message per measurement even to a controller that takes batches")
     p.add_argument("--stats", default="", help="write what was served as JSON to this file on exit")
     args = p.parse_args()
     if args.executors < 1 or args.slots < 1:
