@@ -173,6 +173,17 @@ def test_noop_reports_steps_times(executor: ExecutorProcess) -> None:
     assert result_of(msgs).final_measurement.metrics["value"] == pytest.approx(2.0 + 1 / 50)
 
 
+def test_fast_reports_go_in_batches_to_a_controller_that_takes_them(executor: ExecutorProcess) -> None:
+    msgs = run_trial(executor.stub, assignment("noop", {"steps": 2000}, accepts_measurement_batches=True))
+    batches = [m.measurements.measurements for m in msgs if m.WhichOneof("body") == "measurements"]
+    assert batches, "2,000 reports in a tight loop never outran a message"
+    assert all(1 <= len(b) <= 256 for b in batches)
+    steps = [m.step for m in msgs for m in ([m.measurement] if m.WhichOneof("body") == "measurement"
+                                            else m.measurements.measurements)]
+    assert steps == list(range(1, 2001))  # every report once, in order
+    assert kinds(msgs)[-1] == "result"
+
+
 def test_context_carries_the_assignment(executor: ExecutorProcess) -> None:
     a = assignment("echo", {"lr": 0.25, "n": 3, "name": "x"}, config={"k": "v", "m": 1}, study_id="s:1",
                    trial_id=42, budget=2.0, max_budget=8.0, fidelity_name="epoch", seed=99, attempt=2)

@@ -113,6 +113,25 @@ def test_median_rule_stops_bad_curves(cluster2) -> None:
     assert len(decisions) == 2 and all("median rule" in e.message for e in decisions)
 
 
+def test_every_fast_report_is_recorded_once_in_order(cluster2) -> None:
+    # The executor sends reports that outrun the stream in batches; each is recorded and decided as if alone.
+    _, _, stub = cluster2
+    spec = s.StudySpec(
+        name="fast", trainable="noop", space=sp.SearchSpace(parameters=[
+            sp.Parameter(name="w", double=sp.DoubleDomain(min=0, max=1))]),
+        objectives=[s.Objective(metric="value", goal=s.GOAL_MINIMIZE)], budget=s.Budget(max_trials=4, max_parallel=2))
+    spec.trainable_config.update({"steps": 1000})
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
+    events = watch(stub, sid)
+    trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+    assert [t.state for t in trials] == [s.TRIAL_COMPLETED] * 4
+    for t in trials:
+        assert [m.step for m in t.measurements] == list(range(1, 1001))
+        reported = [e.measurement.step for e in events
+                    if e.type == c.STUDY_EVENT_TRIAL_MEASUREMENT and e.trial_id == t.id]
+        assert reported == list(range(1, 1001))
+
+
 def test_lost_executor_trials_go_back_to_the_queue(cluster2) -> None:
     _, executors, stub = cluster2
     spec = branin(8, 2)

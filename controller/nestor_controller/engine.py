@@ -586,6 +586,7 @@ class Engine:
             study_id=rt.id, trial_id=t.id, trainable=rt.spec.trainable, params=params_to_proto(t.params),
             config=config, fidelity_name=f.name if f else "", budget=t.budget, max_budget=f.max if f else 0.0,
             deadline_s=rt.spec.trial_timeout_s, checkpoint_dir=t.checkpoint, attempt=t.attempt,
+            accepts_measurement_batches=True,
             # Each trial its own seed, stable across attempts, derived from the study's.
             seed=(rt.seed * 1_000_003 + t.id) % (2**31 - 1),
             outer=bilevel.assignment_outer(rt, t),  # a bilevel trial (re)starts from the controller's values
@@ -618,26 +619,26 @@ class Engine:
                 if not current():
                     break
                 kind = msg.WhichOneof("body")
-                if kind == "measurement":
-                    if rt.known_step(t, msg.measurement.step):
-                        continue  # a run resumed from its checkpoint sends steps again: the first value stands
-                    try:
-                        m = check_measurement(msg.measurement, f"measurement of {t.where()}")
-                    except SpecError as e:
-                        await rt.finish_trial(t, error=str(e))
-                        await call.write(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial(reason=str(e))))
+                if kind in ("measurement", "measurements"):
+                    reported = [msg.measurement] if kind == "measurement" else msg.measurements.measurements
+                    ms, error = rt.new_measurements(t, reported)
+                    if ms:
+                        verdicts, committed = rt.record_measurements_soon(t, ms)
+                        for m, verdict in zip(ms, verdicts, strict=True):
+                            # A run that reached its rung's budget ends by itself (trainables train ctx.budget);
+                            # a stop written as its stream closes would race the executor's result.
+                            last = t.budget > 0 and m.step >= t.budget
+                            if verdict.stop and not stop_sent and not verdict.rung and not last:
+                                stop_sent = True
+                                await committed  # a decision is sent only once it is durable
+                                refused |= not await write_unless_ended(call, executor_pb2.ControllerMessage(
+                                    answer=executor_pb2.MeasurementAnswer(
+                                        step=m.step, decision=study_pb2.DECISION_STOP, reason=verdict.reason)))
+                    if error:
+                        await rt.finish_trial(t, error=error)
+                        await call.write(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial(reason=error)))
                         finished = True
                         break
-                    verdict, committed = rt.record_measurement_soon(t, m)
-                    # A run that reached its rung's budget ends by itself (trainables train ctx.budget); a stop
-                    # written as its stream closes would race the executor's result.
-                    last = t.budget > 0 and m.step >= t.budget
-                    if verdict.stop and not stop_sent and not verdict.rung and not last:
-                        stop_sent = True
-                        await committed  # a decision is sent only once it is durable
-                        refused |= not await write_unless_ended(call, executor_pb2.ControllerMessage(
-                            answer=executor_pb2.MeasurementAnswer(step=m.step, decision=study_pb2.DECISION_STOP,
-                                                                  reason=verdict.reason)))
                 elif kind == "started":
                     t.started = time.time()  # it may have waited in the executor's backlog since dispatch
                 elif kind == "result":

@@ -5,7 +5,7 @@ engine's own state when Prometheus scrapes, so the engine keeps no second set
 of books that could drift. The two latencies are timed around the study
 runtime's `new_trials` (every suggestion, ask/tell or managed: the sampler's
 work, before the commit it shares with the dispatch) and
-`record_measurement_soon` (every report, until its decision is committed),
+`record_measurement(s)_soon` (every report or batch of them, until its decisions are committed),
 wrapped once at start-up so that the engine's code stays free of metrics calls.
 
 The collector runs on the HTTP server's thread while the event loop changes the
@@ -106,7 +106,7 @@ def _timed_async(method: Callable[..., Any], histogram: Histogram) -> Callable[.
 
 
 def _timed_until_committed(method: Callable[..., Any], histogram: Histogram) -> Callable[..., Any]:
-    """For `record_measurement_soon`, which decides at once and returns the task of its commit."""
+    """For `record_measurements_soon`, which decides at once and returns the task of its commit."""
 
     @functools.wraps(method)
     def wrapper(self: StudyRuntime, *args: Any, **kwargs: Any) -> Any:
@@ -119,9 +119,10 @@ def _timed_until_committed(method: Callable[..., Any], histogram: Histogram) -> 
     return wrapper
 
 
-#: The two places every suggestion and every report pass through, ask/tell or managed.
+#: Where every suggestion and every report pass through, ask/tell or managed.
 TIMED = (("new_trials", SUGGEST_LATENCY, _timed_async),
-         ("record_measurement_soon", REPORT_LATENCY, _timed_until_committed))
+         ("record_measurement_soon", REPORT_LATENCY, _timed_until_committed),
+         ("record_measurements_soon", REPORT_LATENCY, _timed_until_committed))
 
 
 def instrument_study_runtime() -> None:

@@ -265,6 +265,7 @@ class Store:
         self._fenced: dict[str, int] = {}  # study id -> the newest generation with a failed write
         self._inserts: dict[str, Executable] = {}
         self._upserts: dict[str, Executable] = {}
+        self._upsert_statements: set[Executable] = set()
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._writer, name="nestor-store-writer", daemon=True)
         self._thread.start()
@@ -324,6 +325,7 @@ class Store:
         stmt = self._upserts.get(table.name)
         if stmt is None:
             stmt = self._upserts[table.name] = upsert(self.engine, table, row)[0]
+            self._upsert_statements.add(stmt)
         return stmt, row
 
     def delete_queued(self, study_id: str, positions: Sequence[int]) -> Op:
@@ -346,18 +348,27 @@ class Store:
         """Returns once `ops` are committed in one transaction (at once when durability is off).
 
         Raises StoreUnavailable when they were not: then none of them is in the store."""
+        committed = self.submit(ops, fence)
+        if committed is not None:
+            await committed
+
+    def submit(self, ops: Sequence[Op], fence: Fence | None = None) -> asyncio.Future[None] | None:
+        """Queues `ops` for one transaction, taking their place in the store's order now; the future resolves
+        once they are committed (None: nothing to wait for, no ops or durability off).
+
+        Raises StoreUnavailable at once when the store refuses writes."""
         if not ops:
-            return
+            return None
         if not self.writable:
             self._fence(fence)
             raise self.unavailable()
         if not self.durable:
             self._queue.put(_Write(ops, None, None, fence=fence))
-            return
+            return None
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._queue.put(_Write(ops, fut, loop, fence=fence))
-        await fut
+        return fut
 
     def _fence(self, fence: Fence | None) -> None:
         if fence is not None:
@@ -461,21 +472,32 @@ class Store:
         if self.on_recovered is not None:
             self.on_recovered()
 
-    @staticmethod
-    def _execute(conn: Connection, ops: Iterable[Op]) -> None:
-        # Consecutive rows for the same statement go in one executemany.
-        stmt: Executable | None = None
-        rows: list[dict[str, Any]] = []
-        for s, row in ops:
-            if s is not stmt and rows:
-                conn.execute(stmt, rows if len(rows) > 1 else rows[0])  # type: ignore[arg-type]
-                rows = []
-            stmt = s
-            rows.append(row)
-        if len(rows) == 1:
-            conn.execute(stmt, rows[0])  # type: ignore[arg-type]
-        elif rows:
-            conn.execute(stmt, rows)  # type: ignore[arg-type]
+    def _execute(self, conn: Connection, ops: Iterable[Op]) -> None:
+        # No table refers to another (no foreign keys, no triggers), so only the order of the writes to each
+        # table matters: they go table by table, each table's in their order, and then a commit's many
+        # measurement or event rows are one executemany each instead of alternating statements.
+        by_table: dict[str, list[Op]] = {}
+        for op in ops:
+            by_table.setdefault(op[0].table.name, []).append(op)  # type: ignore[attr-defined]
+        for table_ops in by_table.values():
+            stmt: Executable | None = None
+            rows: list[dict[str, Any]] = []
+            for s, row in table_ops:
+                if s is not stmt and rows:
+                    self._execute_rows(conn, stmt, rows)  # type: ignore[arg-type]
+                    rows = []
+                stmt = s
+                rows.append(row)
+            if rows:
+                self._execute_rows(conn, stmt, rows)  # type: ignore[arg-type]
+
+    def _execute_rows(self, conn: Connection, stmt: Executable, rows: list[dict[str, Any]]) -> None:
+        if len(rows) > 1 and stmt in self._upsert_statements:
+            # Rows are whole rows, so the last for a key is what writing them in turn would leave; and one
+            # multi-row upsert may not touch a row twice (PostgreSQL refuses it).
+            keys = [c.name for c in stmt.table.primary_key.columns]  # type: ignore[attr-defined]
+            rows = list({tuple(r[k] for k in keys): r for r in rows}.values())
+        conn.execute(stmt, rows if len(rows) > 1 else rows[0])
 
     @staticmethod
     def _resolve(batch: Sequence[_Write], error: Exception | None) -> None:

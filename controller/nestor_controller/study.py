@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from nestor.v1 import controller_pb2, study_pb2
 
 from nestor_controller.constraints import missing_metric, violations
-from nestor_controller.errors import PreconditionError, SpecError
+from nestor_controller.errors import PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.front import FrontTracker
 from nestor_controller.limits import check_metrics
 from nestor_controller.model import MeasurementRecord, QueuedSet, TrialRecord, timestamp
@@ -54,6 +54,10 @@ BUDGET_TOLERANCE = 1e-9
 END_EVENT = {COMPLETED: E.STUDY_EVENT_TRIAL_COMPLETED, STOPPED: E.STUDY_EVENT_TRIAL_STOPPED,
              FAILED: E.STUDY_EVENT_TRIAL_FAILED}
 STUDY_STATE_NAMES = {v: k.removeprefix("STUDY_") for k, v in study_pb2.StudyState.items()}
+
+
+async def raise_later(e: BaseException) -> None:
+    raise e
 
 
 def check_measurement(m: study_pb2.Measurement, where: str, *, final: bool = False) -> MeasurementRecord:
@@ -290,23 +294,37 @@ class StudyRuntime:
         return self.id, self.generation
 
     async def commit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> None:
+        await self._publish_when_committed(self._submit(ops, evs), evs)
+
+    def commit_soon(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Task[None]:
+        """Queues the commit now, so that it keeps its place in the store's order before any later one; the
+        task ends when it is done.
+
+        Nobody may await a failed one (the store already fenced the study and the engine rebuilds it)."""
+        try:
+            committed = self._submit(ops, evs)
+        except StoreUnavailable as e:
+            task = asyncio.ensure_future(raise_later(e))
+        else:
+            task = asyncio.ensure_future(self._publish_when_committed(committed, evs))
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return task
+
+    def _submit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Future[None] | None:
         if self.broken:
             raise self.store.unavailable(f"study {self.id} is being read back after a failed write")
         answer = answer_op(self.store)
         if answer is not None:
             ops.append(answer)
-        await self.store.commit(ops, self.fence)
+        return self.store.submit(ops, self.fence)
+
+    async def _publish_when_committed(self, committed: asyncio.Future[None] | None,
+                                      evs: list[controller_pb2.StudyEvent]) -> None:
+        if committed is not None:
+            await committed
         for ev in evs:
             for q in self.subscribers:
                 q.put_nowait(ev)
-
-    def commit_soon(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Task[None]:
-        """Queues the commit now (keeping its place in the store's order); the task ends when it is done.
-
-        Nobody may await a failed one (the store already fenced the study and the engine rebuilds it)."""
-        task = asyncio.ensure_future(self.commit(ops, evs))
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
-        return task
 
     def subscribe(self) -> asyncio.Queue[Any]:
         q: asyncio.Queue[Any] = asyncio.Queue()
@@ -394,23 +412,55 @@ class StudyRuntime:
         A stream of reports then shares commits instead of waiting for one per report; whoever acts on
         the verdict (answers it) waits for the task first.
         """
-        t.measurements.append(m)
-        ops: list[Op] = [self.measurement_row(t, m)]
-        evs: list[controller_pb2.StudyEvent] = []
-        self.event(ops, evs, E.STUDY_EVENT_TRIAL_MEASUREMENT, t, m)
-        verdict = CONTINUE
-        if t.stop_reason:
-            verdict = Verdict(True, t.stop_reason)
-        elif self.objectives[0].metric in m.metrics:
-            verdict = self.scheduler.decide(t.id, self)
-            # A run that used its rung's budget is told to stop, but the trial is not stopped: it may go on.
-            if verdict.stop and not verdict.rung:
-                t.stop_reason = t.decision = verdict.reason
-                ops.append(self.trial_row(t))
-                ops.append(self.study_row())
-                self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
+        (verdict,), ops, evs = self._record_measurements(t, [m])
         note_request(trial=t.id, stop=verdict.stop, reason=verdict.reason)
         return verdict, self.commit_soon(ops, evs)
+
+    def record_measurements_soon(self, t: TrialRecord, ms: Sequence[MeasurementRecord]
+                                 ) -> tuple[list[Verdict], asyncio.Task[None]]:
+        """Records measurements in order, each decided on as if it came alone, with one commit for them all."""
+        verdicts, ops, evs = self._record_measurements(t, ms)
+        return verdicts, self.commit_soon(ops, evs)
+
+    def _record_measurements(self, t: TrialRecord, ms: Sequence[MeasurementRecord]
+                             ) -> tuple[list[Verdict], list[Op], list[controller_pb2.StudyEvent]]:
+        ops: list[Op] = []
+        evs: list[controller_pb2.StudyEvent] = []
+        verdicts = []
+        for m in ms:
+            t.measurements.append(m)
+            ops.append(self.measurement_row(t, m))
+            self.event(ops, evs, E.STUDY_EVENT_TRIAL_MEASUREMENT, t, m)
+            verdict = CONTINUE
+            if t.stop_reason:
+                verdict = Verdict(True, t.stop_reason)
+            elif self.objectives[0].metric in m.metrics:
+                verdict = self.scheduler.decide(t.id, self)
+                # A run that used its rung's budget is told to stop, but the trial is not stopped: it may go on.
+                if verdict.stop and not verdict.rung:
+                    t.stop_reason = t.decision = verdict.reason
+                    ops.append(self.trial_row(t))
+                    ops.append(self.study_row())
+                    self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
+            verdicts.append(verdict)
+        return verdicts, ops, evs
+
+    def new_measurements(self, t: TrialRecord, reported: Sequence[study_pb2.Measurement]
+                         ) -> tuple[list[MeasurementRecord], str]:
+        """The reported measurements to record, in order: without steps already recorded (a run resumed from
+        its checkpoint sends them again: the first value stands), up to the first invalid one; and why that
+        one is invalid ("" when none is)."""
+        out: list[MeasurementRecord] = []
+        steps: set[int] = set()
+        for r in reported:
+            if r.step in steps or self.known_step(t, r.step):
+                continue
+            try:
+                out.append(check_measurement(r, f"measurement of {t.where()}"))
+            except SpecError as e:
+                return out, str(e)
+            steps.add(r.step)
+        return out, ""
 
     def known_step(self, t: TrialRecord, step: int) -> bool:
         """A step already stored for this trial (a resumed run or a restarted client sends it again): the first

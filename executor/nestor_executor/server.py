@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 SERVICE = executor_pb2.DESCRIPTOR.services_by_name["Executor"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 RUN_TRIAL = f"/{SERVICE}/RunTrial"
+#: Measurements in one message at most: a bounded message even for a trainable that reports in a tight loop.
+MAX_MEASUREMENT_BATCH = 256
 
 
 @dataclass
@@ -144,10 +146,11 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             if slot is not None:
                 await context.write(executor_pb2.ExecutorMessage(started=executor_pb2.TrialStarted(
                     executor_id=self.executor_id, device=slot.device.name, slot=slot.index)))
+            held: executor_pb2.ExecutorMessage | None = None
             while True:
-                msg = await run.out.get()
-                if run.slot is not None:
-                    run.slot.consumed(run)
+                msg, held = (held, None) if held is not None else (await self._next(run), None)
+                if a.accepts_measurement_batches and msg.WhichOneof("body") == "measurement" and not run.out.empty():
+                    msg, held = self._batch(run, msg)
                 if msg.WhichOneof("body") == "result":
                     if run.interrupted and (msg.result.error or msg.result.stopped):
                         # The trial did not finish: the controller should run it again elsewhere.
@@ -165,6 +168,28 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             raise
         finally:
             control.cancel()
+
+    @staticmethod
+    async def _next(run: TrialRun) -> executor_pb2.ExecutorMessage:
+        msg = await run.out.get()
+        if run.slot is not None:
+            run.slot.consumed(run)
+        return msg
+
+    @staticmethod
+    def _batch(run: TrialRun, first: executor_pb2.ExecutorMessage
+               ) -> tuple[executor_pb2.ExecutorMessage, executor_pb2.ExecutorMessage | None]:
+        """The measurements already waiting after `first`, in one message (a trainable that reports faster than
+        a message travels sends fewer, larger ones); and the message after them, if another kind came next."""
+        batch = executor_pb2.MeasurementBatch(measurements=[first.measurement])
+        while not run.out.empty() and len(batch.measurements) < MAX_MEASUREMENT_BATCH:
+            msg = run.out.get_nowait()
+            if run.slot is not None:
+                run.slot.consumed(run)
+            if msg.WhichOneof("body") != "measurement":
+                return executor_pb2.ExecutorMessage(measurements=batch), msg
+            batch.measurements.append(msg.measurement)
+        return executor_pb2.ExecutorMessage(measurements=batch), None
 
     async def _control(self, context: grpc.aio.ServicerContext, run: TrialRun) -> None:
         """The controller's messages while the trial runs: stop decisions and outer variables."""

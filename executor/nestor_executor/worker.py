@@ -203,8 +203,15 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed(seed % 2**32)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if torch.cuda.is_available():
+        torch.manual_seed(seed)  # every device's generator
+    else:
+        # torch.manual_seed would also queue a CUDA seeding, with a formatted stack, for a CUDA that never
+        # starts: a millisecond and a list entry that is never freed, per trial.
+        torch.random.default_generator.manual_seed(seed)
 
 
 def resolve(target: str) -> Callable[..., Any]:

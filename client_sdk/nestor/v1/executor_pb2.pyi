@@ -105,7 +105,7 @@ class OuterGradient(_message.Message):
     def __init__(self, step: _Optional[int] = ..., gradients: _Optional[_Mapping[str, Tensor]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TrialAssignment(_message.Message):
-    __slots__ = ("study_id", "trial_id", "trainable", "params", "config", "fidelity_name", "budget", "deadline_s", "checkpoint_dir", "attempt", "outer", "seed", "max_budget")
+    __slots__ = ("study_id", "trial_id", "trainable", "params", "config", "fidelity_name", "budget", "deadline_s", "checkpoint_dir", "attempt", "outer", "seed", "max_budget", "accepts_measurement_batches")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +126,7 @@ class TrialAssignment(_message.Message):
     OUTER_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     MAX_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTS_MEASUREMENT_BATCHES_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     trial_id: int
     trainable: str
@@ -139,7 +140,8 @@ class TrialAssignment(_message.Message):
     outer: OuterVariables
     seed: int
     max_budget: float
-    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., trainable: _Optional[str] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fidelity_name: _Optional[str] = ..., budget: _Optional[float] = ..., deadline_s: _Optional[float] = ..., checkpoint_dir: _Optional[str] = ..., attempt: _Optional[int] = ..., outer: _Optional[_Union[OuterVariables, _Mapping]] = ..., seed: _Optional[int] = ..., max_budget: _Optional[float] = ...) -> None: ...
+    accepts_measurement_batches: bool
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., trainable: _Optional[str] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fidelity_name: _Optional[str] = ..., budget: _Optional[float] = ..., deadline_s: _Optional[float] = ..., checkpoint_dir: _Optional[str] = ..., attempt: _Optional[int] = ..., outer: _Optional[_Union[OuterVariables, _Mapping]] = ..., seed: _Optional[int] = ..., max_budget: _Optional[float] = ..., accepts_measurement_batches: _Optional[bool] = ...) -> None: ...
 
 class MeasurementAnswer(_message.Message):
     __slots__ = ("step", "decision", "reason")
@@ -198,15 +200,23 @@ class TrialResult(_message.Message):
     def __init__(self, final_measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., error: _Optional[str] = ..., stopped: _Optional[bool] = ...) -> None: ...
 
 class ExecutorMessage(_message.Message):
-    __slots__ = ("started", "measurement", "checkpoint", "result", "outer_gradient")
+    __slots__ = ("started", "measurement", "checkpoint", "result", "outer_gradient", "measurements")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     OUTER_GRADIENT_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     started: TrialStarted
     measurement: _study_pb2.Measurement
     checkpoint: CheckpointSaved
     result: TrialResult
     outer_gradient: OuterGradient
-    def __init__(self, started: _Optional[_Union[TrialStarted, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., result: _Optional[_Union[TrialResult, _Mapping]] = ..., outer_gradient: _Optional[_Union[OuterGradient, _Mapping]] = ...) -> None: ...
+    measurements: MeasurementBatch
+    def __init__(self, started: _Optional[_Union[TrialStarted, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., result: _Optional[_Union[TrialResult, _Mapping]] = ..., outer_gradient: _Optional[_Union[OuterGradient, _Mapping]] = ..., measurements: _Optional[_Union[MeasurementBatch, _Mapping]] = ...) -> None: ...
+
+class MeasurementBatch(_message.Message):
+    __slots__ = ("measurements",)
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    measurements: _containers.RepeatedCompositeFieldContainer[_study_pb2.Measurement]
+    def __init__(self, measurements: _Optional[_Iterable[_Union[_study_pb2.Measurement, _Mapping]]] = ...) -> None: ...
