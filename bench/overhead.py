@@ -204,7 +204,7 @@ def ray_run(work: Path, trials: int, reports: int, slots: int) -> dict[str, floa
     try:
         tuner = tune.Tuner(
             ray_trainable, param_space={"x": tune.uniform(0, 1), "reports": reports},
-            tune_config=tune.TuneConfig(num_samples=trials, metric="value", mode="min",
+            tune_config=tune.TuneConfig(num_samples=trials, metric="value", mode="min", reuse_actors=True,
                                         scheduler=ASHAScheduler(max_t=max(1, reports), grace_period=1)),
             run_config=tune.RunConfig(name="overhead", storage_path=str(work / "ray"), verbose=0))
         t0 = time.perf_counter()
