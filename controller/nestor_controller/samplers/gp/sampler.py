@@ -168,19 +168,25 @@ class GPSampler(ManyOutputs, DesignedSampler):
 
     def _suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         self.decision_note = ""
-        valid = [o for o in history if o.values is not None]
+        h = self._history.update(history)
+        valid: Sequence[Observation] = []
+        if (self.warm_mode == TRANSFER and self.priors and not self.transfer_off) or len(self.objectives) > 1 \
+                or h.with_violations:
+            valid = [o for o in history if o.values is not None]
+        # Otherwise (the common case) no path below reads `valid`: the encoded history has what they need, and
+        # a list of every result would cost a pass over the whole history per suggestion.
         stack = self._transfer_stack(valid)
         if stack is not None and self._contradicted(valid, stack):
             # The study's results say the priors point the wrong way: from now on it is a cold study, its
             # design included (the trials the priors steered count toward it).
             self.transfer_off, stack = True, None
-        out = [] if stack is not None else self.initial(count, len(valid), self.n_initial)
-        if len(out) < count and (len(self.objectives) > 1 or any(o.violations for o in valid)):
+        out = [] if stack is not None else self.initial(count, h.n_valid, self.n_initial)
+        if len(out) < count and (len(self.objectives) > 1 or h.with_violations):
             out.extend(self._many_suggestions(count - len(out), history, valid, [*running, *out]))
         elif stack is not None:
             out.extend(self._transfer_suggestions(count, history, valid, running, stack))
         elif len(out) < count:
-            out.extend(self._model_suggestions(count - len(out), history, [*running, *out]))
+            out.extend(self._model_suggestions(count - len(out), h, [*running, *out]))
         return out
 
     def _observed(self, h: EncodedHistory) -> tuple[np.ndarray | None, int]:
@@ -208,10 +214,9 @@ class GPSampler(ManyOutputs, DesignedSampler):
             return self.n_fit
         return self.max_gp_observations + max(0, self.n_fit - n_sub)
 
-    def _model_suggestions(self, count: int, history: Sequence[Observation],
-                           running: Sequence[Assignment]) -> list[Assignment]:
+    def _model_suggestions(self, count: int, h: EncodedHistory, running: Sequence[Assignment]) -> list[Assignment]:
+        """Suggestions of the GP on the results of `h` (the encoded history, already brought up to date)."""
         enc = self.encoder
-        h = self._history.update(history)
         idx, n_sub = self._observed(h)
         if idx is None:  # every result, as they are
             X, act, y_raw, ids = h.X, h.act, h.y, h.trial_ids
