@@ -229,7 +229,7 @@ def figures_of(key: str, r: Run) -> dict[str, object]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--max-trials", type=int, default=100_000, help="trials for random and tpe")
-    p.add_argument("--gp-max-trials", type=int, default=5000, help="trials for gp (0: no gp)")
+    p.add_argument("--gp-max-trials", type=int, default=5000, help="trials for gp, at most --max-trials (0: no gp)")
     p.add_argument("--slice", type=int, default=1000, help="trials per slice")
     p.add_argument("--algorithms", default="random,tpe,gp", help="Nestor's algorithms to run, comma-separated")
     p.add_argument("--minutes", type=float, default=0.0, help="stop each Nestor run after this long (0: never)")
@@ -243,7 +243,7 @@ def main() -> None:
     algorithms = [x.strip() for x in a.algorithms.split(",") if x.strip()]
     runs: dict[str, Run] = {}
     for alg in algorithms:
-        trials = a.gp_max_trials if alg == "gp" else a.max_trials
+        trials = min(a.gp_max_trials, a.max_trials) if alg == "gp" else a.max_trials
         if trials > 0:
             runs[alg] = nestor_run(work / alg, alg, trials, min(a.slice, trials), 60 * a.minutes)
     peers: dict[str, Run] = {}
@@ -256,8 +256,8 @@ def main() -> None:
     print(f"ask/tell, {DIMS} doubles, suggestions in batches of {BATCH}, durable SQLite controller; "
           f"seconds per 1,000 trials in slices of {a.slice} (* a slice cut short); ask ms: median of one "
           f"ask for a batch; RSS: the controller's (Nestor), this process's (Optuna)")
-    figures: dict[str, object] = {"slice": a.slice, "max_trials": a.max_trials, "gp_max_trials": a.gp_max_trials,
-                                  "cpus": os.cpu_count()}
+    figures: dict[str, object] = {"slice": a.slice, "max_trials": a.max_trials,
+                                  "gp_max_trials": min(a.gp_max_trials, a.max_trials), "cpus": os.cpu_count()}
     for alg, r in runs.items():
         shown = [r, *peers.values()] if alg == "tpe" else [r]
         table(f"\n{alg}", shown)
