@@ -5,7 +5,7 @@
   requires them also answers the standard health service on `--health-port`,
   with nothing else on it.
 - A Prometheus endpoint on `--metrics-port`.
-- The command-line flags of both, and of the server's TLS.
+- The command-line flags of both, and of the server's TLS; the event loop they run on.
 - A request that cannot be decoded (corrupt bytes, nesting past protobuf's
   depth limit) answers INVALID_ARGUMENT on every service, not grpc-python's
   UNKNOWN: `DecodeGuard`, the first interceptor of both servers.
@@ -17,9 +17,10 @@ prometheus-client, the thin SDK does not (the imports are inside the functions).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import inspect
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -28,6 +29,10 @@ import grpc
 def bracket_host(host: str) -> str:
     """An IPv6 literal in brackets, as a host:port address needs it."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+#: --event-loop choices.
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 def add_server_args(p: argparse.ArgumentParser, *, cert_help: str, client_ca_help: str) -> argparse._ArgumentGroup:
@@ -45,7 +50,25 @@ def add_server_args(p: argparse.ArgumentParser, *, cert_help: str, client_ca_hel
                           "speak neither TLS nor tokens)")
     ops.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
                      help="serve Prometheus metrics on http://HOST:PORT/metrics (0 picks a free port)")
+    ops.add_argument("--event-loop", choices=EVENT_LOOPS, default=os.environ.get("NESTOR_EVENT_LOOP", "auto"),
+                     help="auto (default): uvloop where it is installed (the server packages install it on Linux "
+                          "and macOS; it takes about a tenth less CPU per message), else asyncio's own")
     return g
+
+
+def run_event_loop(main: Coroutine[Any, Any, None], event_loop: str = "auto") -> None:
+    """Runs a server's main coroutine on the event loop --event-loop names."""
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":
+                main.close()
+                raise SystemExit("--event-loop uvloop: uvloop is not installed (pip install uvloop)") from None
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 class Malformed:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
 
 from nestor.processes import die_with_parent
-from nestor.serving import add_server_args
+from nestor.serving import add_server_args, run_event_loop
 from nestor.tls import ClientTLS, TLSConfigError, server_tls
 
 from nestor_controller.server import Settings, serve
@@ -52,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         artifact_dir=a.artifact_dir, durable=a.durability == "sync", standby=a.standby,
         max_message_bytes=int(a.max_message_mb * 1024 * 1024), poll_interval=a.health_interval,
         dns_interval=a.dns_interval, auth_tokens=a.auth_tokens, health_port=a.health_port,
-        metrics_port=a.metrics_port, **security_settings(p, a),
+        metrics_port=a.metrics_port, event_loop=a.event_loop, **security_settings(p, a),
     )
 
 
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     die_with_parent()
     settings = parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+        run_event_loop(serve(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

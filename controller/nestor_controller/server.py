@@ -46,6 +46,8 @@ class Settings:
     auth_tokens: str = ""
     health_port: int | None = None
     metrics_port: int | None = None
+    # --event-loop: auto (uvloop where installed), uvloop or asyncio.
+    event_loop: str = "auto"
 
 
 def engine_collector(engine: Engine) -> object:

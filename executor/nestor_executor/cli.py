@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -140,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     slots = args.slots or (len(devices) if devices[0].kind == "cuda" else 1)
 
     # Imported late: a bad command line fails before grpc loads.
+    from nestor.serving import run_event_loop
+
     from nestor_executor.server import Settings, serve
 
     settings = Settings(
@@ -147,9 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         devices=devices, trainables=trainables, artifact_dir=os.path.abspath(args.artifact_dir),
         queue=slots if args.queue < 0 else args.queue,
         torch_threads=args.torch_threads or max(1, cpu_count() // slots),
-        register_interval=args.register_interval, **security)
+        register_interval=args.register_interval, event_loop=args.event_loop, **security)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+        run_event_loop(serve(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ class Settings:
     controller_tokens: TokenFile | None = None
     health_port: int | None = None
     metrics_port: int | None = None
+    # --event-loop: auto (uvloop where installed), uvloop or asyncio.
+    event_loop: str = "auto"
 
 
 def version() -> str:
