@@ -30,7 +30,7 @@ from nestor_controller.addresses import check_executor_address
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.expiry import CHECK_EVERY_S, expire_stale, hand_out_pending, heard, watched
-from nestor_controller.model import MeasurementRecord, QueuedSet, TrialRecord
+from nestor_controller.model import QueuedSet, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestKey, RequestTag, current_request, note_request
 from nestor_controller.schedulers import CONTINUE, Verdict
@@ -139,10 +139,7 @@ class Engine:
 
     def _restore_studies(self, loaded: Loaded, orphan_reason: str) -> list[StudyRuntime]:
         """Runtimes as the store holds them; running managed trials are orphans: `orphan_reason` says why."""
-        measurements: dict[tuple[str, int], list[MeasurementRecord]] = defaultdict(list)
-        for row in loaded.measurements:
-            measurements[(row["study_id"], int(row["trial_id"]))].append(
-                MeasurementRecord(int(row["step"]), json.loads(row["metrics"]), float(row["elapsed"])))
+        measurements = loaded.measurements
         trials_by_study: dict[str, list[TrialRecord]] = defaultdict(list)
         for row in loaded.trials:
             t = TrialRecord.from_row(row)

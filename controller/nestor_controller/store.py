@@ -40,6 +40,7 @@ from sqlalchemy.sql import Executable
 
 from nestor_controller.errors import StoreProblem, StoreUnavailable
 from nestor_controller.lease import Lease, holder_text
+from nestor_controller.model import MeasurementRecord, loads
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +207,19 @@ class Loaded:
 
     studies: list[dict[str, Any]] = field(default_factory=list)
     trials: list[dict[str, Any]] = field(default_factory=list)
-    measurements: list[dict[str, Any]] = field(default_factory=list)
+    #: Each trial's measurements in order: (study id, trial id) -> records.
+    measurements: dict[tuple[str, int], list[MeasurementRecord]] = field(default_factory=dict)
     last_seq: dict[str, int] = field(default_factory=dict)
     executors: list[str] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
     queued: list[dict[str, Any]] = field(default_factory=list)
     warm_starts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def rows(result: Any) -> list[dict[str, Any]]:
+    """A result's rows as dicts (one zip per row; a RowMapping per row costs several times more)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, r, strict=True)) for r in result]
 
 
 def first_line(e: BaseException) -> str:
@@ -546,8 +554,8 @@ class Store:
         with self.engine.connect() as conn:
             q = select(studies) if study_id is None else select(studies).where(studies.c.id == study_id)
             out.studies = [dict(r._mapping) for r in conn.execute(q)]
-            out.trials = [dict(r._mapping) for r in conn.execute(only(trials))]
-            out.measurements = [dict(r._mapping) for r in conn.execute(only(measurements).order_by(measurements.c.id))]
+            out.trials = rows(conn.execute(only(trials)))
+            out.measurements = self._measurements(conn, study_id)
             out.queued = [dict(r._mapping) for r in conn.execute(only(queued).order_by(queued.c.study_id,
                                                                                         queued.c.position))]
             out.warm_starts = [dict(r._mapping) for r in conn.execute(only(warm_starts))]
@@ -561,6 +569,25 @@ class Store:
             # Retries come within seconds or minutes; a day of answers is plenty to recognise them.
             recent = conn.execute(only(answers).where(answers.c.created > time.time() - 86400))
             out.answers = [dict(r._mapping) for r in recent]
+        return out
+
+    @staticmethod
+    def _measurements(conn: Connection, study_id: str | None) -> dict[tuple[str, int], list[MeasurementRecord]]:
+        # Read in slices straight into records: a million rows held as dicts first would double the memory of
+        # a restart, and Python rarely gives such a peak back.
+        m = measurements
+        q = select(m.c.study_id, m.c.trial_id, m.c.step, m.c.metrics, m.c.elapsed).order_by(m.c.id)
+        if study_id is not None:
+            q = q.where(m.c.study_id == study_id)
+        out: dict[tuple[str, int], list[MeasurementRecord]] = {}
+        for sid, trial_id, step, metrics, elapsed in conn.execution_options(yield_per=10_000).execute(q):
+            record = MeasurementRecord(int(step), loads(metrics), float(elapsed))
+            key = (sid, int(trial_id))
+            held = out.get(key)
+            if held is None:
+                out[key] = [record]
+            else:
+                held.append(record)
         return out
 
     def events_after(self, study_id: str, after_seq: int, limit: int = 5000) -> list[bytes]:

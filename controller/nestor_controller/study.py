@@ -195,7 +195,8 @@ class StudyRuntime:
 
     def finished_curve(self, t: TrialRecord) -> None:
         """Keeps an ended trial's curve for the schedulers that compare against ended trials."""
-        self._finished_curves.append(self.curve(t.id))
+        if self.scheduler.compares_with_finished:
+            self._finished_curves.append(self.curve(t.id))
 
     def budget_of(self, trial_id: int) -> float:
         return self.trials[trial_id].budget

@@ -93,6 +93,9 @@ class Scheduler(ABC):
     needs_fidelity: ClassVar[bool] = False
     #: Trials pause at rungs and may be promoted (the study then calls run_ended and plan).
     multi_fidelity: ClassVar[bool] = False
+    #: Compares running trials with the curves of ended ones (view.finished_curves()); the study keeps those
+    #: curves in memory only for a scheduler that does.
+    compares_with_finished: ClassVar[bool] = False
 
     def __init__(self, objective: ObjectiveDef, fidelity: FidelityDef | None, settings: Mapping[str, Any],
                  seed: int):

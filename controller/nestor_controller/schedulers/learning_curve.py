@@ -22,6 +22,7 @@ from nestor_controller.schedulers.curves import forecast
 class LearningCurveScheduler(Scheduler):
     name = "learning_curve"
     needs_fidelity = True
+    compares_with_finished = True
     #: threshold: stop when P(final beats the best so far) is below it; min_steps: reports before a fit;
     #: min_trials: finished trials before "the best so far" means something.
     defaults: ClassVar[Mapping[str, Any]] = {"threshold": 0.05, "min_steps": 4, "min_trials": 1}

@@ -17,6 +17,7 @@ from nestor_controller.schedulers.base import CONTINUE, CurveView, FidelityDef, 
 
 class MedianScheduler(Scheduler):
     name = "median"
+    compares_with_finished = True
     #: min_steps: reports a trial makes before it can be stopped; min_trials: finished trials needed.
     defaults: Mapping[str, Any] = {"min_steps": 1, "min_trials": 3}
 
