@@ -209,3 +209,24 @@ def test_gp_above_the_cap_conditions_on_the_subset_and_says_so() -> None:
     below = make_sampler("gp", space(), OBJ, {**settings, "max_gp_observations": 2000}, seed=5)
     below.suggest(1, full, [])
     assert below.decision_note == "" and below._model.n == n_valid  # type: ignore[attr-defined]
+
+
+def test_a_trial_suggested_by_a_gp_past_its_cap_says_so_in_its_decision(stub) -> None:
+    # Through a real controller: 12 results added from elsewhere, a cap of 8, and the next trial's decision.
+    from nestor.v1 import controller_pb2 as c
+    from nestor.v1 import study_pb2 as s
+
+    spec = s.StudySpec(name="capped", seed=5, algorithm=s.AlgorithmSpec(name="gp"),
+                       space=sp.SearchSpace(parameters=[sp.Parameter(name="x", double=sp.DoubleDomain(min=0, max=1))]),
+                       objectives=[s.Objective(metric="loss", goal=s.GOAL_MINIMIZE)])
+    spec.algorithm.settings.update({"max_gp_observations": 8, "n_initial": 2})
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
+    added = c.AddTrialsRequest(study_id=sid)
+    for k in range(12):
+        added.trials.add(params={"x": sp.Value(double_value=k / 12)},
+                         final_measurement=s.Measurement(step=1, metrics={"loss": (k / 12 - 0.3) ** 2}))
+    stub.AddTrials(added)
+    trial = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials[0]
+    assert "conditioned on 8 of 12 results (max_gp_observations=8)" in trial.decision
+    under = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
+    assert [t.decision for t in under if t.origin == "added"] == [""] * 12

@@ -218,8 +218,7 @@ class Engine:
         rt.last_seq = last_seq
         finished = []
         for t in sorted(trials, key=lambda t: t.id):
-            rt.trials[t.id] = t
-            rt.counts[t.state] += 1
+            rt.hold(t)
             if t.origin == lifecycle.ADDED:
                 rt.added[t.state] += 1
             if t.state == study_pb2.TRIAL_PENDING:

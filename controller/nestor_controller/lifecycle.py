@@ -117,8 +117,7 @@ async def add_trials(rt: StudyRuntime, request: controller_pb2.AddTrialsRequest)
     for t in made:
         t.id = rt.next_trial_id
         rt.next_trial_id += 1
-        rt.trials[t.id] = t
-        rt.counts[t.state] += 1
+        rt.hold(t)
         rt.added[t.state] += 1
         values, broken = rt.observe(t, failed=t.state == FAILED)
         if values is not None:

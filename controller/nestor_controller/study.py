@@ -97,6 +97,8 @@ class StudyRuntime:
         self.scheduler: Scheduler = scheduler_class(parsed.scheduler)(
             parsed.objectives[0], parsed.fidelity, parsed.scheduler_settings, seed)
         self.trials: dict[int, TrialRecord] = {}
+        #: The PENDING and RUNNING ones among them, so that a suggestion does not scan every trial.
+        self.active: dict[int, TrialRecord] = {}
         self.next_trial_id = 1
         self.counts = dict.fromkeys((PENDING, RUNNING, COMPLETED, STOPPED, FAILED, PAUSED), 0)
         self.pending: deque[int] = deque()
@@ -205,7 +207,7 @@ class StudyRuntime:
         return PHASES[self.trials[trial_id].state]
 
     def active_trials(self) -> list[int]:
-        return [t.id for t in self.trials.values() if t.state in (PENDING, RUNNING)]
+        return sorted(self.active)
 
     def remaining_trials(self) -> int | None:
         """Trials the budget still allows to be created (None: no limit)."""
@@ -335,10 +337,21 @@ class StudyRuntime:
     def unsubscribe(self, q: asyncio.Queue[Any]) -> None:
         self.subscribers.discard(q)
 
+    def hold(self, t: TrialRecord) -> None:
+        """Takes a trial into memory (new, added or read back from the store), counted by its state."""
+        self.trials[t.id] = t
+        self.counts[t.state] += 1
+        if t.state in (PENDING, RUNNING):
+            self.active[t.id] = t
+
     def set_state(self, t: TrialRecord, state: int) -> None:
         self.counts[t.state] -= 1
         t.state = state
         self.counts[state] = self.counts.get(state, 0) + 1
+        if state in (PENDING, RUNNING):
+            self.active[t.id] = t
+        else:
+            self.active.pop(t.id, None)
 
     # --- creating trials ----------------------------------------------------
 
@@ -363,7 +376,7 @@ class StudyRuntime:
         suggestions: list[dict[str, Any]] = []
         if wanted and not self.sampler_done:
             history = self.sampler_history()
-            running = [t.params for t in self.trials.values() if t.state in (PENDING, RUNNING)]
+            running = [self.active[i].params for i in sorted(self.active)]
             running += [q.params for q in queued]
             if self.sampler.heavy:
                 suggestions = await asyncio.to_thread(self.sampler.suggest, wanted, history, running)
@@ -378,14 +391,15 @@ class StudyRuntime:
             ops.append(self.store.delete_queued(self.id, [q.position for q in queued]))
         now = time.time()
         out = []
-        made = [(q.params, q.origin, q.user_attrs) for q in queued] + [(a, "", {}) for a in suggestions]
-        for params, origin, attrs in made:
+        note = self.sampler.decision_note if suggestions else ""
+        made = ([(q.params, q.origin, q.user_attrs, "") for q in queued]
+                + [(a, "", {}, note) for a in suggestions])
+        for params, origin, attrs, decision in made:
             t = TrialRecord(self.id, self.next_trial_id, params, state=PENDING, created=now,
                             budget=self.scheduler.budget_for_new_trial(self.next_trial_id, self), origin=origin,
-                            user_attrs=dict(attrs))
+                            user_attrs=dict(attrs), decision=decision)
             self.next_trial_id += 1
-            self.trials[t.id] = t
-            self.counts[PENDING] += 1
+            self.hold(t)
             self.event(ops, evs, E.STUDY_EVENT_TRIAL_CREATED, t)
             if client is not None:
                 self.set_state(t, RUNNING)

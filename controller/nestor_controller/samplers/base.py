@@ -75,6 +75,10 @@ class Sampler(ABC):
         self.priors: list[Any] = []
         self.warm_mode = ""
         self.prior_decay = 0.0
+        #: What the trials of the last suggest() call should say of how they were chosen ("" when nothing out
+        #: of the ordinary, e.g. a GP fitted on a subset of a long history); the study records it as their
+        #: decision.
+        self.decision_note = ""
 
     def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
         """The prior studies (priors.PriorStudy) a warm-started study chose at its creation, with the mode and

@@ -137,9 +137,6 @@ class GPSampler(ManyOutputs, DesignedSampler):
         self._stack_built = False
         # The history encoded once per observation: derived from it alone (again after a restart), not stored.
         self._history = EncodedHistory(self.encoder, self.objectives)
-        #: What the trials of the last suggest() call should say of how they were chosen ("" when nothing
-        #: out of the ordinary): the study can record it as their decision.
-        self.decision_note = ""
 
     def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
         super().set_priors(priors, mode, decay)
