@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q --durations=25 tests
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --durations=25 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -139,7 +139,12 @@ def test_supervisor_stops_children_and_their_workers(tmp_path: Path) -> None:
     grandchild = int(lines[0])
     assert _alive(child.proc.pid) and _alive(grandchild)
     supervisor.stop_all()
-    assert not _alive(child.proc.pid) and not _alive(grandchild)
+    assert not _alive(child.proc.pid)
+    # The worker got its SIGTERM with the group; on a loaded machine it may take a moment to exit.
+    deadline = time.monotonic() + 20
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild)
     assert child.proc.returncode == -signal.SIGTERM
 
 
