@@ -363,6 +363,19 @@ def print_rows(rows: list[tuple[str, dict[str, float]]], width: int = 40) -> Non
         print(f"{name:{width}} {r['trials_per_s']:9.1f} {r['reports_per_s']:10.0f} {p50} {p99} {r['wall_s']:7.2f}")
 
 
+def add_peer_ratios(figures: dict[str, float], key: str, label: str, peer: dict[str, float],
+                    durable: dict[str, float], ask_tell: dict[str, float]) -> None:
+    """A peer's (a) figures and Nestor's managed and ask/tell trials per second over its, printed and kept."""
+    figures.update({
+        f"{key}_trials_per_s": peer["trials_per_s"], f"{key}_report_p50_ms": peer["report_p50_ms"],
+        f"{key}_report_p99_ms": peer["report_p99_ms"],
+        f"durable_over_{key}": durable["trials_per_s"] / peer["trials_per_s"],
+        f"ask_tell_over_{key}": ask_tell["trials_per_s"] / peer["trials_per_s"],
+    })
+    print(f"ratio managed durable / {label}:  {figures[f'durable_over_{key}']:.1f}x trials per second")
+    print(f"ratio ask/tell durable / {label}: {figures[f'ask_tell_over_{key}']:.1f}x trials per second")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=200)
@@ -438,25 +451,9 @@ def main() -> None:
     if util:
         figures.update({"utilisation": util["utilisation"], "utilisation_wall_s": util["wall_s"],
                         "utilisation_slots": a.util_slots, "utilisation_trials": a.util_trials})
-    if optuna:
-        figures.update({
-            "optuna_trials_per_s": optuna["trials_per_s"], "optuna_report_p50_ms": optuna["report_p50_ms"],
-            "optuna_report_p99_ms": optuna["report_p99_ms"],
-            "durable_over_optuna": durable["trials_per_s"] / optuna["trials_per_s"],
-            "ask_tell_over_optuna": ask_tell["trials_per_s"] / optuna["trials_per_s"],
-        })
-        print(f"ratio managed durable / optuna:  {figures['durable_over_optuna']:.1f}x trials per second")
-        print(f"ratio ask/tell durable / optuna: {figures['ask_tell_over_optuna']:.1f}x trials per second")
-    if optuna_journal:
-        figures.update({
-            "optuna_journal_trials_per_s": optuna_journal["trials_per_s"],
-            "optuna_journal_report_p50_ms": optuna_journal["report_p50_ms"],
-            "optuna_journal_report_p99_ms": optuna_journal["report_p99_ms"],
-            "durable_over_optuna_journal": durable["trials_per_s"] / optuna_journal["trials_per_s"],
-            "ask_tell_over_optuna_journal": ask_tell["trials_per_s"] / optuna_journal["trials_per_s"],
-        })
-        print(f"ratio managed durable / optuna journal:  {figures['durable_over_optuna_journal']:.1f}x trials/s")
-        print(f"ratio ask/tell durable / optuna journal: {figures['ask_tell_over_optuna_journal']:.1f}x trials/s")
+    for key, label, peer in (("optuna", "optuna", optuna), ("optuna_journal", "optuna journal", optuna_journal)):
+        if peer:
+            add_peer_ratios(figures, key, label, peer, durable, ask_tell)
     if ray:
         figures.update({"ray_tune_trials_per_s": ray["trials_per_s"], "ray_tune_reports_per_s": ray["reports_per_s"],
                         "durable_over_ray_tune": durable["trials_per_s"] / ray["trials_per_s"]})
