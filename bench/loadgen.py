@@ -14,10 +14,11 @@ no worker processes: one asyncio loop serves every executor of the process, so
 1,000 slots over 10 executors cost the controller what real executors would and
 cost this process little.
 
-    .venv/bin/python bench/loadgen.py --controller HOST:PORT --executors 10 --slots 100 [--stats FILE]
+    .venv/bin/python bench/loadgen.py --controller HOST:PORT --executors 10 --slots 100 [--stats FILE] [--json]
 
 It prints `loadgen listening on HOST:PORT` (its first executor) once every executor
-listens; on SIGTERM or SIGINT it stops and writes what it served as JSON to --stats.
+listens; on SIGTERM or SIGINT it stops, prints a table of what it served (with --json, then the same
+figures as one JSON object on the last line) and writes them as JSON to --stats.
 """
 
 from __future__ import annotations
@@ -277,7 +278,13 @@ async def serve(args: argparse.Namespace) -> None:
     summary = gen.summary()
     if args.stats:
         Path(args.stats).write_text(json.dumps(summary))
-    print(f"loadgen stopped: {json.dumps(summary)}", file=sys.stderr, flush=True)
+    print(f"loadgen served, in {summary['wall_s']:.2f} s on {summary['slots']} slots "
+          f"({summary['executors']} executors):")
+    for name, value in summary.items():
+        if name not in ("executors", "slots", "wall_s"):
+            print(f"  {name:14} {value:12.4g}" if isinstance(value, float) else f"  {name:14} {value:12d}")
+    if args.json:
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}), flush=True)
 
 
 def main() -> None:
@@ -295,6 +302,8 @@ def main() -> None:
     p.add_argument("--one-per-message", action="store_true",
                    help="one message per measurement even to a controller that takes batches")
     p.add_argument("--stats", default="", help="write what was served as JSON to this file on exit")
+    p.add_argument("--json", action="store_true",
+                   help="on exit, print what was served as one JSON object on the last line")
     args = p.parse_args()
     if args.executors < 1 or args.slots < 1:
         p.error("--executors and --slots must be at least 1")
