@@ -37,6 +37,9 @@ from typing import Any
 import grpc
 from nestor.v1 import controller_pb2, controller_pb2_grpc, executor_pb2, executor_pb2_grpc, study_pb2
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchlib"))
+from saved import json_line
+
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -284,7 +287,7 @@ async def serve(args: argparse.Namespace) -> None:
         if name not in ("executors", "slots", "wall_s"):
             print(f"  {name:14} {value:12.4g}" if isinstance(value, float) else f"  {name:14} {value:12d}")
     if args.json:
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}), flush=True)
+        print(json_line(summary), flush=True)
 
 
 def main() -> None:

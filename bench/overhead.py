@@ -30,12 +30,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchlib"))
 
 import grpc  # noqa: E402
 from cluster import Server, controller_stub, start_controller, start_executor, wait_for_executors  # noqa: E402
 from nestor.v1 import controller_pb2 as c  # noqa: E402
 from nestor.v1 import space_pb2 as sp  # noqa: E402
 from nestor.v1 import study_pb2 as s  # noqa: E402
+from saved import json_line  # noqa: E402
 
 
 def noop_spec(trials: int, reports: int, parallel: int, sleep_s: float = 0.0, managed: bool = True) -> s.StudySpec:
@@ -97,6 +99,16 @@ def managed_run(work: Path, trials: int, reports: int, slots: int, executors: in
         ctl.stop()
 
 
+def tell_noop(stub, sid: str, trial_id: int, reports: int, round_trips: list[float]) -> None:
+    """Reports a no-op trial's steps, each report's round trip timed, then completes it."""
+    for step in range(1, reports + 1):
+        r0 = time.perf_counter()
+        stub.ReportMeasurement(c.ReportMeasurementRequest(
+            study_id=sid, trial_id=trial_id, measurement=s.Measurement(step=step, metrics={"value": step})))
+        round_trips.append(time.perf_counter() - r0)
+    stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=trial_id))
+
+
 def ask_tell_run(work: Path, trials: int, reports: int) -> dict[str, float]:
     ctl = start_controller(work, "--log-level", "WARNING")
     try:
@@ -108,13 +120,7 @@ def ask_tell_run(work: Path, trials: int, reports: int) -> dict[str, float]:
             got = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials
             if not got:
                 break
-            t = got[0]
-            for step in range(1, reports + 1):
-                r0 = time.perf_counter()
-                stub.ReportMeasurement(c.ReportMeasurementRequest(
-                    study_id=sid, trial_id=t.id, measurement=s.Measurement(step=step, metrics={"value": step})))
-                round_trips.append(time.perf_counter() - r0)
-            stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
+            tell_noop(stub, sid, got[0].id, reports, round_trips)
         wall = time.perf_counter() - t0
         return {"wall_s": wall, "trials_per_s": trials / wall, "reports_per_s": trials * reports / wall,
                 "report_p50_ms": 1e3 * statistics.median(round_trips),
@@ -237,13 +243,7 @@ def nestor_client(address: str, sid: str, reports: int, client: str, barrier, ou
                 break
             time.sleep(0.005)  # the last trials are other clients': wait for the study to end or need more
             continue
-        t = got.trials[0]
-        for step in range(1, reports + 1):
-            r0 = time.perf_counter()
-            stub.ReportMeasurement(c.ReportMeasurementRequest(
-                study_id=sid, trial_id=t.id, measurement=s.Measurement(step=step, metrics={"value": step})))
-            round_trips.append(time.perf_counter() - r0)
-        stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
+        tell_noop(stub, sid, got.trials[0].id, reports, round_trips)
         done += 1
     out.put((done, time.time(), round_trips))
 
@@ -497,7 +497,7 @@ def main() -> None:
         if "utilisation" in fleet:
             figures["fleet_utilisation"] = fleet["utilisation"]
     if a.json:
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+        print(json_line(figures))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ stopped once it has run over --peer-minutes; its memory is this process's.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,12 +26,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchlib"))
 
 import grpc  # noqa: E402
 from cluster import Server, controller_stub, start_controller  # noqa: E402
 from nestor.v1 import controller_pb2 as c  # noqa: E402
 from nestor.v1 import space_pb2 as sp  # noqa: E402
 from nestor.v1 import study_pb2 as s  # noqa: E402
+from saved import json_line  # noqa: E402
 
 DIMS = 5
 BATCH = 8
@@ -278,7 +279,7 @@ def main() -> None:
                     print(f"speed ratio nestor tpe / {r.name} at {max(x[0] for x in r.full if x[0] in common)} "
                           f"trials: {figures[f'tpe_speed_over_{key}']:.1f}x")
     if a.json:
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+        print(json_line(figures))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What benchmarks share about their saved output: the runs of earlier invocations (--merge)."""
+"""What benchmarks share about their saved output: the --json line, and the runs of earlier invocations (--merge)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,8 @@ def merged_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
             raise SystemExit(f"--merge {path}: no JSON line (run the bench with --json and keep its output)")
         runs += json.loads(lines[-1])["runs"]
     return runs
+
+
+def json_line(figures: dict[str, Any]) -> str:
+    """A benchmark's figures as the one JSON object it prints last with --json (floats to 4 decimals)."""
+    return json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()})
