@@ -137,6 +137,9 @@ class GPSampler(ManyOutputs, DesignedSampler):
         self._stack_built = False
         # The history encoded once per observation: derived from it alone (again after a restart), not stored.
         self._history = EncodedHistory(self.encoder, self.objectives)
+        #: ((n_sub, history rebuilds), observed_subset of the first n_sub results) past max_gp_observations;
+        #: derived, not stored.
+        self._subset: tuple[tuple[int, int], np.ndarray] | None = None
 
     def set_priors(self, priors: Sequence[Any], mode: str, decay: float) -> None:
         super().set_priors(priors, mode, decay)
@@ -197,7 +200,11 @@ class GPSampler(ManyOutputs, DesignedSampler):
             return None, 0
         step = max(1, cap // SUBSET_STEP)
         n_sub = cap + step * ((n - cap) // step)
-        idx = np.concatenate([observed_subset(h.y[:n_sub], cap, self.seed), np.arange(n_sub, n)])
+        key = (n_sub, h.cursor.rebuilds)
+        if self._subset is None or self._subset[0] != key:
+            # The same until the next step (or a history that is not an extension): chosen once per step.
+            self._subset = key, observed_subset(h.y[:n_sub], cap, self.seed)
+        idx = np.concatenate([self._subset[1], np.arange(n_sub, n)])
         self.decision_note = (
             f"gp: conditioned on {len(idx)} of {n} results (max_gp_observations={cap}): the {cap // 4} best, "
             f"the {cap // 4} most recent and {cap - 2 * (cap // 4)} drawn with the study's seed of the first "
