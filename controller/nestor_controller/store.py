@@ -216,7 +216,7 @@ class Loaded:
     warm_starts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def rows(result: Any) -> list[dict[str, Any]]:
+def row_dicts(result: Any) -> list[dict[str, Any]]:
     """A result's rows as dicts (one zip per row; a RowMapping per row costs several times more)."""
     keys = list(result.keys())
     return [dict(zip(keys, r, strict=True)) for r in result]
@@ -553,12 +553,11 @@ class Store:
         out = Loaded()
         with self.engine.connect() as conn:
             q = select(studies) if study_id is None else select(studies).where(studies.c.id == study_id)
-            out.studies = [dict(r._mapping) for r in conn.execute(q)]
-            out.trials = rows(conn.execute(only(trials)))
+            out.studies = row_dicts(conn.execute(q))
+            out.trials = row_dicts(conn.execute(only(trials)))
             out.measurements = self._measurements(conn, study_id)
-            out.queued = [dict(r._mapping) for r in conn.execute(only(queued).order_by(queued.c.study_id,
-                                                                                        queued.c.position))]
-            out.warm_starts = [dict(r._mapping) for r in conn.execute(only(warm_starts))]
+            out.queued = row_dicts(conn.execute(only(queued).order_by(queued.c.study_id, queued.c.position)))
+            out.warm_starts = row_dicts(conn.execute(only(warm_starts)))
             seqs = select(events.c.study_id, func.max(events.c.seq)).group_by(events.c.study_id)
             if study_id is not None:
                 seqs = seqs.where(events.c.study_id == study_id)
@@ -568,7 +567,7 @@ class Store:
                 out.executors = [r.address for r in conn.execute(select(executors))]
             # Retries come within seconds or minutes; a day of answers is plenty to recognise them.
             recent = conn.execute(only(answers).where(answers.c.created > time.time() - 86400))
-            out.answers = [dict(r._mapping) for r in recent]
+            out.answers = row_dicts(recent)
         return out
 
     @staticmethod
