@@ -254,6 +254,36 @@ def test_cancelled_stream_stops_the_trial_and_frees_its_slot(executor: ExecutorP
     assert_echo_runs(executor)
 
 
+def refused_after_assignment(ex: ExecutorProcess, trainable: str) -> grpc.RpcError:
+    """A RunTrial stream whose assignment is followed by bytes that are not a ControllerMessage."""
+    first = executor_pb2.ControllerMessage(assignment=assignment(trainable, trial_id=77)).SerializeToString()
+    call = ex.channel.stream_stream("/nestor.v1.Executor/RunTrial")(iter([first, b"\xff\xff\xff"]), timeout=60)
+    with pytest.raises(grpc.RpcError) as err:
+        for _ in call:
+            pass
+    return err.value
+
+
+@pytest.mark.parametrize("where", ["running", "waiting for a slot"])
+def test_undecodable_message_after_the_assignment_lets_the_trial_go(executor: ExecutorProcess, where: str) -> None:
+    """Garbage after the assignment is refused at once, and the trial leaves its slot or the backlog, however
+    long it would have run or waited."""
+    busy = [start_trial(executor.stub, assignment("slow_until_stopped", trial_id=i)) for i in range(2)]
+    if where == "running":
+        busy.pop().cancel()
+        wait_until(lambda: executor.stub.Describe(executor_pb2.DescribeRequest()).busy_slots == 1, timeout=10)
+    err = refused_after_assignment(executor, "hangs")
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert "/nestor.v1.Executor/RunTrial: the request could not be decoded" in err.details()
+    # Refused, it is no longer the executor's: out of the backlog while the slots stay busy, or stopping.
+    wait_until(lambda: all(r.trial_id != 77 for r in executor.stub.Describe(executor_pb2.DescribeRequest()).running),
+               timeout=30)
+    for call in busy:
+        call.cancel()
+    wait_until(lambda: not executor.stub.Describe(executor_pb2.DescribeRequest()).running, timeout=10)
+    assert_echo_runs(executor)
+
+
 def test_busy_slots_queue_trials_up_to_the_backlog_then_refuse(executor: ExecutorProcess) -> None:
     def queued() -> int:
         return executor.stub.Describe(executor_pb2.DescribeRequest()).queued

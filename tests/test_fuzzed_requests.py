@@ -3,9 +3,9 @@
 A real controller and a real executor take random bytes, valid messages with fields set to extreme values
 (NaN, infinities, the ends of every integer type, megabyte strings, enum values outside the proto, random
 nesting), truncated and bit-flipped encodings, and structures nested past protobuf's depth limit. None may
-answer UNKNOWN or INTERNAL, none may take longer than 2 s, the controller's memory stays bounded, and a
-study made before the fuzzing is, byte for byte, what it was. The generator is seeded: a failure names its
-seed and call, and reruns the same.
+answer UNKNOWN or INTERNAL, none may go unanswered (10 s, far above a loaded machine's latency), the
+controller's memory stays bounded, and a study made before the fuzzing is, byte for byte, what it was. The
+generator is seeded: a failure names its seed and call, and reruns the same.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ pytestmark = pytest.mark.timeout(300)
 
 SEED = int(os.environ.get("NESTOR_FUZZ_SEED", "20240514"))
 CALLS_PER_RPC = int(os.environ.get("NESTOR_FUZZ_CALLS", "70"))
-DEADLINE_S = 2.0
+# A stalled handler never answers; this only has to outlast a loaded CI machine (4 test processes on 2 cores).
+DEADLINE_S = 10.0
 #: How much the controller's resident memory may grow over the whole run.
 RSS_GROWTH_BYTES = 256 * 1024 * 1024
 BAD_CODES = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DEADLINE_EXCEEDED}

@@ -140,7 +140,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             busy = busy_message(len(self.pool.slots), len(self.pool.waiting))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
         assert run is not None
-        control = asyncio.create_task(self._control(context, run))
+        control = asyncio.create_task(self._control(context, run, asyncio.current_task()))
         try:
             if run.slot is None:
                 await run.placed.wait()  # or its result (withdrawn while waiting) arrives first
@@ -193,11 +193,19 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             batch.measurements.append(msg.measurement)
         return executor_pb2.ExecutorMessage(measurements=batch), None
 
-    async def _control(self, context: grpc.aio.ServicerContext, run: TrialRun) -> None:
+    async def _control(self, context: grpc.aio.ServicerContext, run: TrialRun,
+                       handler: asyncio.Task[Any] | None) -> None:
         """The controller's messages while the trial runs: stop decisions and outer variables."""
-        with contextlib.suppress(grpc.RpcError, grpc.aio.AbortError, grpc.aio.UsageError, ConnectionError):
+        with contextlib.suppress(grpc.RpcError, grpc.aio.UsageError, ConnectionError):
             while True:
-                msg = await read_request(context, RUN_TRIAL)
+                try:
+                    msg = await read_request(context, RUN_TRIAL)
+                except grpc.aio.AbortError:
+                    # The stream is refused (undecodable bytes): the handler may be waiting for a slot or for a
+                    # silent trial, and must let the trial go now, not when it would have ended.
+                    if handler is not None:
+                        handler.cancel()
+                    return
                 if msg is grpc.aio.EOF:
                     return
                 kind = msg.WhichOneof("body")

@@ -36,6 +36,9 @@ DRAIN_BATCH = 512
 # Messages waiting for the controller's stream beyond which the worker's pipe is left unread (backpressure).
 HIGH_WATER = 4096
 LOW_WATER = 512
+# How long, and how often, a worker whose pipe closed is polled until the system has reaped it.
+REAP_WAIT_S = 5.0
+REAP_POLL_S = 0.01
 
 
 def describe_exit(code: int | None) -> str:
@@ -101,8 +104,15 @@ class WorkerProcess:
         except (EOFError, OSError):
             pass
         self.conn.close()
-        # The sentinel closes a moment before the process can be reaped.
-        self.process.join(timeout=5.0)
+        self._reap(REAP_WAIT_S)
+
+    def _reap(self, patience: float) -> None:
+        # The sentinel closes a moment before the process can be reaped (longer for a big process killed
+        # mid-import, on a loaded machine): poll for it rather than block every other trial's stream.
+        self.process.join(timeout=0)
+        if self.process.exitcode is None and patience > 0:
+            self.loop.call_later(REAP_POLL_S, self._reap, patience - REAP_POLL_S)
+            return
         self.alive = False
         self.on_exit(self.process.exitcode)
 
