@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -147,6 +148,42 @@ class CheckpointDir:
                 os.unlink(tmp)
         _fsync_dir(self.path)  # the rename itself survives a power cut
         return self.checkpoint_path
+
+    def seed_from(self, source: str, *, give_up: Callable[[], bool] = lambda: False,
+                  timeout: float = LOCK_TIMEOUT_S) -> bool:
+        """Makes the checkpoint in folder `source` this folder's, when this one holds none yet: a run that
+        continues from another run's weights (a population member from its donor's). True when it did.
+
+        The file is hard-linked (a checkpoint is only ever replaced by a rename, never changed in place, so a
+        link is a snapshot), or copied where the file system cannot link. Raises StaleAttempt when a newer
+        attempt holds this folder."""
+        src = os.path.join(os.fspath(source), CHECKPOINT_FILE)
+        if not os.path.exists(src):
+            return False
+        if not self.claimed:
+            self.claim(give_up=give_up, timeout=timeout)
+        if os.path.exists(self.checkpoint_path):
+            return False  # an earlier attempt of this run seeded it, and perhaps trained on since
+        tmp = self._tmp_name(CHECKPOINT_FILE)
+        try:
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+            with self._locked(give_up, timeout):
+                holder = self.holder()
+                if holder != self.attempt:
+                    raise StaleAttempt(self.path, self.attempt, holder)
+                if os.path.exists(self.checkpoint_path):
+                    return False
+                os.replace(tmp, self.checkpoint_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        _fsync_dir(self.path)
+        return True
 
     def load(self) -> Checkpoint | None:
         """The latest checkpoint, or None when there is none yet."""

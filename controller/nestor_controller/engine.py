@@ -30,7 +30,7 @@ from nestor_controller.addresses import check_executor_address
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.expiry import CHECK_EVERY_S, expire_stale, hand_out_pending, heard, watched
-from nestor_controller.model import QueuedSet, TrialRecord
+from nestor_controller.model import ADDED, ENQUEUED, WARM_START, QueuedSet, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestKey, RequestTag, current_request, note_request
 from nestor_controller.schedulers import CONTINUE, Verdict
@@ -219,7 +219,7 @@ class Engine:
         finished = []
         for t in sorted(trials, key=lambda t: t.id):
             rt.hold(t)
-            if t.origin == lifecycle.ADDED:
+            if t.origin == ADDED:
                 rt.added[t.state] += 1
             if t.state == study_pb2.TRIAL_PENDING:
                 rt.pending.append(t.id)
@@ -244,7 +244,8 @@ class Engine:
         for t in trials:
             for r in t.runs:
                 values = tuple(r["values"]) if r["values"] is not None else None
-                runs.append((int(r["seq"]), Observation(t.id, t.params, values, float(r["budget"]),
+                runs.append((int(r["seq"]), Observation(t.id, t.params_at(float(r["budget"])), values,
+                                                        float(r["budget"]),
                                                         tuple(r.get("violations", ())))))
         rt.history.extend(obs for _, obs in sorted(runs, key=lambda x: x[0]))
         rt.sampler_done = rt.sampler.exhausted()
@@ -343,7 +344,7 @@ class Engine:
         ops = [rt.study_row()]
         evs: list[controller_pb2.StudyEvent] = []
         rt.event(ops, evs, controller_pb2.STUDY_EVENT_STUDY_CREATED, message=spec.name)
-        given = [(params_from_proto(p.params), lifecycle.ENQUEUED, json_format.MessageToDict(p.user_attrs))
+        given = [(params_from_proto(p.params), ENQUEUED, json_format.MessageToDict(p.user_attrs))
                  for p in spec.enqueue]
         ops.extend(lifecycle.queue_ops(rt, given))
         if warm is not None:
@@ -352,7 +353,7 @@ class Engine:
             warm.enqueued = len(top)
             rt.use_warm_start(warm)
             ops.append(self.store.insert(warm_starts_table, {"study_id": study_id, "payload": warm.to_json()}))
-            ops.extend(lifecycle.queue_ops(rt, [(params, lifecycle.WARM_START, {}) for params in top]))
+            ops.extend(lifecycle.queue_ops(rt, [(params, WARM_START, {}) for params in top]))
         note_request(study=study_id)
         await rt.commit(ops, evs)
         self.studies[study_id] = rt
@@ -552,12 +553,11 @@ class Engine:
         batch: list[tuple[TrialRecord, ExecutorHandle]] = []
         while rt.pending and len(batch) < allowed:
             t, handle = rt.trials[rt.pending[0]], slots[len(batch)]
-            checkpoint_dir = os.path.join(self.artifact_dir, rt.id, rt.checkpoint_name(t)) if self.artifact_dir else ""
-            if not checkpoint_dir and rt.checkpoint_name(t) != f"trial-{t.id}":
-                # A promotion that must start over needs a fresh folder; without an artifact store of our own
-                # it is named relative to the executor's.
-                checkpoint_dir = os.path.join(rt.id, rt.checkpoint_name(t))
-            rt.start_ops(t, handle.address, checkpoint_dir, ops, evs)
+            name = rt.checkpoint_name(t)
+            # A promotion that must start over, or a population member's interval, needs a folder of its own
+            # (the executor's default is one per trial).
+            own = bool(self.artifact_dir) or name != f"trial-{t.id}" or bool(t.lineage)
+            rt.start_ops(t, handle.address, self.folder(rt, name) if own else "", ops, evs)
             self.pool.reserve(handle, (rt.id, t.id, t.attempt))
             batch.append((t, handle))
         if not ops:
@@ -574,6 +574,12 @@ class Engine:
             self.run_executor[(rt.id, t.id)] = handle.address
         return bool(batch)
 
+    def folder(self, rt: StudyRuntime, name: str) -> str:
+        """A checkpoint folder of the study: under our artifact store, else relative to the executor's."""
+        if self.artifact_dir:
+            return os.path.join(self.artifact_dir, rt.id, name)
+        return os.path.join(rt.id, name)
+
     def _assignment(self, rt: StudyRuntime, t: TrialRecord) -> executor_pb2.TrialAssignment:
         config = struct_pb2.Struct()
         config.update(rt.parsed.trainable_config)
@@ -586,6 +592,7 @@ class Engine:
             # Each trial its own seed, stable across attempts, derived from the study's.
             seed=(rt.seed * 1_000_003 + t.id) % (2**31 - 1),
             outer=bilevel.assignment_outer(rt, t),  # a bilevel trial (re)starts from the controller's values
+            restore_from=self.folder(rt, t.lineage[-1]["source"]) if t.lineage and t.lineage[-1]["source"] else "",
         )
 
     async def _run_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
@@ -637,6 +644,8 @@ class Engine:
                         break
                 elif kind == "started":
                     t.started = time.time()  # it may have waited in the executor's backlog since dispatch
+                elif kind == "checkpoint":
+                    rt.checkpoint_saved(t, msg.checkpoint.step)
                 elif kind == "result":
                     await self._finish_from_result(rt, t, msg.result)
                     finished = True

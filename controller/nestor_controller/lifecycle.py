@@ -23,7 +23,7 @@ from nestor_controller.limits import (
     check_count,
     check_length,
 )
-from nestor_controller.model import MeasurementRecord, QueuedSet, TrialRecord
+from nestor_controller.model import ADDED, ENQUEUED, MeasurementRecord, QueuedSet, TrialRecord
 from nestor_controller.requests import note_request
 from nestor_controller.store import Op
 from nestor_controller.store import queued as queued_table
@@ -32,7 +32,6 @@ from nestor_controller.validate import checked_params, user_attrs
 from nestor_controller.warmstart import params_key
 
 E = controller_pb2
-ENQUEUED, WARM_START, ADDED = "enqueued", "warm_start", "added"
 
 
 def known_params(rt: StudyRuntime) -> set[str]:

@@ -17,6 +17,12 @@ FINISHED_TRIAL_STATES = frozenset({study_pb2.TRIAL_COMPLETED, study_pb2.TRIAL_ST
 #: One ended run of a trial (a trial promoted by a multi-fidelity scheduler runs several times):
 #: {"budget": the budget it ran to, "values": objective values or None when it failed, "seq": its event's seq}.
 RunEnd = dict[str, Any]
+#: One interval of a population member: {"step": where it starts, "params": its parameters, "donor": the trial
+#: whose weights it starts from (0: its own), "reason": the decision, "folder": its checkpoint folder name,
+#: "source": the folder its checkpoint is seeded from ("" for none), "saved": the last step checkpointed in it}.
+LineageEntry = dict[str, Any]
+#: Where a trial's parameters came from, besides its sampler ("").
+ENQUEUED, WARM_START, ADDED = "enqueued", "warm_start", "added"
 TRIAL_STATE_NAMES = {v: k.removeprefix("TRIAL_") for k, v in study_pb2.TrialState.items()}
 
 
@@ -105,10 +111,20 @@ class TrialRecord:
     origin: str = ""
     #: JSON-like attributes its users set.
     user_attrs: dict[str, Any] = field(default_factory=dict)
+    #: A population member's intervals in order (pbt, pb2), each a LineageEntry; empty for other trials.
+    lineage: list[LineageEntry] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_TRIAL_STATES
+
+    def params_at(self, budget: float) -> dict[str, ParamValue]:
+        """The parameters its run to `budget` trained with (a population member's change between intervals)."""
+        params = self.params
+        for e in self.lineage:
+            if e["step"] < budget:
+                params = e["params"]
+        return params
 
     @property
     def state_name(self) -> str:
@@ -127,6 +143,9 @@ class TrialRecord:
         )
         if self.user_attrs:
             t.user_attrs.update(self.user_attrs)
+        for e in self.lineage:
+            t.lineage.add(step=e["step"], params=params_to_proto(e["params"]), donor_trial_id=e["donor"],
+                          reason=e["reason"], checkpoint=e["folder"])
         if measurements:
             t.measurements.extend(m.to_proto() for m in self.measurements)
         if self.final is not None:
@@ -141,6 +160,7 @@ class TrialRecord:
             "final": self.final.to_json() if self.final else None, "budget": self.budget,
             "attempt": self.attempt, "checkpoint": self.checkpoint, "decision": self.decision,
             "runs": json.dumps(self.runs), "origin": self.origin, "user_attrs": json.dumps(self.user_attrs),
+            "lineage": json.dumps(self.lineage),
         }
 
     @classmethod
@@ -153,4 +173,5 @@ class TrialRecord:
             budget=float(row["budget"] or 0.0), attempt=int(row["attempt"] or 0), checkpoint=row["checkpoint"] or "",
             decision=row.get("decision") or "", runs=loads(row.get("runs") or "[]"),
             origin=row.get("origin") or "", user_attrs=loads(row.get("user_attrs") or "{}"),
+            lineage=loads(row.get("lineage") or "[]"),
         )

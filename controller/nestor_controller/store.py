@@ -81,6 +81,8 @@ trials = Table(
     Column("runs", Text, nullable=False, default="[]"),  # JSON list of its ended runs (model.RunEnd)
     Column("origin", Text, nullable=False, default=""),  # "", "enqueued", "warm_start" or "added"
     Column("user_attrs", Text, nullable=False, default="{}"),  # JSON object
+    # JSON list of a population member's intervals (pbt, pb2; model.LineageEntry), empty for other trials.
+    Column("lineage", Text, nullable=False, default="[]"),
 )
 
 #: Parameter sets a study runs before asking its sampler again (EnqueueTrials, warm start top_k), in order of

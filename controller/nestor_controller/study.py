@@ -27,7 +27,7 @@ from nestor_controller.constraints import missing_metric, violations
 from nestor_controller.errors import PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.front import FrontTracker
 from nestor_controller.limits import check_metrics
-from nestor_controller.model import MeasurementRecord, QueuedSet, TrialRecord, timestamp
+from nestor_controller.model import ADDED, LineageEntry, MeasurementRecord, QueuedSet, TrialRecord, timestamp
 from nestor_controller.objectives import dominates, objective_values
 from nestor_controller.requests import answer_op, note_request
 from nestor_controller.samplers import Observation, Sampler, make_sampler
@@ -96,6 +96,7 @@ class StudyRuntime:
                                              parsed.algorithm_settings, seed)
         self.scheduler: Scheduler = scheduler_class(parsed.scheduler)(
             parsed.objectives[0], parsed.fidelity, parsed.scheduler_settings, seed)
+        self.scheduler.bind_space(parsed.space)
         self.trials: dict[int, TrialRecord] = {}
         #: The PENDING and RUNNING ones among them, so that a suggestion does not scan every trial.
         self.active: dict[int, TrialRecord] = {}
@@ -209,6 +210,25 @@ class StudyRuntime:
     def active_trials(self) -> list[int]:
         return sorted(self.active)
 
+    def members(self) -> list[int]:
+        return [t.id for t in self.trials.values() if t.origin != ADDED]
+
+    def lineage(self, trial_id: int) -> list[LineageEntry]:
+        return self.trials[trial_id].lineage
+
+    def checkpointed(self, trial_id: int, step: int) -> bool:
+        if not self.managed:
+            return True  # a client keeps its own checkpoints; the lineage tells it whose weights to load
+        lineage = self.trials[trial_id].lineage
+        entry = next((e for e in reversed(lineage) if e["step"] < step), None)
+        return entry is not None and entry.get("saved") == step
+
+    def checkpoint_saved(self, t: TrialRecord, step: int) -> None:
+        """The trial's run checkpointed `step` in its folder (a population member may then be a donor there);
+        stored with the run's end."""
+        if t.lineage:
+            t.lineage[-1]["saved"] = step
+
     def remaining_trials(self) -> int | None:
         """Trials the budget still allows to be created (None: no limit)."""
         if not self.max_trials:
@@ -231,7 +251,10 @@ class StudyRuntime:
         return [o for i, o in enumerate(self.history) if latest[o.trial_id] == i]
 
     def checkpoint_name(self, t: TrialRecord) -> str:
-        """The trial's checkpoint folder: the same one on every run, unless promotions restart trials."""
+        """The trial's checkpoint folder: the same one on every run, unless promotions restart trials, or
+        each interval of a population member has its own (seeded from the one it continues)."""
+        if t.lineage:
+            return str(t.lineage[-1]["folder"])
         if self.scheduler.restart_promoted and t.runs:
             return f"trial-{t.id}-budget-{t.budget:g}"
         return f"trial-{t.id}"
@@ -399,6 +422,9 @@ class StudyRuntime:
                             budget=self.scheduler.budget_for_new_trial(self.next_trial_id, self), origin=origin,
                             user_attrs=dict(attrs), decision=decision)
             self.next_trial_id += 1
+            if self.scheduler.evolves_params:
+                t.lineage.append({"step": 0, "params": dict(params), "donor": 0, "reason": "the initial population",
+                                  "folder": f"trial-{t.id}", "source": "", "saved": None})
             self.hold(t)
             self.event(ops, evs, E.STUDY_EVENT_TRIAL_CREATED, t)
             if client is not None:
@@ -546,7 +572,7 @@ class StudyRuntime:
         values = objective_values(self.objectives, t.final.metrics) if t.final and not failed else None
         broken = violations(self.parsed.constraints, t.final.metrics if t.final and values is not None else None)
         t.infeasible = any(v > 0 for v in broken)
-        self.history.append(Observation(t.id, t.params, values, t.budget, broken))
+        self.history.append(Observation(t.id, t.params_at(t.budget), values, t.budget, broken))
         return values, broken
 
     def record_run(self, t: TrialRecord, values: tuple[float, ...] | None, broken: tuple[float, ...]) -> None:
@@ -604,6 +630,15 @@ class StudyRuntime:
         t.budget = p.budget
         t.decision = p.reason
         t.ended = None
+        if p.params is not None and t.lineage:
+            # The next interval in a folder of its own, seeded from the weights it continues: the donor's
+            # folder of the interval that ended at the step (or its own), which nothing writes any more.
+            source = self.trials[p.donor or t.id].lineage
+            t.lineage.append({"step": p.step, "params": dict(p.params), "donor": p.donor, "reason": p.reason,
+                              "folder": f"trial-{t.id}-step-{p.step}",
+                              "source": next(e for e in reversed(source) if e["step"] < p.step)["folder"],
+                              "saved": None})
+            t.params = dict(p.params)
         self.event(ops, evs, E.STUDY_EVENT_TRIAL_PROMOTED, t, message=p.reason)
         if client is None:
             self.pending.append(t.id)

@@ -189,6 +189,7 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
     scheduler = spec.scheduler.name or (sampler_class(algorithm).default_scheduler if fidelity else "none")
     scheduler_settings = struct_dict(spec.scheduler.settings, "spec.scheduler.settings")
     scheduler_class(scheduler).check(objectives, fidelity, scheduler_settings)
+    scheduler_class(scheduler).check_study(space, b, scheduler_settings)
     check_enqueue(spec, space)
     check_labels(spec.warm_start.labels, "spec.warm_start.labels")
     check_warm_start(spec)

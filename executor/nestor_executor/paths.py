@@ -57,18 +57,27 @@ def checkpoint_dir(root: str, study_id: str, trial_id: int, given: str) -> str:
         raise PathError(f"trial_id {trial_id} is negative")
     if not given:
         return os.path.join(root, safe_name(study_id), str(trial_id))
+    return confined(root, "checkpoint_dir", given)
+
+
+def restore_dir(root: str, given: str) -> str:
+    """The folder whose checkpoint seeds a run's own (`restore_from`; "" for none): read, never written."""
+    return confined(root, "restore_from", given) if given else ""
+
+
+def confined(root: str, field: str, given: str) -> str:
     if "\0" in given:
-        raise PathError(f"checkpoint_dir {given!r} contains a NUL character")
+        raise PathError(f"{field} {given!r} contains a NUL character")
     if len(given.encode()) > MAX_PATH_BYTES:
-        raise PathError(f"checkpoint_dir is {len(given.encode())} bytes long (at most {MAX_PATH_BYTES})")
+        raise PathError(f"{field} is {len(given.encode())} bytes long (at most {MAX_PATH_BYTES})")
     # Refused outright rather than resolved: a `..` that happens to land inside the root is still a
     # controller bug or an attack, and neither should be guessed at.
     if ".." in re.split(r"[/\\]", given):
-        raise PathError(f"checkpoint_dir {given!r} contains '..'")
+        raise PathError(f"{field} {given!r} contains '..'")
     # A relative path lies under the artifact directory; an absolute one must already.
     path = os.path.normpath(os.path.join(root, given))
     if not inside(root, path):
-        raise PathError(f"checkpoint_dir {given!r} is outside this executor's artifact directory "
+        raise PathError(f"{field} {given!r} is outside this executor's artifact directory "
                         f"{os.path.realpath(root)!r} (--artifact-dir): a directory shared with the controller "
                         "must be mounted at the same path on both")
     return path

@@ -19,6 +19,7 @@ BUILTINS: dict[str, str] = {
     "digits_hypergrad": "nestor_executor.trainables.digits_hypergrad:train",
     "synthetic": "nestor_executor.trainables.synthetic:train",
     "noop": "nestor_executor.trainables.noop:train",
+    "pbt_toy": "nestor_executor.trainables.pbt_toy:train",
 }
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

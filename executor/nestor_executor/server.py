@@ -133,6 +133,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             # Resolved here, before anything touches the disk: the worker creates and writes this folder.
             assignment["checkpoint_dir"] = paths.checkpoint_dir(self.settings.artifact_dir, a.study_id,
                                                                 a.trial_id, a.checkpoint_dir)
+            assignment["restore_from"] = paths.restore_dir(self.settings.artifact_dir, a.restore_from)
         except paths.PathError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"RunTrial: {e}")
         run = self.pool.submit(assignment, a.deadline_s)

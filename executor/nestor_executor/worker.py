@@ -274,6 +274,9 @@ class Worker:
                 raise RuntimeError(self.failed[name])
             # Before the trainable runs: a stale run (its trial moved on while it was frozen) must not run.
             ctx.claim()
+            if a.get("restore_from"):
+                # A population member's next interval starts from the weights it continues (its donor's).
+                ctx.checkpoints.seed_from(a["restore_from"], give_up=lambda: state.stop)
             seed_everything(ctx.seed)
             out = self.trainables[name](dict(a["params"]), ctx)
             if ctx.stale is not None:

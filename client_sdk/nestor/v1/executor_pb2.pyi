@@ -105,7 +105,7 @@ class OuterGradient(_message.Message):
     def __init__(self, step: _Optional[int] = ..., gradients: _Optional[_Mapping[str, Tensor]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TrialAssignment(_message.Message):
-    __slots__ = ("study_id", "trial_id", "trainable", "params", "config", "fidelity_name", "budget", "deadline_s", "checkpoint_dir", "attempt", "outer", "seed", "max_budget", "accepts_measurement_batches")
+    __slots__ = ("study_id", "trial_id", "trainable", "params", "config", "fidelity_name", "budget", "deadline_s", "checkpoint_dir", "attempt", "outer", "seed", "max_budget", "accepts_measurement_batches", "restore_from")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,7 @@ class TrialAssignment(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     MAX_BUDGET_FIELD_NUMBER: _ClassVar[int]
     ACCEPTS_MEASUREMENT_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FROM_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     trial_id: int
     trainable: str
@@ -141,7 +142,8 @@ class TrialAssignment(_message.Message):
     seed: int
     max_budget: float
     accepts_measurement_batches: bool
-    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., trainable: _Optional[str] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fidelity_name: _Optional[str] = ..., budget: _Optional[float] = ..., deadline_s: _Optional[float] = ..., checkpoint_dir: _Optional[str] = ..., attempt: _Optional[int] = ..., outer: _Optional[_Union[OuterVariables, _Mapping]] = ..., seed: _Optional[int] = ..., max_budget: _Optional[float] = ..., accepts_measurement_batches: _Optional[bool] = ...) -> None: ...
+    restore_from: str
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., trainable: _Optional[str] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fidelity_name: _Optional[str] = ..., budget: _Optional[float] = ..., deadline_s: _Optional[float] = ..., checkpoint_dir: _Optional[str] = ..., attempt: _Optional[int] = ..., outer: _Optional[_Union[OuterVariables, _Mapping]] = ..., seed: _Optional[int] = ..., max_budget: _Optional[float] = ..., accepts_measurement_batches: _Optional[bool] = ..., restore_from: _Optional[str] = ...) -> None: ...
 
 class MeasurementAnswer(_message.Message):
     __slots__ = ("step", "decision", "reason")

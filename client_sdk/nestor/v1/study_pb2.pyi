@@ -291,7 +291,7 @@ class Measurement(_message.Message):
     def __init__(self, step: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt", "decision", "infeasible", "checkpoint", "origin", "user_attrs")
+    __slots__ = ("study_id", "id", "params", "state", "measurements", "final_measurement", "executor", "error", "stop_reason", "create_time", "start_time", "end_time", "budget", "attempt", "decision", "infeasible", "checkpoint", "origin", "user_attrs", "lineage")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -318,6 +318,7 @@ class Trial(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     id: int
     params: _containers.MessageMap[str, _space_pb2.Value]
@@ -337,7 +338,29 @@ class Trial(_message.Message):
     checkpoint: str
     origin: str
     user_attrs: _struct_pb2.Struct
-    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ..., decision: _Optional[str] = ..., infeasible: _Optional[bool] = ..., checkpoint: _Optional[str] = ..., origin: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    lineage: _containers.RepeatedCompositeFieldContainer[LineageStep]
+    def __init__(self, study_id: _Optional[str] = ..., id: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., final_measurement: _Optional[_Union[Measurement, _Mapping]] = ..., executor: _Optional[str] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., budget: _Optional[float] = ..., attempt: _Optional[int] = ..., decision: _Optional[str] = ..., infeasible: _Optional[bool] = ..., checkpoint: _Optional[str] = ..., origin: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lineage: _Optional[_Iterable[_Union[LineageStep, _Mapping]]] = ...) -> None: ...
+
+class LineageStep(_message.Message):
+    __slots__ = ("step", "params", "donor_trial_id", "reason", "checkpoint")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _space_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_space_pb2.Value, _Mapping]] = ...) -> None: ...
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    DONOR_TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    params: _containers.MessageMap[str, _space_pb2.Value]
+    donor_trial_id: int
+    reason: str
+    checkpoint: str
+    def __init__(self, step: _Optional[int] = ..., params: _Optional[_Mapping[str, _space_pb2.Value]] = ..., donor_trial_id: _Optional[int] = ..., reason: _Optional[str] = ..., checkpoint: _Optional[str] = ...) -> None: ...
 
 class ParamSet(_message.Message):
     __slots__ = ("params", "user_attrs")

@@ -21,10 +21,12 @@ from nestor_controller.schedulers.halving import Hyperband, SuccessiveHalving
 from nestor_controller.schedulers.learning_curve import LearningCurveScheduler
 from nestor_controller.schedulers.median import MedianScheduler
 from nestor_controller.schedulers.none import NoScheduler
+from nestor_controller.schedulers.pb2 import PB2
+from nestor_controller.schedulers.pbt import PBT
 
 SCHEDULERS: dict[str, type[Scheduler]] = {
     cls.name: cls for cls in (NoScheduler, MedianScheduler, SuccessiveHalving, Hyperband, ASHA,
-                              LearningCurveScheduler)}
+                              LearningCurveScheduler, PBT, PB2)}
 
 
 def scheduler_class(name: str) -> type[Scheduler]:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol
 
 from nestor_controller.errors import SpecError
 from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.space import Space
 
 #: (step, objective value) pairs in report order.
 Curve = Sequence[tuple[int, float]]
@@ -47,6 +48,12 @@ class Promotion:
     trial_id: int
     budget: float
     reason: str
+    #: A population-based scheduler's next interval: the parameters it trains with from `step` on (None: the
+    #: promotion changes no parameter and keeps the trial's checkpoint folder), starting from the weights
+    #: `donor` had at `step` (0: its own).
+    params: Mapping[str, Any] | None = None
+    donor: int = 0
+    step: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,18 @@ class CurveView(Protocol):
         """How many more trials the study may create (None: no limit)."""
         ...
 
+    def members(self) -> Sequence[int]:
+        """The trials the study ran (not those added from elsewhere), oldest first."""
+        ...
+
+    def lineage(self, trial_id: int) -> Sequence[Mapping[str, Any]]:
+        """A population member's intervals in order ({step, params, donor, ...}, see model.LineageEntry)."""
+        ...
+
+    def checkpointed(self, trial_id: int, step: int) -> bool:
+        """Whether the trial's weights at `step` were checkpointed, so another trial may start from them."""
+        ...
+
 
 class Scheduler(ABC):
     name: ClassVar[str]
@@ -96,6 +115,9 @@ class Scheduler(ABC):
     #: Compares running trials with the curves of ended ones (view.finished_curves()); the study keeps those
     #: curves in memory only for a scheduler that does.
     compares_with_finished: ClassVar[bool] = False
+    #: Changes the parameters of trials as they go (population-based training): the study keeps each
+    #: trial's lineage, and a new checkpoint folder per interval seeded from the one it continues.
+    evolves_params: ClassVar[bool] = False
 
     def __init__(self, objective: ObjectiveDef, fidelity: FidelityDef | None, settings: Mapping[str, Any],
                  seed: int):
@@ -115,6 +137,15 @@ class Scheduler(ABC):
             )
         if cls.needs_fidelity and fidelity is None:
             raise SpecError(f"spec.fidelity: scheduler {cls.name!r} needs a fidelity (name, min, max)")
+
+    @classmethod
+    def check_study(cls, space: Space, budget: Any, settings: Mapping[str, Any]) -> None:
+        """Checks that need the space or the budget (spec.budget; a scheduler may fill in max_trials)."""
+        return None
+
+    def bind_space(self, space: Space) -> None:
+        """The study's space, for a scheduler that proposes parameters."""
+        return None
 
     def budget_for_new_trial(self, trial_id: int, view: CurveView) -> float:
         """Resource granted to a new trial; the full fidelity unless the scheduler allocates it."""

@@ -108,5 +108,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     torch.manual_seed(ctx.seed)
     model = build_model(s).to(device)
     opt = build_optimizer(s, model)
+    # Learning rate, weight decay and momentum may change between a population member's intervals (pbt).
+    hyper = {"lr": s["lr"], "weight_decay": s["weight_decay"], "momentum": s["momentum"]}
     return train_epochs(model, opt, (x_tr, y_tr, x_va, y_va), ctx, epochs=epochs, batch_size=s["batch_size"],
-                        name="digits_mlp")
+                        name="digits_mlp", hyper=hyper)

@@ -39,9 +39,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return accuracy, loss
 
 
-def resume(model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str
-           ) -> tuple[int, list[tuple[int, dict[str, float]]]]:
-    """(epochs done, reported history) from the trial's checkpoint, if any; loads model and optimizer."""
+def resume(model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str,
+           hyper: Mapping[str, float] | None = None) -> tuple[int, list[tuple[int, dict[str, float]]]]:
+    """(epochs done, reported history) from the trial's checkpoint, if any; loads model and optimizer.
+
+    `hyper` (learning rate, weight decay, ...) then replace the optimizer settings the checkpoint had: a
+    population member (pbt, pb2) continues from its own or a donor's weights with its new parameters."""
     data = ctx.load_checkpoint()
     if data is None:
         return 0, []
@@ -50,6 +53,8 @@ def resume(model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str
     try:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:
+            group.update({k: v for k, v in (hyper or {}).items() if k in group})
     except (RuntimeError, ValueError, KeyError) as e:
         raise ValueError(f"{name}: the checkpoint in {ctx.checkpoint_dir} does not fit these parameters: {e}") \
             from None
@@ -62,14 +67,15 @@ def resume(model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str
 
 
 def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx: Any, *, epochs: int,
-                 batch_size: int, name: str, extra: Mapping[str, float] | None = None) -> dict[str, float]:
+                 batch_size: int, name: str, extra: Mapping[str, float] | None = None,
+                 hyper: Mapping[str, float] | None = None) -> dict[str, float]:
     """Trains `model` up to `epochs` (from its checkpoint, if one exists); returns the final metrics.
 
     `extra` metrics (a network's cost) go with every report and the result."""
     extra = dict(extra or {})
     x_tr, y_tr, x_va, y_va = data
     device = ctx.device
-    start, history = resume(model, opt, ctx, name)
+    start, history = resume(model, opt, ctx, name, hyper)
     metrics: dict[str, float] = history[-1][1] if history else {}
 
     n = len(x_tr)
