@@ -30,7 +30,7 @@ from nestor.analysis import write_csv
 from nestor.client import Client
 from nestor.connection import default_address
 from nestor.errors import LocalRefusal, NestorError
-from nestor.records import executor_to_dict, study_to_dict, trial_to_dict
+from nestor.records import executor_to_dict, fmt_params, study_to_dict, trial_to_dict
 from nestor.spec import load_spec
 from nestor.study import STUDY_STATE_NAMES, Study, trial_state
 from nestor.tables import (
@@ -351,6 +351,49 @@ def cmd_study_delete(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_study_lineage(args: argparse.Namespace, console: Console) -> int:
+    from nestor import lineage
+    from nestor.tables import lineage_table
+
+    with _client(args) as client:
+        study = client.find_study(args.id)
+        spec = study.info().spec
+        trials = {t.id: t.proto for t in study.trials()}
+        best = study.best()
+    if not any(t.lineage for t in trials.values()):
+        raise LocalRefusal(f"study {study.id} has no lineage: only population-based studies (scheduler pbt or "
+                           "pb2) change their trials' parameters as they train")
+    chosen = args.trial or (best.id if best is not None else 0)
+    if chosen and chosen not in trials:
+        raise LocalRefusal(f"trial {chosen} of study {study.id} not found")
+    steps = lineage.merged(lineage.schedule(trials, chosen)) if chosen else []
+    if args.json:
+        _print_json({"trial": chosen or None, "schedule": lineage.describe(steps),
+                     "members": {str(i): trial_to_dict(t, spec).get("lineage", []) for i, t in trials.items()}})
+        return 0
+    if not args.schedule:
+        for t in ([trials[args.trial]] if args.trial else trials.values()):
+            console.print(lineage_table(t, spec))
+            console.print()
+    if steps:
+        console.print(f"schedule behind trial {chosen}{' (the best)' if not args.trial else ''}:")
+        for i in steps:
+            whose = f"  (trial {i.trial})" if i.trial != chosen else ""
+            console.print(f"  from {i.step:>6}: {fmt_params(i.params)}{whose}")
+    return 0
+
+
+def cmd_study_replay(args: argparse.Namespace, console: Console) -> int:
+    with _client(args) as client:
+        study = client.find_study(args.id)
+        spec = study.replay_spec(args.trial or None, members=args.members)
+        replay = client.create_study(spec)
+        print(replay.id, flush=True)
+        if args.watch:
+            return _follow(client, replay, console, args)
+    return 0
+
+
 def cmd_study_checkpoint(args: argparse.Namespace, console: Console) -> int:
     with _client(args) as client:
         study = client.find_study(args.id)
@@ -523,6 +566,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--purge", action="store_true",
                    help="also remove its checkpoints from the controller's --artifact-dir")
+
+    p = add(study_commands, "lineage", cmd_study_lineage,
+            "population-based studies (pbt, pb2): each member's intervals, donors and parameters, and the "
+            "schedule behind the best result")
+    p.add_argument("id")
+    p.add_argument("--trial", type=_positive, default=0, help="only this member, and the schedule behind it")
+    p.add_argument("--schedule", action="store_true", help="only the schedule")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add(study_commands, "replay", cmd_study_replay,
+            "train again with the schedule behind a population-based study's best result (or --trial's) fixed; "
+            "prints the new study's id")
+    p.add_argument("id")
+    p.add_argument("--trial", type=_positive, default=0, help="this member's schedule instead of the best's")
+    p.add_argument("--members", type=_positive, default=1, help="networks trained with it (default 1)")
+    p.add_argument("--watch", action="store_true", help="follow the replay until it ends")
+    p.add_argument("--stop-on-interrupt", action="store_true", help="Ctrl-C stops the study (else it goes on)")
 
     p = add(study_commands, "checkpoint", cmd_study_checkpoint,
             "where a trial's checkpoints are (default: the best trial's)")

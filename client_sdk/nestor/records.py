@@ -112,6 +112,10 @@ def trial_to_dict(t: study_pb2.Trial, spec: study_pb2.StudySpec | None = None) -
         "attempt": t.attempt, "create_time": iso(t.create_time), "start_time": iso(t.start_time),
         "end_time": iso(t.end_time), "duration_s": trial_duration(t),
     }
+    if t.lineage:
+        d["lineage"] = [{"step": e.step, "params": in_space_order(params_from_proto(e.params), spec),
+                         "donor": e.donor_trial_id, "reason": e.reason, "checkpoint": e.checkpoint}
+                        for e in t.lineage]
     if t.measurements:
         d["measurements"] = [measurement_to_dict(m) for m in t.measurements]
     return d

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from nestor import lineage
 from nestor.connection import FIRST_BACKOFF_S, RETRY_WINDOW_S, new_request_id
 from nestor.errors import DeadlineExceeded, LocalRefusal, NestorError, Unavailable, Unimplemented
 from nestor.trial import Trial
@@ -195,6 +196,25 @@ class Study:
         """Where the best trial's checkpoints are; None before any trial has a result or when it kept none."""
         best = self.best()
         return best.checkpoint or None if best is not None else None
+
+    def schedule(self, trial_id: int | None = None) -> list[lineage.Interval]:
+        """Population-based studies (pbt, pb2): the parameters in force over the whole training of a trial's
+        weights (the best trial's by default), its donors' earlier intervals included; consecutive intervals
+        with the same parameters merged. Empty for other studies."""
+        trials = {t.id: t.proto for t in self.trials()}
+        if trial_id is None:
+            best = self.best()
+            if best is None:
+                return []
+            trial_id = best.id
+        if trial_id not in trials:
+            raise KeyError(f"trial {trial_id} of study {self.id} not found")
+        return lineage.merged(lineage.schedule(trials, trial_id))
+
+    def replay_spec(self, trial_id: int | None = None, *, members: int = 1) -> study_pb2.StudySpec:
+        """A study that trains `members` networks with `schedule(trial_id)` fixed (pbt's `schedule` setting):
+        create it to check that a schedule, not a lucky copy, made the result."""
+        return lineage.replay_spec(self.spec, self.schedule(trial_id), members=members)
 
     def trials_dataframe(self, states: Iterable[TrialStateLike] | None = None) -> Any:
         """Every trial (or those in ``states``) as a pandas DataFrame, a row per trial; columns in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -111,8 +112,37 @@ def trials_table(trials: list[study_pb2.Trial], spec: study_pb2.StudySpec, title
             fmt_params(in_space_order(params_from_proto(t.params), spec)),
             fmt_value(t.budget) if t.budget else "-",
             fmt_duration(trial_duration(t, now)), t.executor or "-",
-            excerpt(("infeasible; " if t.infeasible else "") + (t.error or t.stop_reason or t.decision)),
+            excerpt(("infeasible; " if t.infeasible else "") + lineage_note(t)
+                    + (t.error or t.stop_reason or t.decision)),
         )
+    return table
+
+
+def lineage_note(t: study_pb2.Trial) -> str:
+    """A population member's copies in short ("2 copies, last of trial 3 at 12; "), "" for other trials."""
+    copies = [e for e in t.lineage if e.donor_trial_id]
+    if not copies:
+        return ""
+    last = copies[-1]
+    return f"{len(copies)} cop{'y' if len(copies) == 1 else 'ies'}, last of trial {last.donor_trial_id} " \
+           f"at {last.step}; "
+
+
+def lineage_table(t: study_pb2.Trial, spec: study_pb2.StudySpec) -> Table:
+    """One member's intervals: from which step, from whose weights, with which parameters (changes in bold)."""
+    table = Table(title=f"trial {t.id}", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("from step", justify="right", no_wrap=True)
+    table.add_column("weights of", no_wrap=True)
+    table.add_column("params", overflow="fold")
+    before: dict[str, Any] = {}
+    for e in t.lineage:
+        params = in_space_order(params_from_proto(e.params), spec)
+        shown = Text()
+        for i, (name, value) in enumerate(params.items()):
+            shown.append(("  " if i else "") + f"{name}={fmt_value(value)}",
+                         style="bold" if before and before.get(name) != value else "")
+        table.add_row(str(e.step), f"trial {e.donor_trial_id}" if e.donor_trial_id else "its own", shown)
+        before = params
     return table
 
 

@@ -1,0 +1,44 @@
+"""Trainables for tests/test_pbt.py: the PBT toy with faults and without checkpoints."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from nestor_executor.trainables import pbt_toy
+
+
+def kills_its_executor_after_a_copy(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
+    """pbt_toy, except that the first run starting from a checkpoint at step `kill_at` or later (its folder was
+    just seeded from the one it continues) kills its executor, once: the marker file says it did."""
+    saved = ctx.load_checkpoint()
+    marker = ctx.config["marker"]
+    if saved and saved["step"] >= int(ctx.config["kill_at"]) and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(f"trial {ctx.trial_id} at step {saved['step']}\n")
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(60)  # this worker dies with its executor
+    return pbt_toy.train(params, ctx)
+
+
+class NoCheckpoints:
+    """A context that drops every checkpoint: the trainable resumes nothing and nothing can be copied."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def save_checkpoint(self, state: Any, step: int) -> bool:
+        return True
+
+    def load_checkpoint(self) -> Any:
+        return None
+
+
+def never_checkpoints(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
+    return pbt_toy.train(params, NoCheckpoints(ctx))
