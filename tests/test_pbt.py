@@ -50,8 +50,8 @@ class Population:
         self.budgets = dict.fromkeys(values, budget)
         self.phases = {m: ACTIVE if m in active else PAUSED for m in values}
         self.saved = set(checkpointed)
-        self.lineages = {m: [{"step": 0, "params": (params or {}).get(m, {"lr": 0.1, "opt": "b", "fixed": 5}), "donor": 0}]
-                         for m in values}
+        start = {"lr": 0.1, "opt": "b", "fixed": 5}
+        self.lineages = {m: [{"step": 0, "params": (params or {}).get(m, start), "donor": 0}] for m in values}
         self.more = False
 
     def curve(self, trial_id: int) -> list[tuple[int, float]]:
