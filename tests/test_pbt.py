@@ -438,3 +438,13 @@ def test_stored_lineage_is_json(toy_study: tuple[str, list[s.Trial]], cluster: t
         assert [(e["step"], e["donor"], e["folder"]) for e in stored] == \
             [(e.step, e.donor_trial_id, e.checkpoint) for e in t.lineage]
         assert all(math.isfinite(e["params"]["h0"]) for e in stored)
+
+
+def test_a_population_cannot_be_extended(cluster: tuple[Server, list[Server]],
+                                         toy_study: tuple[str, list[s.Trial]]) -> None:
+    import grpc
+
+    with pytest.raises(grpc.RpcError) as err:
+        controller_stub(cluster[0].address).ExtendStudy(c.ExtendStudyRequest(study_id=toy_study[0], max_trials=5))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "population-based (pbt): its trials are its population of 2" in err.value.details()

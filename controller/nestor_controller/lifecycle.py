@@ -140,6 +140,10 @@ async def extend(rt: StudyRuntime, max_trials: int) -> None:
     current = rt.max_trials
     if current == 0:
         raise PreconditionError(f"study {rt.id} has no trial budget (max_trials 0, unbounded); nothing to extend")
+    if rt.scheduler.evolves_params:
+        raise PreconditionError(f"study {rt.id} is population-based ({rt.scheduler.name}): its trials are its "
+                                f"population of {current}, fixed at creation; start a new study (warm-started "
+                                "from this one, or `nestor study replay` of its best schedule) to train more")
     if not current < max_trials <= 2**31 - 1:
         raise SpecError(f"max_trials: must be above the current {current}, got {max_trials}")
     if rt.exhausted:
