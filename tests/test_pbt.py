@@ -139,13 +139,15 @@ def test_donors_always_have_a_checkpoint() -> None:
 
 def test_decisions_do_not_depend_on_how_many_slots_are_free() -> None:
     """plan() is a function of the population: handing out promotions one slot at a time gives the same ones."""
-    sched = scheduler(quantile_fraction=0.5, resample_probability=0.5)
+    settings = {"quantile_fraction": 0.5, "resample_probability": 0.5}
     values = {m: 0.1 * m for m in range(1, 7)}
-    at_once = {p.trial_id: p for p in sched.plan(Population(toy_space(), values, 4, checkpointed=values), 6).promote}
+    at_once = {p.trial_id: p for p in scheduler(**settings).plan(
+        Population(toy_space(), values, 4, checkpointed=values), 6).promote}
     view = Population(toy_space(), values, 4, checkpointed=values)
     one_by_one = {}
     while True:
-        promote = sched.plan(view, 1).promote
+        # A new scheduler each time, as after a restart: nothing remembered from the previous call.
+        promote = scheduler(**settings).plan(view, 1).promote
         if not promote:
             break
         (p,) = promote

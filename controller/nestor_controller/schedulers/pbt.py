@@ -100,6 +100,7 @@ class PBT(Scheduler):
         self.space: Space | None = None
         self.mutable: list[str] = []
         self.schedule: list[tuple[int, dict[str, ParamValue]]] = []
+        self._memo: tuple[Any, dict[int, tuple[int, dict[str, ParamValue], str]]] | None = None
 
     # --- checks ----------------------------------------------------------------------
 
@@ -238,7 +239,18 @@ class PBT(Scheduler):
 
     def generation(self, view: CurveView, alive: Sequence[int], b: float
                    ) -> dict[int, tuple[int, dict[str, ParamValue], str]]:
-        """What every member does after step b: (donor or 0, parameters, reason)."""
+        """What every member does after step b: (donor or 0, parameters, reason); the same on every call for
+        the same generation (the members still waiting for a slot get it later), so it is computed once."""
+        step = round(b)
+        key = (step, tuple((m, self.loss_at(view, m, b), view.checkpointed(m, step)) for m in alive))
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        decisions = self._generation(view, alive, b)
+        self._memo = (key, decisions)
+        return decisions
+
+    def _generation(self, view: CurveView, alive: Sequence[int], b: float
+                    ) -> dict[int, tuple[int, dict[str, ParamValue], str]]:
         step = round(b)
         own = {m: dict(params_at(view.lineage(m), b)) for m in alive}
         if self.schedule:
