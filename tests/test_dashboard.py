@@ -60,6 +60,20 @@ def live_spec() -> dict[str, Any]:
                                                     "momentum": {"type": "double", "min": 0, "max": 1}}}
 
 
+PBT_STEPS = 20
+
+
+def pbt_spec() -> dict[str, Any]:
+    """Population-based training on the PBT paper's toy problem (as tests/test_pbt.py, shorter): two members
+    from the paper's start, a decision every 4 steps."""
+    unit = {"type": "double", "min": 0, "max": 1}
+    return {"name": "toy-pbt", "trainable": "pbt_toy", "algorithm": "random", "seed": 5,
+            "trainable_config": {"lr": 0.1}, "objective": {"metric": "q", "goal": "maximize"},
+            "scheduler": {"name": "pbt", "settings": {"population_size": 2, "perturbation_interval": 4}},
+            "fidelity": {"name": "step", "min": 1, "max": PBT_STEPS}, "budget": {"max_parallel": 2},
+            "space": {"h0": unit, "h1": unit}, "enqueue": [{"h0": 1.0, "h1": 0.0}, {"h0": 0.0, "h1": 1.0}]}
+
+
 class Setup:
     def __init__(self, client: Client, dashboard: Server, studies: dict[str, Any]) -> None:
         self.client = client
@@ -80,6 +94,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         wait_for_executors(controller_stub(ctl.address), 1)
         branin = client.create_study(branin_spec())
         asha = client.create_study(asha_spec())
+        pbt = client.create_study(pbt_spec())
         pareto = client.create_study(two_objectives_spec())
         rng = random.Random(4)
         for t in pareto.suggest(30):
@@ -90,7 +105,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         failed.fail("Traceback (most recent call last):\nRuntimeError: CUDA out of memory (a failed trial's text)")
         branin.wait(240)
         asha.wait(240)
-        yield Setup(client, dashboard, {"branin": branin, "asha": asha, "pareto": pareto,
+        pbt.wait(240)
+        yield Setup(client, dashboard, {"branin": branin, "asha": asha, "pareto": pareto, "pbt": pbt,
                                         "failed_trial": failed.id})
     finally:
         client.close()
@@ -128,6 +144,7 @@ def test_every_page_loads_without_a_javascript_error(setup: Setup, browser: Any)
         (study_url(setup, "branin"), "study-plots.png", "parallel"),
         (study_url(setup, "asha"), "study-asha.png", "curves"),
         (study_url(setup, "pareto"), "study-pareto.png", "pareto-card"),
+        (study_url(setup, "pbt"), "study-pbt.png", "lineage-card"),
         (study_url(setup, "asha") + "/trials/1", "trial.png", None),
         (study_url(setup, "pareto") + f"/trials/{failed_trial}", None, None),
         (setup.url + "/executors", "executors.png", None),
@@ -378,3 +395,41 @@ def test_a_warm_started_study_shows_its_priors_and_each_trials_origin(setup: Set
     wait_until(lambda: "user attr source" in browser.find_element("id", "run").text)
     assert '"notebook"' in browser.find_element("id", "run").text
     assert console_errors(browser) == []
+
+
+def test_a_pbt_study_shows_who_copied_whom_and_the_best_schedule(setup: Setup, browser: Any) -> None:
+    from nestor import lineage
+
+    study = setup.studies["pbt"]
+    trials = {t.id: t.proto for t in study.trials()}
+    copies = [(t.id, e.donor_trial_id, e.step) for t in trials.values() for e in t.lineage if e.donor_trial_id]
+    assert len(trials) == 2 and copies, "the toy population copies weights at least once"
+    console_errors(browser)
+    open_page(browser, study_url(setup, "pbt"))
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    assert not browser.find_element("id", "lineage-card").get_attribute("hidden")
+    # A line per member over its measured steps, and a copy marker (and an arrow) per donor entry.
+    graph = plot(browser, "lineage")
+    assert [t["name"].split(" (")[0] for t in graph[:-1]] == [f"trial {i}" for i in sorted(trials)]
+    assert all(t["x"] == PBT_STEPS for t in graph[:-1]), graph
+    assert graph[-1]["name"] == "copy" and graph[-1]["x"] == len(copies)
+    arrows = browser.execute_script("return document.getElementById('lineage').layout.annotations"
+                                    ".filter((a) => a.showarrow).map((a) => [a.x, a.y, a.ay])")
+    row = {i: k for k, i in enumerate(sorted(trials))}
+    assert sorted(arrows) == sorted([step, row[t], row[d]] for t, d, step in copies)
+    hover = browser.execute_script("return document.getElementById('lineage').data.at(-1).text.join(' ')")
+    assert "exploit" in hover, hover  # the decision's reason
+    # The best member's schedule: h0 and h1 over the steps, a row per interval (its donors' included).
+    best = study.best()
+    steps = lineage.merged(lineage.schedule(trials, best.id))
+    assert [(t["name"], t["x"]) for t in plot(browser, "schedule")] == [("h0", len(steps) + 1), ("h1", len(steps) + 1)]
+    rows = browser.find_elements("css selector", "#schedule-table tr.interval")
+    assert [int(r.find_element("css selector", "td").text) for r in rows] == [i.step for i in steps]
+    assert f"trial {best.id}" in browser.find_element("id", "schedule-what").text
+    assert console_errors(browser) == []
+
+    # Nothing of it for another study.
+    open_page(browser, study_url(setup, "asha"))
+    wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
+    assert browser.find_element("id", "lineage-card").get_attribute("hidden")
+    assert browser.find_element("id", "schedule-card").get_attribute("hidden")

@@ -170,6 +170,19 @@ async def study_curves(request: web.Request) -> web.Response:
     return json_response(data)
 
 
+async def study_lineage(request: web.Request) -> web.Response:
+    """Population-based studies (pbt, pb2): who copied whom at which step, and the best member's schedule."""
+    cache = await request.app[CACHES].get(request.match_info["study_id"])
+    metric = cache.metrics[0] if cache.metrics else ""
+    trials = await asyncio.to_thread(cache.study.trials, None, True)
+    if not any(t.proto.lineage for t in trials):
+        return json_response(payloads.lineage([], cache.info.spec, metric, None))
+    best = await asyncio.to_thread(cache.study.best)
+    data = await asyncio.to_thread(payloads.lineage, [t.proto for t in trials], cache.info.spec, metric,
+                                   best.id if best is not None else None)
+    return json_response(data)
+
+
 #: A bilevel trial's history is thinned to about this many steps for its plots.
 OUTER_HISTORY_POINTS = 200
 
@@ -278,6 +291,7 @@ def make_app(client: Client, allow_write: bool = False) -> web.Application:
     app.router.add_get("/api/studies/{study_id}/importance", study_importance)
     app.router.add_get("/api/studies/{study_id}/curves", study_curves)
     app.router.add_get("/api/studies/{study_id}/outer", study_outer)
+    app.router.add_get("/api/studies/{study_id}/lineage", study_lineage)
     app.router.add_get("/api/studies/{study_id}/events", study_events)
     app.router.add_get("/api/studies/{study_id}/trials/{trial_id:\\d+}", trial_data)
     app.router.add_get("/healthz", healthz)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from google.protobuf import json_format
+from nestor import lineage as lineage_sdk
 from nestor.importance import importance
 from nestor.records import iso, measurement_to_dict, objectives_of, seconds, trial_to_dict, warm_start_text
 from nestor.spec import spec_to_dict
@@ -132,3 +133,40 @@ def outer(states: list[Any]) -> list[dict[str, Any]]:
              "summary": json_format.MessageToDict(st.summary),
              "history": [{"step": h.step, "values": tensors(h.values), "metrics": dict(h.metrics)}
                          for h in st.history]} for st in states]
+
+
+def lineage(trials: list[study_pb2.Trial], spec: study_pb2.StudySpec, metric: str, best: int | None) -> dict[str, Any]:
+    """Population-based studies (pbt, pb2): each member's measured values of ``metric`` and its intervals
+    (from ``step``, with ``params``, from the weights of ``donor`` or its own, the decision's ``reason``),
+    and the schedule behind the best member (nestor.lineage.schedule: its donors' earlier intervals
+    included). Empty ``members`` for a study whose trials have no lineage."""
+    members = [t for t in trials if t.lineage]
+    if not members:
+        return {"members": [], "schedule": [], "best": None, "numeric": [], "metric": metric}
+    out = []
+    for t in members:
+        points: dict[int, Any] = {}
+        for m in t.measurements:
+            if metric in m.metrics:
+                points.setdefault(int(m.step), clean(m.metrics[metric]))  # a resumed run's repeat: the first stands
+        out.append({"trial": t.id, "points": sorted(points.items()),
+                    "intervals": [{"step": i.step, "params": _json_params(i.params), "donor": i.donor,
+                                   "reason": i.reason} for i in lineage_sdk.intervals(t)]})
+    by_id = {t.id: t for t in trials}
+    steps: list[lineage_sdk.Interval] = []
+    if best in by_id and by_id[best].lineage:
+        try:
+            steps = lineage_sdk.merged(lineage_sdk.schedule(by_id, best))
+        except KeyError:  # a donor that is not (or no longer) a trial of the study
+            steps = []
+    mutable = spec.scheduler.settings.fields.get("mutable")
+    names = {v.string_value for v in mutable.list_value.values} if mutable is not None else None
+    numeric = [p.name for p in spec.space.parameters
+               if p.WhichOneof("domain") in ("double", "int") and (names is None or p.name in names)]
+    return {"members": out, "best": best if steps else None, "numeric": numeric, "metric": metric,
+            "schedule": [{"step": i.step, "params": _json_params(i.params), "trial": i.trial, "donor": i.donor}
+                         for i in steps]}
+
+
+def _json_params(params: Any) -> dict[str, Any]:
+    return {k: clean(v) for k, v in params.items()}

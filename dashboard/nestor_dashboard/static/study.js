@@ -199,7 +199,7 @@ let curvesAt = 0, curvesTimer = null;
 function scheduleCurves() {
   if (curvesTimer) return;
   const every = Math.max(CURVES_EVERY_MS, data.trials.id.length);
-  curvesTimer = setTimeout(() => { curvesTimer = null; drawCurves(); },
+  curvesTimer = setTimeout(() => { curvesTimer = null; drawCurves(); if (lineageShown) drawLineage(api); },
                            Math.max(0, every - (performance.now() - curvesAt)));
 }
 
@@ -385,6 +385,7 @@ async function main() {
   });
   await drawCurves();
   await drawOuter(api);
+  await drawLineage(api);
   document.body.dataset.rendered = "1";
   document.body.dataset.complete = "1";
 }
