@@ -48,10 +48,10 @@ def schedule(trials: Mapping[int, study_pb2.Trial], trial_id: int, until: float 
 
 
 def merged(steps: list[Interval]) -> list[Interval]:
-    """Consecutive intervals with the same parameters as one."""
+    """Consecutive intervals with the same parameters as one, unless the later one began with a copy."""
     out: list[Interval] = []
     for i in steps:
-        if not out or out[-1].params != i.params:
+        if not out or out[-1].params != i.params or i.donor:
             out.append(i)
     return out
 
@@ -80,5 +80,6 @@ def replay_spec(spec: study_pb2.StudySpec, steps: list[Interval], *, members: in
 
 
 def describe(steps: list[Interval]) -> list[dict[str, Any]]:
-    """JSON-ready: [{step, params, trial, donor}]."""
-    return [{"step": i.step, "params": i.params, "trial": i.trial, "donor": i.donor} for i in steps]
+    """JSON-ready: [{step, params, trial, donor, reason}]."""
+    return [{"step": i.step, "params": i.params, "trial": i.trial, "donor": i.donor, "reason": i.reason}
+            for i in steps]
