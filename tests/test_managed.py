@@ -132,6 +132,32 @@ def test_every_fast_report_is_recorded_once_in_order(cluster2) -> None:
         assert reported == list(range(1, 1001))
 
 
+def test_watchers_see_every_event_in_order_with_durability_off(tmp_path: Path) -> None:
+    """Without durability nothing waits for the store, so a commit queued for later (a batch of reports) and
+    one awaited at once (the trial's end) must still reach watchers in their order, none skipped."""
+    ctl = start_controller(tmp_path, "--durability", "off")
+    ex = start_executor(tmp_path, ctl.address, slots=2)
+    try:
+        stub = controller_stub(ctl.address)
+        wait_for_executors(stub, 1)
+        spec = s.StudySpec(
+            name="fast", trainable="noop", space=sp.SearchSpace(parameters=[
+                sp.Parameter(name="w", double=sp.DoubleDomain(min=0, max=1))]),
+            objectives=[s.Objective(metric="value", goal=s.GOAL_MINIMIZE)],
+            budget=s.Budget(max_trials=6, max_parallel=2))
+        spec.trainable_config.update({"steps": 300})
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
+        events = watch(stub, sid)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        for t in stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials:
+            reported = [e.measurement.step for e in events
+                        if e.type == c.STUDY_EVENT_TRIAL_MEASUREMENT and e.trial_id == t.id]
+            assert reported == [m.step for m in t.measurements] == list(range(1, 301))
+    finally:
+        ex.stop()
+        ctl.stop()
+
+
 def test_lost_executor_trials_go_back_to_the_queue(cluster2) -> None:
     _, executors, stub = cluster2
     spec = branin(8, 2)

@@ -108,6 +108,8 @@ class StudyRuntime:
         self._finished_curves: list[list[tuple[int, float]]] = []
         self.last_seq = 0
         self.subscribers: set[asyncio.Queue[study_pb2.Study | controller_pb2.StudyEvent | None]] = set()
+        #: [events, done] of each commit in submit order, until watchers have been given them.
+        self._outbox: deque[list[Any]] = deque()
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.runner: asyncio.Task[None] | None = None
@@ -320,7 +322,7 @@ class StudyRuntime:
         return self.id, self.generation
 
     async def commit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> None:
-        await self._publish_when_committed(self._submit(ops, evs), evs)
+        await self._publish_when_committed(*self._submit(ops, evs))
 
     def commit_soon(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Task[None]:
         """Queues the commit now, so that it keeps its place in the store's order before any later one; the
@@ -328,29 +330,46 @@ class StudyRuntime:
 
         Nobody may await a failed one (the store already fenced the study and the engine rebuilds it)."""
         try:
-            committed = self._submit(ops, evs)
+            committed, outgoing = self._submit(ops, evs)
         except StoreUnavailable as e:
             task = asyncio.ensure_future(raise_later(e))
         else:
-            task = asyncio.ensure_future(self._publish_when_committed(committed, evs))
+            task = asyncio.ensure_future(self._publish_when_committed(committed, outgoing))
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return task
 
-    def _submit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Future[None] | None:
+    def _submit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]
+                ) -> tuple[asyncio.Future[None] | None, list[Any]]:
         if self.broken:
             raise self.store.unavailable(f"study {self.id} is being read back after a failed write")
         answer = answer_op(self.store)
         if answer is not None:
             ops.append(answer)
-        return self.store.submit(ops, self.fence)
+        committed = self.store.submit(ops, self.fence)
+        # Its events take their place among the watchers' now, in the store's order, committed or not yet.
+        outgoing = [evs, False]
+        self._outbox.append(outgoing)
+        return committed, outgoing
 
-    async def _publish_when_committed(self, committed: asyncio.Future[None] | None,
-                                      evs: list[controller_pb2.StudyEvent]) -> None:
-        if committed is not None:
-            await committed
-        for ev in evs:
-            for q in self.subscribers:
-                q.put_nowait(ev)
+    async def _publish_when_committed(self, committed: asyncio.Future[None] | None, outgoing: list[Any]) -> None:
+        try:
+            if committed is not None:
+                await committed
+        except BaseException:
+            outgoing[0] = []  # never committed: nothing to tell, and no later commit waits behind it
+            raise
+        finally:
+            outgoing[1] = True
+            self._publish_ready()
+
+    def _publish_ready(self) -> None:
+        """Hands watchers the events of every done commit up to the first one not done yet, in submit order:
+        a commit awaited at once (durability off, nothing to wait for) must not overtake one queued before it."""
+        while self._outbox and self._outbox[0][1]:
+            evs, _ = self._outbox.popleft()
+            for ev in evs:
+                for q in self.subscribers:
+                    q.put_nowait(ev)
 
     def subscribe(self) -> asyncio.Queue[Any]:
         q: asyncio.Queue[Any] = asyncio.Queue()
