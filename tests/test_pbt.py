@@ -168,7 +168,18 @@ def test_explore_perturbs_within_the_space_and_only_what_is_mutable() -> None:
         seen_lr.add(out["lr"])
         seen_opt.add(out["opt"])
         assert "lr 0.8 -> " in how
-    assert seen_lr == {0.4, 1.0} and seen_opt == {"a", "b"}  # a categorical moves to a neighbour
+    assert seen_lr == {0.4, 1.0} and seen_opt == {"b"}  # a categorical moves to a neighbour
+    # A step that would leave a value where it is is not taken: at the bound only the factor that moves it.
+    assert {sched.explore({**start, "lr": 1.0}, rng, None, [], 4, [])[0]["lr"] for _ in range(20)} == {0.5}
+
+
+def test_explore_redraws_a_zero_that_no_factor_moves() -> None:
+    sched = scheduler(resample_probability=0.0, mutable=["w"])
+    space = parse_space(sp.SearchSpace(parameters=[sp.Parameter(name="w", double=sp.DoubleDomain(min=0, max=1))]))
+    sched.bind_space(space)
+    rng = np.random.default_rng(2)
+    moved = [sched.explore({"w": 0.0}, rng, None, [], 4, [])[0]["w"] for _ in range(10)]
+    assert all(0.0 < w <= 1.0 for w in moved) and len(set(moved)) == 10
 
 
 def test_pb2_bandit_prefers_what_improved_recently() -> None:
@@ -458,3 +469,24 @@ def test_a_population_cannot_be_extended(cluster: tuple[Server, list[Server]],
         controller_stub(cluster[0].address).ExtendStudy(c.ExtendStudyRequest(study_id=toy_study[0], max_trials=5))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "population-based (pbt): its trials are its population of 2" in err.value.details()
+
+
+def test_an_interval_folder_is_seeded_once_from_the_one_it_continues(tmp_path: Path) -> None:
+    from nestor.checkpoints import CheckpointDir, CheckpointError, StaleAttempt
+
+    donor = CheckpointDir(str(tmp_path / "trial-1-step-4"), attempt=3)
+    donor.save({"theta": [0.1, 0.2]}, 8)
+    mine = CheckpointDir(str(tmp_path / "trial-2-step-8"), attempt=1)
+    assert mine.seed_from(donor.path)
+    assert mine.load().state == {"theta": [0.1, 0.2]} and mine.load().step == 8
+    assert os.stat(mine.checkpoint_path).st_ino == os.stat(donor.checkpoint_path).st_ino  # a link, not a copy
+    mine.save({"theta": [0.0, 0.0]}, 9)  # trains on: the donor's file is untouched
+    assert donor.load().state == {"theta": [0.1, 0.2]}
+    # A later attempt (the executor was lost) resumes from what the folder holds, without copying again.
+    retry = CheckpointDir(mine.path, attempt=2)
+    assert not retry.seed_from(donor.path) and retry.load().step == 9
+    # A stale attempt seeds nothing; a source that holds nothing is an error that says why.
+    with pytest.raises(StaleAttempt):
+        CheckpointDir(mine.path, attempt=1).seed_from(donor.path)
+    with pytest.raises(CheckpointError, match="must share theirs"):
+        CheckpointDir(str(tmp_path / "trial-3-step-8"), attempt=1).seed_from(str(tmp_path / "elsewhere"))

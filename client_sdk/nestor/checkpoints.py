@@ -156,14 +156,16 @@ class CheckpointDir:
 
         The file is hard-linked (a checkpoint is only ever replaced by a rename, never changed in place, so a
         link is a snapshot), or copied where the file system cannot link. Raises StaleAttempt when a newer
-        attempt holds this folder."""
+        attempt holds this folder, CheckpointError when neither folder holds a checkpoint."""
         src = os.path.join(os.fspath(source), CHECKPOINT_FILE)
-        if not os.path.exists(src):
-            return False
         if not self.claimed:
             self.claim(give_up=give_up, timeout=timeout)
         if os.path.exists(self.checkpoint_path):
             return False  # an earlier attempt of this run seeded it, and perhaps trained on since
+        if not os.path.exists(src):
+            raise CheckpointError(f"no checkpoint to start from in {source}: the run that saved it wrote to "
+                                  "another artifact directory (executors that resume each other's trials must "
+                                  "share theirs, mounted at the same path)")
         tmp = self._tmp_name(CHECKPOINT_FILE)
         try:
             try:

@@ -652,10 +652,12 @@ class StudyRuntime:
         if p.params is not None and t.lineage:
             # The next interval in a folder of its own, seeded from the weights it continues: the donor's
             # folder of the interval that ended at the step (or its own), which nothing writes any more.
-            source = self.trials[p.donor or t.id].lineage
+            # A folder with no checkpoint seeds nothing (a member that never saved starts over), so the
+            # executor may refuse a source it cannot find: its artifact directory is not the one shared.
+            source = next(e for e in reversed(self.trials[p.donor or t.id].lineage) if e["step"] < p.step)
             t.lineage.append({"step": p.step, "params": dict(p.params), "donor": p.donor, "reason": p.reason,
                               "folder": f"trial-{t.id}-step-{p.step}",
-                              "source": next(e for e in reversed(source) if e["step"] < p.step)["folder"],
+                              "source": source["folder"] if source.get("saved") is not None else "",
                               "saved": None})
             t.params = dict(p.params)
         self.event(ops, evs, E.STUDY_EVENT_TRIAL_PROMOTED, t, message=p.reason)
