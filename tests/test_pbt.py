@@ -168,9 +168,7 @@ def test_explore_perturbs_within_the_space_and_only_what_is_mutable() -> None:
         seen_lr.add(out["lr"])
         seen_opt.add(out["opt"])
         assert "lr 0.8 -> " in how
-    assert seen_lr == {0.4, 1.0} and seen_opt == {"b"}  # a categorical moves to a neighbour
-    # A step that would leave a value where it is is not taken: at the bound only the factor that moves it.
-    assert {sched.explore({**start, "lr": 1.0}, rng, None, [], 4, [])[0]["lr"] for _ in range(20)} == {0.5}
+    assert seen_lr == {0.4, 1.0} and seen_opt == {"a", "b"}  # a neighbour, or the end it is at
 
 
 def test_explore_redraws_a_zero_that_no_factor_moves() -> None:

@@ -5,17 +5,17 @@ Each member trains `perturbation_interval` fidelity steps, then pauses. Generati
 every member has reached the same step b, they are ranked by their objective at b. Each member of the bottom
 `quantile_fraction` continues from the weights one member of the top quantile had at b (exploit), with that
 member's parameters perturbed (explore: each mutable parameter is redrawn from the space with
-`resample_probability`, else a number is multiplied by one of `perturbation_factors` that moves it (not one
-clipped back to where it was; zero, which no factor moves, is redrawn) and a categorical moves to a
-neighbouring choice). Every other member continues from its own weights with its own parameters. Only a
-member whose weights at b were checkpointed can be copied.
+`resample_probability`, else a number is multiplied by one of `perturbation_factors` (clipped to its
+domain; zero, which no factor moves, is redrawn) and a categorical moves one choice up or down). Every other
+member continues from its own weights with its own parameters. Only a member whose weights at b were
+checkpointed can be copied.
 
 Every decision is a function of the members' values at b, their lineage, the study's seed and b: nothing but
 the trials is state, and a restarted controller makes the same decisions. Waiting for the whole generation
 costs idle slots only when members train at very different speeds; in exchange the population is the same
 whatever the parallelism, the timing and the restarts.
 
-With a `schedule` (a best member's lineage, `nestor study lineage --schedule`), every member follows it
+With a `schedule` (the schedule behind a member's result, `nestor study replay`), every member follows it
 instead: at each of its steps it continues from its own weights with that step's parameters.
 """
 
@@ -307,17 +307,13 @@ class PBT(Scheduler):
     def perturb(self, p: ParamDef, value: ParamValue, rng: np.random.Generator) -> ParamValue:
         if rng.random() < self.resample:
             return draw(p, rng)
-        # Only moves that change something: an explore step that leaves a value where it was (a choice or a
-        # factor pushing against a bound, an integer too small to scale) is wasted on a member that copied.
         if p.kind == "categorical":
-            i = p.choices.index(value)
-            near = [p.choices[j] for j in (i - 1, i + 1) if 0 <= j < len(p.choices)]
-            return near[int(rng.integers(len(near)))] if near else value
-        moved = [x for x in dict.fromkeys(snap(p, float(value) * f) for f in self.factors)  # type: ignore[arg-type]
-                 if x != value]
-        if not moved:
-            return draw(p, rng)  # zero, which no factor moves
-        return moved[int(rng.integers(len(moved)))]
+            i = p.choices.index(value) + (1 if rng.random() < 0.5 else -1)
+            return p.choices[min(max(i, 0), len(p.choices) - 1)]
+        if value == 0:
+            return draw(p, rng)  # no factor would ever move it: the parameter would be stuck for good
+        factor = self.factors[int(rng.integers(len(self.factors)))]
+        return snap(p, float(value) * factor)  # type: ignore[arg-type]
 
     def settle(self, params: dict[str, ParamValue], rng: np.random.Generator) -> dict[str, ParamValue]:
         """A valid assignment again: a parameter a changed parent switched on is drawn, one it switched off goes."""
