@@ -50,6 +50,8 @@ VARIANTS = {"darts-perturbation": ("darts", {"searches": 2, "evaluations": 4, "s
 # Warm starts: transfer, whose sampler derives the most from its priors (a GP stack refitted at every start);
 # the queue that top_k fills and the observations mode's weights are restored by tests/test_warmstart.py.
 VARIANTS.update({"gp-transfer": ("gp", {"n_initial": 3}), "tpe-extended": ("tpe", {"n_initial": 3})})
+# auto switching from one algorithm to another within the 10 trials.
+VARIANTS["auto-switch"] = ("auto", {"switch_at": 5})
 #: Variants with a second objective ("size") and a constraint on it.
 MULTIOBJECTIVE = {"gp-multiobjective", "tpe-multiobjective", "nsga2-multiobjective"}
 #: Warm-started variants: a prior study of a dozen added results, and the mode.

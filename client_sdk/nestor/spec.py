@@ -9,7 +9,7 @@ The format::
     # objectives: [{metric: loss, goal: min}, {metric: latency_ms, goal: min}]   # several: a Pareto front
     #   (each may give `reference`, its coordinate of the hypervolume's reference point; else derived)
     constraints: [{metric: n_params, max: 5.0e+6}]   # optional: trials outside are infeasible, never best
-    algorithm: random                # or {name: grid, settings: {points_per_dimension: 5}}
+    algorithm: auto                  # the default; or random, or {name: grid, settings: {points_per_dimension: 5}}
     scheduler: {name: median, settings: {min_steps: 3}}               # optional
     budget: {max_trials: 24, max_parallel: 2, max_failed: 3}          # every key optional
     fidelity: {name: epoch, min: 1, max: 20}                          # optional

@@ -33,6 +33,7 @@ from nestor_controller.expiry import CHECK_EVERY_S, expire_stale, hand_out_pendi
 from nestor_controller.model import ADDED, ENQUEUED, WARM_START, QueuedSet, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestKey, RequestTag, current_request, note_request
+from nestor_controller.samplers import DEFAULT_ALGORITHM
 from nestor_controller.schedulers import CONTINUE, Verdict
 from nestor_controller.store import Loaded, Op, Store, first_line
 from nestor_controller.store import executors as executors_table
@@ -318,6 +319,8 @@ class Engine:
         return rt
 
     async def create_study(self, spec: study_pb2.StudySpec) -> StudyRuntime:
+        # Named in the stored spec: a study read back later runs what it began with, whatever the default then.
+        spec.algorithm.name = spec.algorithm.name or DEFAULT_ALGORITHM
         parsed = await asyncio.to_thread(parse_spec, spec)  # a large grid takes a while to count
         self.store.check_writable()
         if spec.trainable:

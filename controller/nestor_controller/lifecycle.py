@@ -159,6 +159,7 @@ async def extend(rt: StudyRuntime, max_trials: int) -> None:
     ops: list[Op] = []
     evs: list[controller_pb2.StudyEvent] = []
     rt.spec.budget.max_trials = max_trials
+    rt.sampler.bind_study(max_trials, bool(rt.parsed.constraints))
     reopened = not rt.running
     if reopened:
         rt.state, rt.ended, rt.reason = study_pb2.STUDY_RUNNING, None, ""

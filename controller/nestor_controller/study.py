@@ -94,6 +94,7 @@ class StudyRuntime:
         self.reason = ""
         self.sampler: Sampler = make_sampler(parsed.algorithm, parsed.space, parsed.objectives,
                                              parsed.algorithm_settings, seed)
+        self.sampler.bind_study(spec.budget.max_trials, bool(parsed.constraints))
         self.scheduler: Scheduler = scheduler_class(parsed.scheduler)(
             parsed.objectives[0], parsed.fidelity, parsed.scheduler_settings, seed)
         self.scheduler.bind_space(parsed.space)

@@ -29,7 +29,7 @@ from nestor_controller.limits import (
     check_length,
 )
 from nestor_controller.objectives import ObjectiveDef, parse_objectives
-from nestor_controller.samplers import SAMPLERS, sampler_class
+from nestor_controller.samplers import SAMPLERS, STORED_DEFAULT, sampler_class
 from nestor_controller.schedulers import FidelityDef, scheduler_class
 from nestor_controller.space import Space, parse_space
 from nestor_controller.warmstart import check_warm_start, resolve_mode
@@ -177,7 +177,7 @@ def parse_spec(spec: study_pb2.StudySpec) -> ParsedSpec:
         raise SpecError(f"spec.expired_trials: must be one of {', '.join(repr(a) for a in EXPIRED_TRIAL_ACTIONS[1:])}"
                         f", got {spec.expired_trials[:64]!r}")
     fidelity = parse_fidelity(spec.fidelity)
-    algorithm = spec.algorithm.name or "random"
+    algorithm = spec.algorithm.name or STORED_DEFAULT
     check_length(spec.algorithm.name, "spec.algorithm.name")
     check_length(spec.scheduler.name, "spec.scheduler.name")
     algorithm_settings = struct_dict(spec.algorithm.settings, "spec.algorithm.settings")

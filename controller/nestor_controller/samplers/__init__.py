@@ -7,6 +7,7 @@ from typing import Any
 
 from nestor_controller.errors import SpecError
 from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers.auto import AutoSampler
 from nestor_controller.samplers.base import Observation, Sampler
 from nestor_controller.samplers.bohb import BOHBSampler
 from nestor_controller.samplers.evolution import CMAESSampler, GeneticSampler
@@ -23,7 +24,7 @@ from nestor_controller.space import Space
 SAMPLERS: dict[str, type[Sampler]] = {
     cls.name: cls for cls in (RandomSampler, GridSampler, RegularizedEvolution, RLPolicySampler,
                               QuasiRandomSampler, GPSampler, TPESampler, GeneticSampler, CMAESSampler,
-                              BOHBSampler, NSGA2Sampler)}
+                              BOHBSampler, NSGA2Sampler, AutoSampler)}
 
 # Bilevel strategies are samplers that also hold outer variables; imported last, as they build on samplers.
 from nestor_controller.bilevel.darts import DartsStrategy  # noqa: E402
@@ -32,8 +33,14 @@ from nestor_controller.bilevel.hypergrad import HypergradStrategy  # noqa: E402
 SAMPLERS.update({cls.name: cls for cls in (DartsStrategy, HypergradStrategy)})
 
 
+#: What a new study that names no algorithm gets (written into its spec at creation).
+DEFAULT_ALGORITHM = "auto"
+#: What a stored study that names none ran: it was created before `auto` existed, and goes on as it began.
+STORED_DEFAULT = "random"
+
+
 def sampler_class(name: str) -> type[Sampler]:
-    cls = SAMPLERS.get(name or "random")
+    cls = SAMPLERS.get(name or STORED_DEFAULT)
     if cls is None:
         raise SpecError(f"spec.algorithm.name: unknown algorithm {name!r} (known: {', '.join(sorted(SAMPLERS))})")
     return cls
@@ -44,4 +51,4 @@ def make_sampler(name: str, space: Space, objectives: Sequence[ObjectiveDef], se
     return sampler_class(name)(space, objectives, settings, seed)
 
 
-__all__ = ["SAMPLERS", "Observation", "Sampler", "make_sampler", "sampler_class"]
+__all__ = ["DEFAULT_ALGORITHM", "SAMPLERS", "STORED_DEFAULT", "Observation", "Sampler", "make_sampler", "sampler_class"]

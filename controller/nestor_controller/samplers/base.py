@@ -88,6 +88,11 @@ class Sampler(ABC):
         self.warm_mode = mode
         self.prior_decay = decay
 
+    def bind_study(self, max_trials: int, constrained: bool) -> None:
+        """What the study is beyond its space and objectives (its budget, whether it has constraints), for a
+        sampler that chooses by it (auto); called at every start and when the budget changes."""
+        return None
+
     @classmethod
     def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
               max_trials: int) -> None:
