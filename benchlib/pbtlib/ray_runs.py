@@ -99,9 +99,8 @@ def toy_trainable(config: dict[str, Any]) -> None:
 
 def digits_trainable(config: dict[str, Any]) -> None:
     import torch
-    import torch.nn.functional as F
     from nestor_executor.trainables import digits_mlp
-    from nestor_executor.trainables.epochs import evaluate
+    from nestor_executor.trainables.epochs import evaluate, train_epoch
     from ray import tune
     from ray.tune import Checkpoint
 
@@ -124,21 +123,11 @@ def digits_trainable(config: dict[str, Any]) -> None:
         for group in opt.param_groups:
             group.update(lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
         done = int(state["epoch"])
-    n, batch_size = len(x_tr), s["batch_size"]
+    batch_size = s["batch_size"]
     for epoch in range(done + 1, epochs + 1):
-        model.train()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-        torch.manual_seed(seed * 7919 + epoch)
-        total = torch.zeros(())
-        for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
-            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
+        train_loss = train_epoch(model, opt, x_tr, y_tr, batch_size=batch_size, seed=seed, epoch=epoch)
         accuracy, val_loss = evaluate(model, x_va, y_va)
-        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n, "epoch": epoch,
+        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": train_loss, "epoch": epoch,
                    "run_start": run_start}
         with tempfile.TemporaryDirectory() as d:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch},

@@ -66,6 +66,24 @@ def resume(model: nn.Module, opt: torch.optim.Optimizer, ctx: Any, name: str,
     return int(state["epoch"]), history
 
 
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+                batch_size: int, seed: int, epoch: int) -> float:
+    """One epoch over (x, y) in an order (and with dropout masks) seeded by (seed, epoch); its mean loss."""
+    model.train()
+    n = len(x)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch)).to(x.device)
+    torch.manual_seed(seed * 7919 + epoch)  # dropout masks
+    total = torch.zeros((), device=x.device)
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size]
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(idx)
+    return total.item() / n
+
+
 def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx: Any, *, epochs: int,
                  batch_size: int, name: str, extra: Mapping[str, float] | None = None,
                  hyper: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -74,27 +92,15 @@ def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx:
     `extra` metrics (a network's cost) go with every report and the result."""
     extra = dict(extra or {})
     x_tr, y_tr, x_va, y_va = data
-    device = ctx.device
     start, history = resume(model, opt, ctx, name, hyper)
     metrics: dict[str, float] = history[-1][1] if history else {}
 
-    n = len(x_tr)
     for epoch in range(start + 1, epochs + 1):
         if ctx.should_stop:
             break
-        model.train()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed * 7919 + epoch)).to(device)
-        torch.manual_seed(ctx.seed * 7919 + epoch)  # dropout masks
-        total = torch.zeros((), device=device)
-        for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
-            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
+        train_loss = train_epoch(model, opt, x_tr, y_tr, batch_size=batch_size, seed=ctx.seed, epoch=epoch)
         accuracy, val_loss = evaluate(model, x_va, y_va)
-        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": total.item() / n, **extra}
+        metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": train_loss, **extra}
         history.append((epoch, metrics))
         if not save(ctx, model, opt, epoch, history) or ctx.report(epoch, metrics):
             break
