@@ -41,8 +41,9 @@ from saved import json_line  # noqa: E402
 
 
 def noop_spec(trials: int, reports: int, parallel: int, sleep_s: float = 0.0, managed: bool = True) -> s.StudySpec:
+    # Random search, as on Optuna's side: what is measured is the controller's cost, not a model's.
     spec = s.StudySpec(
-        name="overhead", seed=1,
+        name="overhead", seed=1, algorithm=s.AlgorithmSpec(name="random"),
         space=sp.SearchSpace(parameters=[sp.Parameter(name="x", double=sp.DoubleDomain(min=0, max=1))]),
         objectives=[s.Objective(metric="value", goal=s.GOAL_MINIMIZE)],
         budget=s.Budget(max_trials=trials, max_parallel=parallel))

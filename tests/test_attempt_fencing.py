@@ -182,8 +182,9 @@ def test_a_frozen_executor_thawed_after_its_trial_moved_reaches_neither_store_no
         sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec), timeout=30).id
 
         def running_at(step: int) -> s.Trial | None:
-            (t,) = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True), timeout=30).trials
-            return t if t.state == s.TRIAL_RUNNING and len(t.measurements) >= step else None
+            made = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True), timeout=30).trials
+            t = made[0] if made else None  # none yet while the algorithm suggests the first
+            return t if t is not None and t.state == s.TRIAL_RUNNING and len(t.measurements) >= step else None
 
         first = wait_for("the trial reaches step 2", lambda: running_at(2))
         assert first.attempt == 1

@@ -29,7 +29,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 
 def spec(scheduler: str, max_trials: int, *, trainable: str = "", **settings: object) -> s.StudySpec:
     out = s.StudySpec(
-        name=scheduler, seed=11, trainable=trainable,
+        # Random search: these tests are about the schedulers (and a slot must not wait for a model's suggestion).
+        name=scheduler, seed=11, trainable=trainable, algorithm=s.AlgorithmSpec(name="random"),
         space=sp.SearchSpace(parameters=[sp.Parameter(name="quality", double=sp.DoubleDomain(min=0, max=1))]),
         objectives=[s.Objective(metric="loss", goal=s.GOAL_MINIMIZE)],
         scheduler=s.SchedulerSpec(name=scheduler), fidelity=s.Fidelity(name="epoch", min=1, max=9),
