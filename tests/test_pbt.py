@@ -488,3 +488,26 @@ def test_an_interval_folder_is_seeded_once_from_the_one_it_continues(tmp_path: P
         CheckpointDir(mine.path, attempt=1).seed_from(donor.path)
     with pytest.raises(CheckpointError, match="must share theirs"):
         CheckpointDir(str(tmp_path / "trial-3-step-8"), attempt=1).seed_from(str(tmp_path / "elsewhere"))
+
+
+@pytest.mark.parametrize("prune", [True, False])
+def test_spent_interval_folders_are_removed_unless_asked_to_keep_them(tmp_path: Path, prune: bool) -> None:
+    artifacts = tmp_path / "shared"
+    ctl = start_controller(tmp_path, "--artifact-dir", str(artifacts))
+    ex = start_executor(tmp_path, ctl.address, "--artifact-dir", str(artifacts), slots=2)
+    try:
+        stub = controller_stub(ctl.address)
+        wait_for_executors(stub, 1)
+        sid, members = run_to_end(stub, toy_spec("pbt", population_size=2, prune_checkpoints=prune))
+        left = sorted(p.name for p in (artifacts / sid).iterdir())
+        every = sorted(e.checkpoint for t in members for e in t.lineage)
+        if prune:
+            # What a copy or a retry of the last generation could still start from, and the final weights.
+            assert left == sorted(e.checkpoint for t in members for e in t.lineage[-2:])
+        else:
+            assert left == every
+        for t in members:  # the best and every member's final weights are still there
+            assert (artifacts / sid / t.lineage[-1].checkpoint / "checkpoint.nestor").exists()
+    finally:
+        ex.stop()
+        ctl.stop()

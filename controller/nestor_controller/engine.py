@@ -83,6 +83,11 @@ def purge_artifacts(artifact_dir: str, study_id: str) -> tuple[list[str], str]:
     return [folder], ""
 
 
+def remove_folders(folders: list[str]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class Engine:
     def __init__(self, store: Store, *, artifact_dir: str = "", poll_interval: float = 2.0,
                  dns_interval: float = 10.0) -> None:
@@ -575,6 +580,11 @@ class Engine:
             self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle),
                                                            name=f"trial-{rt.id}-{t.id}")
             self.run_executor[(rt.id, t.id)] = handle.address
+        if self.artifact_dir:
+            spent = [self.folder(rt, name) for name in rt.spent_folders()]
+            if spent:
+                task = asyncio.create_task(asyncio.to_thread(remove_folders, spent), name=f"prune-{rt.id}")
+                task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return bool(batch)
 
     def folder(self, rt: StudyRuntime, name: str) -> str:

@@ -130,6 +130,9 @@ class StudyRuntime:
         self.broken = False
         #: Set after a restart or rebuild: why RUNNING trials with no stream of ours go back to the queue.
         self.orphan_reason = ""
+        #: Checkpoint folders of population members removed as spent (spent_folders); memory only: after a
+        #: restart they are listed again, and removing what is gone is no error.
+        self.pruned: set[str] = set()
         #: When each running client-driven trial's client was last heard of (see expiry.py); memory only.
         self.last_heard: dict[int, float] = {}
 
@@ -225,6 +228,25 @@ class StudyRuntime:
         lineage = self.trials[trial_id].lineage
         entry = next((e for e in reversed(lineage) if e["step"] < step), None)
         return entry is not None and entry.get("saved") == step
+
+    def spent_folders(self) -> list[str]:
+        """Checkpoint folders of population members that nothing will start from again (pbt's
+        prune_checkpoints): those of intervals that ended before the step every member has moved past (every
+        copy and every retry of a current interval seeds from a folder that ended at its start or later)."""
+        if not self.scheduler.evolves_params or not self.scheduler.settings.get("prune_checkpoints"):
+            return []
+        members = [self.trials[m] for m in self.members()]
+        moving = [t for t in members if t.lineage and t.state not in (FAILED, STOPPED)]
+        if not moving:
+            return []
+        passed = min(t.lineage[-1]["step"] for t in moving)
+        out = []
+        for t in members:
+            for entry, after in zip(t.lineage, t.lineage[1:], strict=False):
+                if after["step"] < passed and entry["folder"] not in self.pruned:
+                    self.pruned.add(entry["folder"])
+                    out.append(entry["folder"])
+        return out
 
     def checkpoint_saved(self, t: TrialRecord, step: int) -> None:
         """The trial's run checkpointed `step` in its folder (a population member may then be a donor there);

@@ -87,7 +87,7 @@ class PBT(Scheduler):
     evolves_params = True
     defaults: ClassVar[Mapping[str, Any]] = {
         "population_size": 0, "perturbation_interval": 0, "quantile_fraction": 0.25, "resample_probability": 0.25,
-        "perturbation_factors": [0.8, 1.2], "mutable": [], "schedule": []}
+        "perturbation_factors": [0.8, 1.2], "mutable": [], "schedule": [], "prune_checkpoints": True}
 
     def __init__(self, objective: ObjectiveDef, fidelity: FidelityDef | None, settings: Mapping[str, Any],
                  seed: int) -> None:
@@ -118,6 +118,7 @@ class PBT(Scheduler):
                             f"generations up to {fidelity.name} {fidelity.max:g}")
         scheduler_setting(s, "quantile_fraction", float, minimum=0.0, maximum=0.5)
         scheduler_setting(s, "resample_probability", float, minimum=0.0, maximum=1.0)
+        scheduler_setting(s, "prune_checkpoints", bool)
         factors = s["perturbation_factors"]
         if (not isinstance(factors, list) or not 1 <= len(factors) <= MAX_FACTORS
                 or not all(isinstance(f, int | float) and not isinstance(f, bool) and math.isfinite(f) and f > 0
