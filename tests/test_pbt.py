@@ -511,3 +511,15 @@ def test_spent_interval_folders_are_removed_unless_asked_to_keep_them(tmp_path: 
     finally:
         ex.stop()
         ctl.stop()
+
+
+def test_a_member_failing_after_it_was_sent_on_changes_nothing_for_those_still_waiting() -> None:
+    values = {m: 0.1 * m for m in range(1, 7)}
+    settings = {"quantile_fraction": 0.5, "resample_probability": 0.5}
+    at_once = {p.trial_id: p for p in scheduler(**settings).plan(
+        Population(toy_space(), values, 4, checkpointed=values), 6).promote}
+    view = Population(toy_space(), values, 4, checkpointed=values)
+    (first,) = scheduler(**settings).plan(view, 1).promote
+    view.phases[first.trial_id], view.budgets[first.trial_id] = "failed", first.budget  # sent on, then failed
+    rest = {p.trial_id: p for p in scheduler(**settings).plan(view, 6).promote}
+    assert rest == {m: p for m, p in at_once.items() if m != first.trial_id}

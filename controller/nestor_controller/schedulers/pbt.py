@@ -230,7 +230,10 @@ class PBT(Scheduler):
         if behind or view.more_trials():
             return Plan()  # the generation is not complete: members still train to b, or are still to come
         cohort = sorted(m for m in paused if view.budget_of(m) <= b * (1 + TOLERANCE))
-        decisions = self.generation(view, alive, b)
+        # The generation is every member that reached b, a member already sent on that failed since included:
+        # what the members still waiting for a slot do must not depend on when they get one.
+        reached = [m for m in view.members() if m in alive or view.budget_of(m) > b * (1 + TOLERANCE)]
+        decisions = self.generation(view, reached, b)
         nxt = self.next_boundary(b)
         step = round(b)
         out = []
