@@ -523,3 +523,29 @@ def test_a_member_failing_after_it_was_sent_on_changes_nothing_for_those_still_w
     view.phases[first.trial_id], view.budgets[first.trial_id] = "failed", first.budget  # sent on, then failed
     rest = {p.trial_id: p for p in scheduler(**settings).plan(view, 6).promote}
     assert rest == {m: p for m, p in at_once.items() if m != first.trial_id}
+
+
+def test_an_ask_tell_population_learns_whose_weights_to_load(cluster: tuple[Server, list[Server]]) -> None:
+    """A client-driven pbt study: the client keeps the weights; each member it gets back names its donor."""
+    import nestor
+
+    spec = toy_spec("pbt", population_size=2)
+    spec.ClearField("trainable")
+    weights: dict[tuple[int, int], tuple[float, float]] = {}  # (trial, step) -> theta, the client's "checkpoints"
+    with nestor.Client(cluster[0].address) as client:
+        study = client.create_study(spec)
+        while trials := study.suggest(2):
+            for trial in trials:
+                last = trial.lineage[-1]
+                start = int(last.step)
+                theta = weights[(last.donor or trial.id, start)] if start else (0.9, 0.9)
+                h0, h1 = trial.params["h0"], trial.params["h1"]
+                for step in range(start + 1, int(trial.proto.budget) + 1):
+                    theta = (theta[0] * (1 - 2 * LR * h0), theta[1] * (1 - 2 * LR * h1))
+                    weights[(trial.id, step)] = theta
+                    trial.report(step, {"q": 1.2 - theta[0] ** 2 - theta[1] ** 2})
+                trial.complete()
+        members = study.trials()
+    assert all(t.state == s.TRIAL_COMPLETED for t in (m.proto for m in members))
+    assert any(i.donor for m in members for i in m.lineage)
+    assert max(m.proto.final_measurement.metrics["q"] for m in members) >= 1.1

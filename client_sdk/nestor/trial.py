@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import json_format, struct_pb2
 
 from nestor.connection import new_request_id
+from nestor.lineage import Interval, intervals
 from nestor.outer import tensor, values_dict
 from nestor.trainable import check_metrics
 from nestor.v1 import controller_pb2, executor_pb2, study_pb2
@@ -59,6 +60,12 @@ class Trial:
         """Where its checkpoints are (a folder under the controller's --artifact-dir, else relative to its
         executor's own); empty when it never ran on an executor."""
         return self.proto.checkpoint
+
+    @property
+    def lineage(self) -> list[Interval]:
+        """A population member's intervals (pbt, pb2), oldest first; empty for other trials. In an ask/tell
+        study, the last one's ``donor`` and ``step`` say whose weights, at which step, to continue from."""
+        return intervals(self.proto)
 
     @property
     def state(self) -> study_pb2.TrialState:
