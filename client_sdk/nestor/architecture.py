@@ -20,6 +20,8 @@ The decisions of each kind (``N`` a layer or node index, counted from 0):
 - cell-based: ``arch.num_cells``, ``arch.init_channels``; per cell (``normal``,
   ``reduce``) and node, ``arch.normal.nodeN.input0``/``.op0`` and
   ``.input1``/``.op1``, an input being ``prev_prev``, ``prev`` or an earlier ``nodeM``.
+- edge-op cell (NAS-Bench-201): ``arch.num_cells``, ``arch.init_channels``; per node N from 1 and each
+  earlier node M, ``arch.nodeN.edgeM``: the operation on the edge M -> N (``none``: no edge).
 
 This module stays free of torch and numpy: the controller and the executor both use it.
 """
@@ -56,6 +58,10 @@ DEFAULT_NUM_NODES = 4
 DEFAULT_NUM_CELLS = 3
 DEFAULT_INIT_CHANNELS = 16
 MERGES = ("sum", "concat")
+#: The operation of an edge that is not there (edge-op cells): its node gets nothing from that input.
+NONE_OP = "none"
+#: NAS-Bench-201's operations, the default of an edge-op cell.
+DEFAULT_EDGE_OPS = (NONE_OP, "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3")
 CELL_NAMES = ("normal", "reduce")
 
 
@@ -83,7 +89,7 @@ def role_of(name: str) -> Role:
     if not name.startswith(PREFIX):
         return "hyperparameter"
     last = name.rsplit(".", 1)[-1]
-    if last in ("op", "op0", "op1"):
+    if last in ("op", "op0", "op1") or last.startswith("edge"):
         return "op"
     if last.startswith("input"):
         return "input"
@@ -117,7 +123,9 @@ def decisions(arch: space_pb2.ArchitectureSpace) -> list[Decision]:
         return _multi_branch(arch.multi_branch)
     if kind == "cell":
         return _cells(arch.cell)
-    raise ValueError("the architecture space sets none of chain, multi_branch, cell")
+    if kind == "edge_cell":
+        return _edge_cells(arch.edge_cell)
+    raise ValueError("the architecture space sets none of chain, multi_branch, cell, edge_cell")
 
 
 def _conv_ops(operations: tuple[str, ...]) -> tuple[str, ...]:
@@ -185,6 +193,15 @@ def _cells(c: space_pb2.CellSpace) -> list[Decision]:
     return out
 
 
+def _edge_cells(e: space_pb2.EdgeCellSpace) -> list[Decision]:
+    ops = tuple(e.operations or DEFAULT_EDGE_OPS)
+    out = [Decision(f"{PREFIX}num_cells", (e.num_cells or DEFAULT_NUM_CELLS,)),
+           Decision(f"{PREFIX}init_channels", (e.init_channels or DEFAULT_INIT_CHANNELS,))]
+    for j in range(1, e.num_nodes or DEFAULT_NUM_NODES):
+        out.extend(Decision(f"{PREFIX}node{j}.edge{i}", ops) for i in range(j))
+    return out
+
+
 # --- architectures, decoded from a trial's parameters --------------------------
 
 
@@ -230,7 +247,15 @@ class Cells:
     reduce: tuple[Node, ...]
 
 
-Architecture = Chain | MultiBranch | Cells
+@dataclass(frozen=True)
+class EdgeCells:
+    num_cells: int
+    init_channels: int
+    #: Per node from 1, the operation on the edge from each earlier node (0 first).
+    edges: tuple[tuple[str, ...], ...]
+
+
+Architecture = Chain | MultiBranch | Cells | EdgeCells
 
 
 def kernel_of(op: str, kernel_size: int | None = None) -> int | None:
@@ -250,6 +275,8 @@ def decode(params: Mapping[str, ParamValue]) -> Architecture | None:
     if not arch:
         return None
     try:
+        if "node1.edge0" in arch:
+            return _decode_edge_cells(arch)
         if "num_cells" in arch:
             return _decode_cells(arch)
         if "merge" in arch:
@@ -317,6 +344,15 @@ def _decode_cells(a: Mapping[str, ParamValue]) -> Cells:
                  _decode_cell(a, "normal"), _decode_cell(a, "reduce"))
 
 
+def _decode_edge_cells(a: Mapping[str, ParamValue]) -> EdgeCells:
+    edges = []
+    j = 1
+    while f"node{j}.edge0" in a:
+        edges.append(tuple(str(a[f"node{j}.edge{i}"]) for i in range(j)))
+        j += 1
+    return EdgeCells(_int(a["num_cells"], "num_cells"), _int(a["init_channels"], "init_channels"), tuple(edges))
+
+
 def reduction_cells(num_cells: int) -> tuple[int, ...]:
     """Indices of the reduction cells in a stack: at one and two thirds (the DARTS layout); the last of 1 or 2."""
     if num_cells >= 3:
@@ -331,6 +367,9 @@ def describe(arch: Architecture) -> str:
                           for x in arch.layers)
     if isinstance(arch, MultiBranch):
         return f"{arch.merge}: " + " ".join(f"{x.op}<{'+'.join(x.inputs)}" for x in arch.layers)
+    if isinstance(arch, EdgeCells):  # NAS-Bench-201's notation: |op~from|, nodes joined by +
+        cell = "+".join("|" + "|".join(f"{op}~{i}" for i, op in enumerate(ops)) + "|" for ops in arch.edges)
+        return f"{arch.num_cells} cells of {arch.init_channels}: {cell}"
     cells = [f"{name}[" + " ".join(f"{n.ops[0]}({n.inputs[0]})+{n.ops[1]}({n.inputs[1]})" for n in nodes) + "]"
              for name, nodes in (("normal", arch.normal), ("reduce", arch.reduce))]
     return f"{arch.num_cells} cells of {arch.init_channels}: " + " ".join(cells)

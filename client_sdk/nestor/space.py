@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from nestor.architecture import DEFAULT_EDGE_OPS
 from nestor.v1 import space_pb2
 from nestor.values import ParamValue, to_value
 
@@ -201,3 +202,15 @@ def Cells(operations: Iterable[str], *, num_nodes: int = 4, num_cells: int = 3,
         num_nodes=_integer("cell", "num_nodes", num_nodes), operations=_names("cell.operations", operations),
         num_cells=_integer("cell", "num_cells", num_cells),
         init_channels=_integer("cell", "init_channels", init_channels)))
+
+
+def EdgeCells(operations: Iterable[str] = DEFAULT_EDGE_OPS, *, num_nodes: int = 4, num_cells: int = 3,
+              init_channels: int = 16) -> space_pb2.ArchitectureSpace:
+    """One cell whose every edge i -> j (i < j) among ``num_nodes`` nodes carries one of ``operations``
+    (``"none"``: no edge), NAS-Bench-201's space by default; ``num_cells`` cells after a stem of
+    ``init_channels``, with residual reductions at one and two thirds."""
+    return space_pb2.ArchitectureSpace(edge_cell=space_pb2.EdgeCellSpace(
+        num_nodes=_integer("edge_cell", "num_nodes", num_nodes),
+        operations=_names("edge_cell.operations", operations),
+        num_cells=_integer("edge_cell", "num_cells", num_cells),
+        init_channels=_integer("edge_cell", "init_channels", init_channels)))

@@ -28,7 +28,7 @@ The format::
       optimizer: {type: categorical, choices: [adam, sgd]}
       batch_size: [16, 32, 64]       # shorthand for {type: categorical, choices: [...]}
       momentum: {type: double, min: 0.0, max: 0.99, when: {optimizer: [sgd]}, default: 0.9}
-    architecture:                    # optional, NAS: one of chain, multi_branch, cell
+    architecture:                    # optional, NAS: one of chain, multi_branch, cell, edge_cell
       chain: {max_layers: 4, operations: [conv_3x3, sep_conv_5x5, max_pool_3x3], filters: [16, 32]}
 
 Parameter types: ``double`` (alias ``float``) and ``int`` (alias ``integer``) take
@@ -85,9 +85,10 @@ ARCHITECTURE_KEYS = {
     "chain": ("min_layers", "max_layers", "operations", "filters", "kernel_sizes", "strides"),
     "multi_branch": ("num_layers", "operations", "merge", "max_inputs", "filters"),
     "cell": ("num_nodes", "operations", "num_cells", "init_channels"),
+    "edge_cell": ("num_nodes", "operations", "num_cells", "init_channels"),
 }
 ARCHITECTURE_MESSAGES = {"chain": space_pb2.ChainSpace, "multi_branch": space_pb2.MultiBranchSpace,
-                         "cell": space_pb2.CellSpace}
+                         "cell": space_pb2.CellSpace, "edge_cell": space_pb2.EdgeCellSpace}
 TYPE_ALIASES = {"double": "double", "float": "double", "int": "int", "integer": "int",
                 "categorical": "categorical", "choice": "categorical"}
 GOALS = {"minimize": study_pb2.GOAL_MINIMIZE, "min": study_pb2.GOAL_MINIMIZE,

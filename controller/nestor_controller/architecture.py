@@ -24,13 +24,14 @@ MAX_CHANNELS = 4096
 STRIDES = (1, 2)
 
 
-def _operations(ops: list[str], where: str) -> None:
+def _operations(ops: list[str], where: str, *, none_allowed: bool = False) -> None:
     if not ops:
         raise SpecError(f"{where}: no operations (list at least one, e.g. [conv3x3, max_pool3x3, identity])")
     seen: set[str] = set()
     for i, op in enumerate(ops):
         try:
-            arch.parse_op(op)
+            if not (none_allowed and op == arch.NONE_OP):
+                arch.parse_op(op)
         except ValueError as e:
             raise SpecError(f"{where}[{i}]: {e}") from None
         if op in seen:
@@ -59,7 +60,7 @@ def check_architecture(a: space_pb2.ArchitectureSpace, where: str = "spec.space.
     """SpecError naming the first field of `a` that makes no sense."""
     kind = a.WhichOneof("kind")
     if kind is None:
-        raise SpecError(f"{where}: set one of chain, multi_branch, cell")
+        raise SpecError(f"{where}: set one of chain, multi_branch, cell, edge_cell")
     at = f"{where}.{kind}"
     if kind == "chain":
         c = a.chain
@@ -83,10 +84,12 @@ def check_architecture(a: space_pb2.ArchitectureSpace, where: str = "spec.space.
             _count(m.max_inputs, 1, MAX_INPUTS, f"{at}.max_inputs")
         _values(list(m.filters), None, 1, MAX_CHANNELS, f"{at}.filters")
     else:
-        c = a.cell
+        c = a.cell if kind == "cell" else a.edge_cell
         if c.num_nodes:
-            _count(c.num_nodes, 1, MAX_NODES, f"{at}.num_nodes")
-        _operations(list(c.operations), f"{at}.operations")
+            # An edge-op cell's node 0 is its input: it needs another to have an edge.
+            _count(c.num_nodes, 1 if kind == "cell" else 2, MAX_NODES, f"{at}.num_nodes")
+        if kind == "cell" or c.operations:
+            _operations(list(c.operations), f"{at}.operations", none_allowed=kind == "edge_cell")
         if c.num_cells:
             _count(c.num_cells, 1, MAX_CELLS, f"{at}.num_cells")
         if c.init_channels:

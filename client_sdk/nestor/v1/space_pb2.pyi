@@ -126,15 +126,29 @@ class CellSpace(_message.Message):
     init_channels: int
     def __init__(self, num_nodes: _Optional[int] = ..., operations: _Optional[_Iterable[str]] = ..., num_cells: _Optional[int] = ..., init_channels: _Optional[int] = ...) -> None: ...
 
+class EdgeCellSpace(_message.Message):
+    __slots__ = ("num_nodes", "operations", "num_cells", "init_channels")
+    NUM_NODES_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    NUM_CELLS_FIELD_NUMBER: _ClassVar[int]
+    INIT_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    num_nodes: int
+    operations: _containers.RepeatedScalarFieldContainer[str]
+    num_cells: int
+    init_channels: int
+    def __init__(self, num_nodes: _Optional[int] = ..., operations: _Optional[_Iterable[str]] = ..., num_cells: _Optional[int] = ..., init_channels: _Optional[int] = ...) -> None: ...
+
 class ArchitectureSpace(_message.Message):
-    __slots__ = ("chain", "multi_branch", "cell")
+    __slots__ = ("chain", "multi_branch", "cell", "edge_cell")
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     MULTI_BRANCH_FIELD_NUMBER: _ClassVar[int]
     CELL_FIELD_NUMBER: _ClassVar[int]
+    EDGE_CELL_FIELD_NUMBER: _ClassVar[int]
     chain: ChainSpace
     multi_branch: MultiBranchSpace
     cell: CellSpace
-    def __init__(self, chain: _Optional[_Union[ChainSpace, _Mapping]] = ..., multi_branch: _Optional[_Union[MultiBranchSpace, _Mapping]] = ..., cell: _Optional[_Union[CellSpace, _Mapping]] = ...) -> None: ...
+    edge_cell: EdgeCellSpace
+    def __init__(self, chain: _Optional[_Union[ChainSpace, _Mapping]] = ..., multi_branch: _Optional[_Union[MultiBranchSpace, _Mapping]] = ..., cell: _Optional[_Union[CellSpace, _Mapping]] = ..., edge_cell: _Optional[_Union[EdgeCellSpace, _Mapping]] = ...) -> None: ...
 
 class SearchSpace(_message.Message):
     __slots__ = ("parameters", "architecture")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nestor.architecture import Architecture, Cells, Chain, MultiBranch, decode
+from nestor.architecture import Architecture, Cells, Chain, EdgeCells, MultiBranch, decode
 from nestor.values import ParamValue
 from torch import nn
 
 from nestor_executor.nas.branches import MultiBranchNet
 from nestor_executor.nas.cells import CellNet
 from nestor_executor.nas.chain import ChainNet
+from nestor_executor.nas.edges import EdgeCellNet
 
 
 def build_network(arch: Architecture, in_channels: int, num_classes: int) -> nn.Module:
@@ -21,6 +22,8 @@ def build_network(arch: Architecture, in_channels: int, num_classes: int) -> nn.
         return MultiBranchNet(arch, in_channels, num_classes)
     if isinstance(arch, Cells):
         return CellNet(arch, in_channels, num_classes)
+    if isinstance(arch, EdgeCells):
+        return EdgeCellNet(arch, in_channels, num_classes)
     raise TypeError(f"not an architecture: {arch!r}")
 
 
