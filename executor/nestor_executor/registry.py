@@ -20,6 +20,7 @@ BUILTINS: dict[str, str] = {
     "synthetic": "nestor_executor.trainables.synthetic:train",
     "noop": "nestor_executor.trainables.noop:train",
     "pbt_toy": "nestor_executor.trainables.pbt_toy:train",
+    "oneshot_supernet": "nestor_executor.trainables.oneshot:train",
 }
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

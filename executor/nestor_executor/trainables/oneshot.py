@@ -1,0 +1,127 @@
+"""`oneshot_supernet`: one-shot NAS on the digits images over an edge-op cell space (NAS-Bench-201's by default).
+
+Two modes (`trainable_config.mode`):
+
+- `train` (the default): trains the weight-sharing supernet (nestor_executor.nas.supernet) for the budget's
+  epochs (else `epochs`), one path drawn uniformly per batch, seeded by the trial's seed; checkpoints every
+  epoch and resumes. Each epoch reports `train_loss` and `val_accuracy`, the mean validation accuracy of
+  `eval_paths` (4) fixed random paths, each scored with its batch-norm statistics recalibrated.
+- `evaluate`: scores the trial's architecture (its `arch.` parameters, an edge-op cell of the same space)
+  with the shared weights of the supernet checkpointed in `supernet` (a training trial's checkpoint folder,
+  read only), after recalibrating batch norm along its path over `calibration_batches` (8) training batches.
+  Reports `val_accuracy` and `n_params` (of the network built on its own), at step 1, in a fraction of a
+  second: any architecture sampler can rank thousands this way.
+
+The space is `edge_cell` in the config ({num_nodes, operations, num_cells, init_channels}, the same defaults as
+space.proto's EdgeCellSpace); training hyperparameters as digits_nas's (lr, weight_decay, batch_size,
+optimizer, momentum from the parameters or the config).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from nestor import architecture as arch
+from nestor.checkpoints import CheckpointDir
+
+from nestor_executor.nas.cost import parameter_count
+from nestor_executor.nas.supernet import EdgeSupernet, recalibrate
+from nestor_executor.trainables.digits_mlp import build_optimizer, epochs_of
+from nestor_executor.trainables.digits_nas import CLASSES, images, settings
+
+MODES = ("train", "evaluate")
+CALIBRATION_BATCH = 64
+
+
+def supernet_for(config: Mapping[str, Any]) -> EdgeSupernet:
+    space = dict(config.get("edge_cell") or {})
+    unknown = sorted(set(space) - {"num_nodes", "operations", "num_cells", "init_channels"})
+    if unknown:
+        raise ValueError(f"oneshot_supernet: edge_cell has no setting {unknown[0]!r}")
+    ops = tuple(space.get("operations") or arch.DEFAULT_EDGE_OPS)
+    return EdgeSupernet(int(space.get("num_nodes") or arch.DEFAULT_NUM_NODES), ops,
+                        int(space.get("num_cells") or arch.DEFAULT_NUM_CELLS),
+                        int(space.get("init_channels") or arch.DEFAULT_INIT_CHANNELS), 1, CLASSES)
+
+
+@torch.no_grad()
+def score(net: EdgeSupernet, cell: arch.EdgeCells, x_cal: torch.Tensor, x_va: torch.Tensor,
+          y_va: torch.Tensor) -> float:
+    recalibrate(net, cell, x_cal.split(CALIBRATION_BATCH))
+    net.eval()
+    return float((net(x_va, cell).argmax(dim=1) == y_va).float().mean())
+
+
+def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
+    mode = str(ctx.config.get("mode", "train"))
+    if mode not in MODES:
+        raise ValueError(f"oneshot_supernet: mode {mode!r} is not one of {', '.join(MODES)}")
+    x_tr, y_tr, x_va, y_va = images(int(ctx.config.get("data_seed", 0)), ctx.device)
+    x_cal = x_tr[:CALIBRATION_BATCH * int(ctx.config.get("calibration_batches", 8))]
+    torch.manual_seed(ctx.seed)
+    net = supernet_for(ctx.config).to(ctx.device)
+    if mode == "evaluate":
+        return evaluate(params, ctx, net, x_cal, x_va, y_va)
+    s = settings(params, ctx.config)
+    opt = build_optimizer(s, net)
+    epochs = epochs_of({"epochs": ctx.config.get("epochs", 10)}, ctx)
+    done = 0
+    saved = ctx.load_checkpoint()
+    if saved is not None:
+        state = torch.load(io.BytesIO(saved), map_location=ctx.device, weights_only=True)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        done = int(state["epoch"])
+    probes = [net.sample(np.random.default_rng([ctx.seed, 1, k]))
+              for k in range(int(ctx.config.get("eval_paths", 4)))]
+    metrics: dict[str, float] = {}
+    n, batch = len(x_tr), s["batch_size"]
+    for epoch in range(done + 1, epochs + 1):
+        if ctx.should_stop:
+            break
+        net.train()
+        rng = np.random.default_rng([ctx.seed, 0, epoch])  # a resumed run draws the same paths
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed * 7919 + epoch)).to(x_tr.device)
+        total = 0.0
+        for i in range(0, n, batch):
+            idx = order[i:i + batch]
+            loss = F.cross_entropy(net(x_tr[idx], net.sample(rng)), y_tr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach().item() * len(idx)
+        accuracy = float(np.mean([score(net, p, x_cal, x_va, y_va) for p in probes]))
+        metrics = {"train_loss": total / n, "val_accuracy": accuracy}
+        buffer = io.BytesIO()
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, buffer)
+        if not ctx.save_checkpoint(buffer.getvalue(), epoch) or ctx.report(epoch, metrics):
+            break
+    return metrics
+
+
+def evaluate(params: Mapping[str, Any], ctx: Any, net: EdgeSupernet, x_cal: torch.Tensor, x_va: torch.Tensor,
+             y_va: torch.Tensor) -> dict[str, float]:
+    folder = ctx.config.get("supernet")
+    if not folder:
+        raise ValueError("oneshot_supernet: mode evaluate needs config.supernet, the checkpoint folder of a "
+                         "trial that trained the supernet (its Trial.checkpoint)")
+    found = CheckpointDir(str(folder), attempt=0).load()  # read only: no claim on another trial's folder
+    if found is None:
+        raise ValueError(f"oneshot_supernet: no supernet checkpoint in {folder}")
+    state = torch.load(io.BytesIO(found.state), map_location=ctx.device, weights_only=True)
+    net.load_state_dict(state["model"])
+    cell = arch.decode(params)
+    if not isinstance(cell, arch.EdgeCells) or len(cell.edges) != net.num_nodes - 1 or any(
+            op not in net.operations for ops in cell.edges for op in ops):
+        raise ValueError("oneshot_supernet: the trial's architecture is not an edge-op cell of the supernet's "
+                         f"space ({net.num_nodes} nodes, operations {', '.join(net.operations)})")
+    cell = arch.EdgeCells(net.num_cells, net.init_channels, cell.edges)
+    metrics = {"val_accuracy": score(net, cell, x_cal, x_va, y_va),
+               "n_params": float(parameter_count(net.standalone(cell)))}
+    ctx.report(1, metrics)
+    return metrics
