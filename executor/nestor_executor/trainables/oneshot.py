@@ -14,7 +14,7 @@ Two modes (`trainable_config.mode`):
 
 The space is `edge_cell` in the config ({num_nodes, operations, num_cells, init_channels}, the same defaults as
 space.proto's EdgeCellSpace); training hyperparameters as digits_nas's (lr, weight_decay, batch_size,
-optimizer, momentum from the parameters or the config).
+optimizer, momentum from the parameters or the config), gradients clipped to norm `grad_clip` (5).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from nestor import architecture as arch
 from nestor.checkpoints import CheckpointDir
+from torch import nn
 
 from nestor_executor.nas.cost import parameter_count
 from nestor_executor.nas.supernet import EdgeSupernet, recalibrate
@@ -77,6 +78,7 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         done = int(state["epoch"])
+    clip = float(ctx.config.get("grad_clip", 5.0))
     probes = [net.sample(np.random.default_rng([ctx.seed, 1, k]))
               for k in range(int(ctx.config.get("eval_paths", 4)))]
     metrics: dict[str, float] = {}
@@ -93,6 +95,8 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
             loss = F.cross_entropy(net(x_tr[idx], net.sample(rng)), y_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            # A path of many summed branches can take a step that explodes; one-shot methods clip (DARTS: 5).
+            nn.utils.clip_grad_norm_(net.parameters(), clip)
             opt.step()
             total += loss.detach().item() * len(idx)
         accuracy = float(np.mean([score(net, p, x_cal, x_va, y_va) for p in probes]))
