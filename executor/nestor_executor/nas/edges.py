@@ -9,6 +9,8 @@ the resolution and doubles the channels, then global pooling and a classifier.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from nestor.architecture import NONE_OP, EdgeCells, reduction_cells
 from torch import nn
@@ -25,14 +27,20 @@ class EdgeCell(nn.Module):
                                   for j, ops in enumerate(edges) for i, op in enumerate(ops) if op != NONE_OP})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j, ops in enumerate(self.edges):
-            terms = [self.ops[f"{j + 1}_{i}"](nodes[i]) for i, op in enumerate(ops) if op != NONE_OP]
-            out = terms[0] if terms else torch.zeros_like(x)
-            for t in terms[1:]:
-                out = out + t
-            nodes.append(out)
-        return nodes[-1]
+        return run_cell(x, self.edges, lambda j, i, op: self.ops[f"{j}_{i}"])
+
+
+def run_cell(x: torch.Tensor, edges: tuple[tuple[str, ...], ...],
+             module: Callable[[int, int, str], nn.Module]) -> torch.Tensor:
+    """The cell's output: node j (from 1) sums module(j, i, op)(node i) over its edges that are there."""
+    nodes = [x]
+    for j, ops in enumerate(edges, start=1):
+        terms = [module(j, i, op)(nodes[i]) for i, op in enumerate(ops) if op != NONE_OP]
+        out = terms[0] if terms else torch.zeros_like(x)
+        for t in terms[1:]:
+            out = out + t
+        nodes.append(out)
+    return nodes[-1]
 
 
 class Reduction(nn.Module):

@@ -16,7 +16,7 @@ import torch
 from nestor.architecture import NONE_OP, EdgeCells, reduction_cells
 from torch import nn
 
-from nestor_executor.nas.edges import EdgeCellNet, Reduction
+from nestor_executor.nas.edges import EdgeCellNet, Reduction, run_cell
 from nestor_executor.nas.ops import head, make_op
 
 
@@ -29,14 +29,7 @@ class SuperCell(nn.Module):
             for j in range(1, num_nodes) for i in range(j)})
 
     def forward(self, x: torch.Tensor, edges: tuple[tuple[str, ...], ...]) -> torch.Tensor:
-        nodes = [x]
-        for j, ops in enumerate(edges, start=1):
-            terms = [self.edges[f"{j}_{i}"][op](nodes[i]) for i, op in enumerate(ops) if op != NONE_OP]
-            out = terms[0] if terms else torch.zeros_like(x)
-            for t in terms[1:]:
-                out = out + t
-            nodes.append(out)
-        return nodes[-1]
+        return run_cell(x, edges, lambda j, i, op: self.edges[f"{j}_{i}"][op])
 
 
 class EdgeSupernet(nn.Module):

@@ -1,6 +1,6 @@
 """`digits_nas`: the network a trial's architecture decisions describe, trained on the digits images (8x8, 1 channel).
 
-The architecture comes from the trial's `arch.` parameters (any chain,
+The architecture comes from the trial's `arch.` parameters (any chain, edge-op cell,
 multi-branch or cell-based space; see nestor.architecture); the training
 hyperparameters `lr`, `weight_decay`, `batch_size`, `optimizer` and `momentum`
 come from the parameters when the study searches them, else from the study's
