@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,12 @@ LineageEntry = dict[str, Any]
 #: Where a trial's parameters came from, besides its sampler ("").
 ENQUEUED, WARM_START, ADDED = "enqueued", "warm_start", "added"
 TRIAL_STATE_NAMES = {v: k.removeprefix("TRIAL_") for k, v in study_pb2.TrialState.items()}
+
+
+def interval_ending_at(lineage: Sequence[Mapping[str, Any]], step: float) -> Any:
+    """The interval of a population member's lineage that ends at `step` (the last one that starts before it),
+    or None when there is none."""
+    return next((e for e in reversed(lineage) if e["step"] < step), None)
 
 
 def loads(text: str | bytes) -> Any:
@@ -120,11 +127,8 @@ class TrialRecord:
 
     def params_at(self, budget: float) -> dict[str, ParamValue]:
         """The parameters its run to `budget` trained with (a population member's change between intervals)."""
-        params = self.params
-        for e in self.lineage:
-            if e["step"] < budget:
-                params = e["params"]
-        return params
+        entry = interval_ending_at(self.lineage, budget)
+        return self.params if entry is None else entry["params"]
 
     @property
     def state_name(self) -> str:

@@ -27,7 +27,15 @@ from nestor_controller.constraints import missing_metric, violations
 from nestor_controller.errors import PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.front import FrontTracker
 from nestor_controller.limits import check_metrics
-from nestor_controller.model import ADDED, LineageEntry, MeasurementRecord, QueuedSet, TrialRecord, timestamp
+from nestor_controller.model import (
+    ADDED,
+    LineageEntry,
+    MeasurementRecord,
+    QueuedSet,
+    TrialRecord,
+    interval_ending_at,
+    timestamp,
+)
 from nestor_controller.objectives import dominates, objective_values
 from nestor_controller.requests import answer_op, note_request
 from nestor_controller.samplers import Observation, Sampler, make_sampler
@@ -225,8 +233,7 @@ class StudyRuntime:
     def checkpointed(self, trial_id: int, step: int) -> bool:
         if not self.managed:
             return True  # a client keeps its own checkpoints; the lineage tells it whose weights to load
-        lineage = self.trials[trial_id].lineage
-        entry = next((e for e in reversed(lineage) if e["step"] < step), None)
+        entry = interval_ending_at(self.trials[trial_id].lineage, step)
         return entry is not None and entry.get("saved") == step
 
     def spent_folders(self) -> list[str]:
@@ -677,7 +684,7 @@ class StudyRuntime:
             # folder of the interval that ended at the step (or its own), which nothing writes any more.
             # A folder with no checkpoint seeds nothing (a member that never saved starts over), so the
             # executor may refuse a source it cannot find: its artifact directory is not the one shared.
-            source = next(e for e in reversed(self.trials[p.donor or t.id].lineage) if e["step"] < p.step)
+            source = interval_ending_at(self.trials[p.donor or t.id].lineage, p.step)
             t.lineage.append({"step": p.step, "params": dict(p.params), "donor": p.donor, "reason": p.reason,
                               "folder": f"trial-{t.id}-step-{p.step}",
                               "source": source["folder"] if source.get("saved") is not None else "",

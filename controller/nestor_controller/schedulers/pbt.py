@@ -30,6 +30,7 @@ from nestor.architecture import PREFIX as ARCH_PREFIX
 from nestor.values import ParamValue
 
 from nestor_controller.errors import SpecError
+from nestor_controller.model import interval_ending_at
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.sampling import draw, snap
 from nestor_controller.schedulers.base import (
@@ -58,15 +59,6 @@ WHERE = "spec.scheduler.settings"
 def interval_default(fidelity: FidelityDef) -> int:
     """A tenth of the fidelity's range, at least one step."""
     return max(1, round(fidelity.max / 10))
-
-
-def params_at(lineage: Sequence[Mapping[str, Any]], step: float) -> Mapping[str, ParamValue]:
-    """The parameters of the interval that ends at `step` (the last one that starts before it)."""
-    current = lineage[0]
-    for entry in lineage:
-        if entry["step"] < step * (1 - TOLERANCE):
-            current = entry
-    return current["params"]  # type: ignore[no-any-return]
 
 
 def coerce(space: Space, params: Mapping[str, Any]) -> dict[str, ParamValue]:
@@ -257,7 +249,7 @@ class PBT(Scheduler):
     def _generation(self, view: CurveView, alive: Sequence[int], b: float
                     ) -> dict[int, tuple[int, dict[str, ParamValue], str]]:
         step = round(b)
-        own = {m: dict(params_at(view.lineage(m), b)) for m in alive}
+        own = {m: dict(interval_ending_at(view.lineage(m), b)["params"]) for m in alive}
         if self.schedule:
             scheduled = next(p for s, p in self.schedule if s == step)
             return {m: (0, dict(scheduled), f"{self.name}: the schedule's parameters from {self.where(b)} on")
