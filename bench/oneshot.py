@@ -58,7 +58,7 @@ def main() -> None:
         t0 = time.perf_counter()
         trained = oneshot.train({}, LocalContext(config=train_config, checkpoint_dir=folder, seed=a.seed + 1))
         supernet_s = time.perf_counter() - t0
-        net = oneshot.supernet_for(train_config)
+        net = oneshot.supernet_for(space["edge_cell"])
         rng = np.random.default_rng(a.seed)
         cells = []
         while len(cells) < a.archs:  # distinct architectures

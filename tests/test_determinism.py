@@ -38,7 +38,13 @@ SETTINGS: dict[str, dict[str, object]] = {"grid": {"points_per_dimension": 3},
                                           # and generations act within the 10 trials.
                                           "gp": {"n_initial": 3}, "tpe": {"n_initial": 3},
                                           "ga": {"population_size": 4}, "cmaes": {"population_size": 3},
-                                          "bohb": {"min_points": 2}, "nsga2": {"population_size": 4}}
+                                          "bohb": {"min_points": 2}, "nsga2": {"population_size": 4},
+                                          # 1 supernet, 5 evaluations, 2 + 2 trained alone: the 10 trials.
+                                          "oneshot": {"evaluations": 5, "top_k": 2, "rank_check": 2,
+                                                      "sampler_settings": {"population_size": 3, "sample_size": 2}}}
+#: Algorithms that search an architecture space alone (the ordinary parameters beside it).
+ARCHITECTURE = {"oneshot": sp.ArchitectureSpace(edge_cell=sp.EdgeCellSpace(
+    num_nodes=3, operations=["none", "skip_connect", "conv_3x3"], init_channels=4))}
 #: Strategies with outer variables: the client also streams a gradient each step.
 BILEVEL = {name for name, cls in SAMPLERS.items() if issubclass(cls, BilevelStrategy)}
 #: Samplers that act on what a scheduler does (BOHB models the budgets Hyperband gives).
@@ -75,6 +81,8 @@ def spec(case: str, scheduler: str) -> s.StudySpec:
         algorithm=s.AlgorithmSpec(name=algorithm), scheduler=s.SchedulerSpec(name=scheduler),
         fidelity=s.Fidelity(name="step", min=1, max=STEPS), budget=s.Budget(max_trials=TRIALS, max_parallel=1))
     out.algorithm.settings.update(settings)
+    if algorithm in ARCHITECTURE:
+        out.space.architecture.CopyFrom(ARCHITECTURE[algorithm])
     if case in MULTIOBJECTIVE:
         out.objectives.append(s.Objective(metric="size", goal=s.GOAL_MINIMIZE))
         out.constraints.append(s.Constraint(metric="size", max=3.5))
@@ -103,7 +111,8 @@ def perturbation_scores(trial_id: int) -> x.OuterGradient:
 
 def loss(params: dict[str, s.Value], step: int) -> float:
     x, n, kind = params["x"].double_value, params["n"].int_value, params["kind"].string_value
-    return (x - 0.5) ** 2 + 0.1 * math.log(n) + (0.3 if kind == "b" else 0.0) + 1.0 / step
+    convs = sum(v.string_value == "conv_3x3" for name, v in params.items() if name.startswith("arch."))
+    return (x - 0.5) ** 2 + 0.1 * math.log(n) + (0.3 if kind == "b" else 0.0) + 1.0 / step - 0.2 * convs
 
 
 def size(params: dict[str, s.Value]) -> float:

@@ -89,6 +89,19 @@ def warm_start_text(w: study_pb2.WarmStartSummary) -> str:
     return f"{w.mode}: {use}; priors: {priors}"
 
 
+def one_shot_text(o: study_pb2.OneShotSummary) -> str:
+    """Where a one-shot study stands and how well its supernet ranked what was also trained alone."""
+    parts = [f"phase {o.phase}"]
+    if o.supernet_trial:
+        parts.append(f"supernet of trial {o.supernet_trial}")
+    parts.append(f"{o.evaluated}/{o.evaluations} architectures scored with it by {o.sampler} ({o.distinct} distinct)")
+    parts.append(f"{o.standalone}/{o.standalone_planned} trained alone")
+    if o.HasField("kendall_tau"):
+        parts.append(f"Kendall tau {o.kendall_tau:.3f} between supernet score and trained alone, over "
+                     f"{len(o.pairs)} architectures")
+    return " · ".join(parts)
+
+
 def measurement_to_dict(m: study_pb2.Measurement) -> dict[str, Any]:
     return {"step": m.step, "metrics": dict(m.metrics), "elapsed_s": m.elapsed_s}
 

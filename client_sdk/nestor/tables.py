@@ -19,6 +19,7 @@ from nestor.records import (
     objective_value,
     objectives_of,
     trial_duration,
+    one_shot_text,
     warm_start_text,
 )
 from nestor.spec import dump_spec
@@ -82,6 +83,8 @@ def study_view(s: study_pb2.Study) -> RenderableType:
         rows.append(("added, queued", f"{c.added} results added from elsewhere · {c.queued} parameter sets queued"))
     if s.HasField("warm_start"):
         rows.append(("warm start", warm_start_text(s.warm_start)))
+    if s.HasField("one_shot"):
+        rows.append(("one-shot", one_shot_text(s.one_shot)))
     for key, value in rows:
         grid.add_row(key, value)
     return Group(grid, Text(""), Text("spec:", style="bold"), Text(dump_spec(s.spec).rstrip()))

@@ -564,7 +564,7 @@ class Engine:
             name = rt.checkpoint_name(t)
             # A promotion that must start over, or a population member's interval, needs a folder of its own
             # (the executor's default is one per trial).
-            own = bool(self.artifact_dir) or name != f"trial-{t.id}" or bool(t.lineage)
+            own = bool(self.artifact_dir) or name != f"trial-{t.id}" or bool(t.lineage) or rt.sampler.shares_checkpoints
             rt.start_ops(t, handle.address, self.folder(rt, name) if own else "", ops, evs)
             self.pool.reserve(handle, (rt.id, t.id, t.attempt))
             batch.append((t, handle))
@@ -605,8 +605,16 @@ class Engine:
             # Each trial its own seed, stable across attempts, derived from the study's.
             seed=(rt.seed * 1_000_003 + t.id) % (2**31 - 1),
             outer=bilevel.assignment_outer(rt, t),  # a bilevel trial (re)starts from the controller's values
-            restore_from=self.folder(rt, t.lineage[-1]["source"]) if t.lineage and t.lineage[-1]["source"] else "",
+            restore_from=self.restore_from(rt, t),
         )
+
+    def restore_from(self, rt: StudyRuntime, t: TrialRecord) -> str:
+        """The folder whose checkpoint the run starts from: a population member's donor or previous interval, or
+        the trial the algorithm names (a one-shot evaluation's supernet)."""
+        if t.lineage and t.lineage[-1]["source"]:
+            return self.folder(rt, t.lineage[-1]["source"])
+        source = rt.sampler.restores(t.params)
+        return rt.trials[source].checkpoint if source in rt.trials else ""
 
     async def _run_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
         call = handle.stub.RunTrial()

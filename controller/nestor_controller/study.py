@@ -193,6 +193,7 @@ class StudyRuntime:
             s.reference_point.extend(summary[1])
         if self.warm is not None:
             s.warm_start.CopyFrom(self.warm.summary(self.history))
+        self.sampler.describe(s, self.history)
         return s
 
     def trial(self, trial_id: int) -> TrialRecord:

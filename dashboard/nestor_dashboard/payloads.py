@@ -11,7 +11,8 @@ import orjson
 from google.protobuf import json_format
 from nestor import lineage as lineage_sdk
 from nestor.importance import importance
-from nestor.records import iso, measurement_to_dict, objectives_of, seconds, trial_to_dict, warm_start_text
+from nestor.records import (iso, measurement_to_dict, objectives_of, one_shot_text, seconds, trial_to_dict,
+                            warm_start_text)
 from nestor.spec import spec_to_dict
 from nestor.study import STUDY_STATE_NAMES
 from nestor.v1 import space_pb2, study_pb2
@@ -42,6 +43,7 @@ def study_summary(s: study_pb2.Study) -> dict[str, Any]:
         "reason": s.reason, "objectives": [{"metric": m, "goal": g} for m, g in objectives_of(s.spec)],
         "trainable": s.spec.trainable, "fidelity": s.spec.fidelity.name, "added": c.added, "queued": c.queued,
         "warm_start": warm_start_text(s.warm_start) if s.HasField("warm_start") else "",
+        "one_shot": one_shot_text(s.one_shot) if s.HasField("one_shot") else "",
     }
 
 

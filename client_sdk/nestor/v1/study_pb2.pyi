@@ -227,6 +227,46 @@ class WarmStartSummary(_message.Message):
     enqueued: int
     def __init__(self, mode: _Optional[str] = ..., priors: _Optional[_Iterable[_Union[PriorStudy, _Mapping]]] = ..., observations: _Optional[int] = ..., weight: _Optional[float] = ..., enqueued: _Optional[int] = ...) -> None: ...
 
+class OneShotPair(_message.Message):
+    __slots__ = ("evaluate_trial", "standalone_trial", "supernet_score", "standalone_value", "supernet_rank", "reason")
+    EVALUATE_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    STANDALONE_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    SUPERNET_SCORE_FIELD_NUMBER: _ClassVar[int]
+    STANDALONE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SUPERNET_RANK_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    evaluate_trial: int
+    standalone_trial: int
+    supernet_score: float
+    standalone_value: float
+    supernet_rank: int
+    reason: str
+    def __init__(self, evaluate_trial: _Optional[int] = ..., standalone_trial: _Optional[int] = ..., supernet_score: _Optional[float] = ..., standalone_value: _Optional[float] = ..., supernet_rank: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class OneShotSummary(_message.Message):
+    __slots__ = ("phase", "supernet_trial", "evaluated", "evaluations", "distinct", "standalone", "standalone_planned", "kendall_tau", "pairs", "sampler")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    SUPERNET_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_FIELD_NUMBER: _ClassVar[int]
+    STANDALONE_FIELD_NUMBER: _ClassVar[int]
+    STANDALONE_PLANNED_FIELD_NUMBER: _ClassVar[int]
+    KENDALL_TAU_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    phase: str
+    supernet_trial: int
+    evaluated: int
+    evaluations: int
+    distinct: int
+    standalone: int
+    standalone_planned: int
+    kendall_tau: float
+    pairs: _containers.RepeatedCompositeFieldContainer[OneShotPair]
+    sampler: str
+    def __init__(self, phase: _Optional[str] = ..., supernet_trial: _Optional[int] = ..., evaluated: _Optional[int] = ..., evaluations: _Optional[int] = ..., distinct: _Optional[int] = ..., standalone: _Optional[int] = ..., standalone_planned: _Optional[int] = ..., kendall_tau: _Optional[float] = ..., pairs: _Optional[_Iterable[_Union[OneShotPair, _Mapping]]] = ..., sampler: _Optional[str] = ...) -> None: ...
+
 class TrialCounts(_message.Message):
     __slots__ = ("pending", "running", "completed", "stopped", "failed", "paused", "added", "queued")
     PENDING_FIELD_NUMBER: _ClassVar[int]
@@ -248,7 +288,7 @@ class TrialCounts(_message.Message):
     def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ..., paused: _Optional[int] = ..., added: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
 
 class Study(_message.Message):
-    __slots__ = ("id", "spec", "state", "create_time", "end_time", "counts", "reason", "seed", "hypervolume", "reference_point", "warm_start")
+    __slots__ = ("id", "spec", "state", "create_time", "end_time", "counts", "reason", "seed", "hypervolume", "reference_point", "warm_start", "one_shot")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +300,7 @@ class Study(_message.Message):
     HYPERVOLUME_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_POINT_FIELD_NUMBER: _ClassVar[int]
     WARM_START_FIELD_NUMBER: _ClassVar[int]
+    ONE_SHOT_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: StudySpec
     state: StudyState
@@ -271,7 +312,8 @@ class Study(_message.Message):
     hypervolume: float
     reference_point: _containers.RepeatedScalarFieldContainer[float]
     warm_start: WarmStartSummary
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., reason: _Optional[str] = ..., seed: _Optional[int] = ..., hypervolume: _Optional[float] = ..., reference_point: _Optional[_Iterable[float]] = ..., warm_start: _Optional[_Union[WarmStartSummary, _Mapping]] = ...) -> None: ...
+    one_shot: OneShotSummary
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., reason: _Optional[str] = ..., seed: _Optional[int] = ..., hypervolume: _Optional[float] = ..., reference_point: _Optional[_Iterable[float]] = ..., warm_start: _Optional[_Union[WarmStartSummary, _Mapping]] = ..., one_shot: _Optional[_Union[OneShotSummary, _Mapping]] = ...) -> None: ...
 
 class Measurement(_message.Message):
     __slots__ = ("step", "metrics", "elapsed_s")

@@ -15,6 +15,7 @@ from nestor_controller.samplers.evolution_arch import RegularizedEvolution
 from nestor_controller.samplers.gp import GPSampler
 from nestor_controller.samplers.grid import GridSampler
 from nestor_controller.samplers.multiobjective import NSGA2Sampler
+from nestor_controller.samplers.oneshot import OneShotSampler
 from nestor_controller.samplers.quasirandom import QuasiRandomSampler
 from nestor_controller.samplers.random import RandomSampler
 from nestor_controller.samplers.rl_policy import RLPolicySampler
@@ -24,7 +25,7 @@ from nestor_controller.space import Space
 SAMPLERS: dict[str, type[Sampler]] = {
     cls.name: cls for cls in (RandomSampler, GridSampler, RegularizedEvolution, RLPolicySampler,
                               QuasiRandomSampler, GPSampler, TPESampler, GeneticSampler, CMAESSampler,
-                              BOHBSampler, NSGA2Sampler, AutoSampler)}
+                              BOHBSampler, NSGA2Sampler, AutoSampler, OneShotSampler)}
 
 # Bilevel strategies are samplers that also hold outer variables; imported last, as they build on samplers.
 from nestor_controller.bilevel.darts import DartsStrategy  # noqa: E402

@@ -65,6 +65,8 @@ class Sampler(ABC):
     #: by the study's queue); "observations" (weighted prior results in its model) and "transfer" (a model of
     #: the priors, this study's on its residuals) are for those that implement set_priors' use.
     warm_modes: ClassVar[tuple[str, ...]] = ("top_k",)
+    #: Its trials start from one another's checkpoints (restores), so each gets a folder the controller names.
+    shares_checkpoints: ClassVar[bool] = False
 
     def __init__(self, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any], seed: int):
         self.space = space
@@ -118,6 +120,16 @@ class Sampler(ABC):
         """Whether a trial with these parameters is a candidate result; a DARTS search trial is not (it need
         not report the objective, and the best trial is the evaluation of the genotype it derived)."""
         return True
+
+    def restores(self, params: Mapping[str, ParamValue]) -> int:
+        """The trial whose checkpoint a run with these parameters starts from (a one-shot evaluation: its
+        supernet's); 0 for none. Only for a sampler that shares_checkpoints."""
+        return 0
+
+    def describe(self, study: Any, history: Sequence[Observation]) -> None:
+        """Adds what the algorithm knows of the study as a whole to its proto (study_pb2.Study; one-shot: its
+        phases and how well its supernet ranked), from the stored results in `history`."""
+        return None
 
     @abstractmethod
     def state(self) -> dict[str, Any]:

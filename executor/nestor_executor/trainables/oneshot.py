@@ -1,25 +1,31 @@
 """`oneshot_supernet`: one-shot NAS on the digits images over an edge-op cell space (NAS-Bench-201's by default).
 
-Two modes (`trainable_config.mode`):
+Three modes: the trial's `oneshot_mode` parameter (set by the controller's `oneshot` algorithm, which runs all
+three in one study), else `trainable_config.mode`:
 
 - `train` (the default): trains the weight-sharing supernet (nestor_executor.nas.supernet) for the budget's
-  epochs (else `epochs`), one path drawn uniformly per batch, seeded by the trial's seed; checkpoints every
-  epoch and resumes. Each epoch reports `train_loss` and `val_accuracy`, the mean validation accuracy of
-  `eval_paths` (4) fixed random paths, each scored with its batch-norm statistics recalibrated.
-- `evaluate`: scores the trial's architecture (its `arch.` parameters, an edge-op cell of the same space)
-  with the shared weights of the supernet checkpointed in `supernet` (a training trial's checkpoint folder,
-  read only), after recalibrating batch norm along its path over `calibration_batches` (8) training batches.
-  Reports `val_accuracy` and `n_params` (of the network built on its own), at step 1, in a fraction of a
-  second: any architecture sampler can rank thousands this way.
+  epochs (else `supernet_epochs`, else `epochs`), one path drawn uniformly per batch, seeded by the trial's
+  seed; checkpoints every epoch (with its space) and resumes. Each epoch reports `train_loss` and
+  `val_accuracy`, the mean validation accuracy of `eval_paths` (4) fixed random paths, each scored with its
+  batch-norm statistics recalibrated.
+- `evaluate`: scores the trial's architecture (its `arch.` parameters, an edge-op cell of the supernet's space)
+  with the shared weights of a trained supernet: the checkpoint folder `supernet` in the config (a training
+  trial's, read only), else the trial's own checkpoint (which the controller seeds from the supernet's), after
+  recalibrating batch norm along its path over `calibration_batches` (8) training batches. Reports
+  `val_accuracy` and `n_params` (of the network built on its own), at step 1, in a fraction of a second: any
+  architecture sampler can rank thousands this way.
+- `standalone`: trains the trial's architecture from scratch, as `digits_nas` does (`epochs` in the config).
 
-The space is `edge_cell` in the config ({num_nodes, operations, num_cells, init_channels}, the same defaults as
-space.proto's EdgeCellSpace); training hyperparameters as digits_nas's (lr, weight_decay, batch_size,
-optimizer, momentum from the parameters or the config), gradients clipped to norm `grad_clip` (5).
+The space is the `edge_cell` parameter (a JSON object, what the `oneshot` algorithm sends), else `edge_cell` in
+the config ({num_nodes, operations, num_cells, init_channels}, the same defaults as space.proto's
+EdgeCellSpace); training hyperparameters as digits_nas's (lr, weight_decay, batch_size, optimizer, momentum
+from the parameters or the config), gradients clipped to norm `grad_clip` (5).
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,18 +38,29 @@ from torch import nn
 
 from nestor_executor.nas.cost import parameter_count
 from nestor_executor.nas.supernet import EdgeSupernet, recalibrate
+from nestor_executor.trainables import digits_nas
 from nestor_executor.trainables.digits_mlp import build_optimizer, epochs_of
 from nestor_executor.trainables.digits_nas import CLASSES, images, settings
 
-MODES = ("train", "evaluate")
+MODES = ("train", "evaluate", "standalone")
+EDGE_CELL_KEYS = frozenset({"num_nodes", "operations", "num_cells", "init_channels"})
 CALIBRATION_BATCH = 64
 
 
-def supernet_for(config: Mapping[str, Any]) -> EdgeSupernet:
-    space = dict(config.get("edge_cell") or {})
-    unknown = sorted(set(space) - {"num_nodes", "operations", "num_cells", "init_channels"})
+def space_of(params: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The supernet's space: the trial's `edge_cell` parameter (JSON), else the config's."""
+    given = params.get("edge_cell")
+    space = json.loads(given) if isinstance(given, str) else dict(config.get("edge_cell") or {})
+    if not isinstance(space, dict):
+        raise ValueError("oneshot_supernet: edge_cell must be an object of num_nodes, operations, num_cells and "
+                         "init_channels")
+    unknown = sorted(set(space) - EDGE_CELL_KEYS)
     if unknown:
         raise ValueError(f"oneshot_supernet: edge_cell has no setting {unknown[0]!r}")
+    return space
+
+
+def supernet_for(space: Mapping[str, Any]) -> EdgeSupernet:
     ops = tuple(space.get("operations") or arch.DEFAULT_EDGE_OPS)
     return EdgeSupernet(int(space.get("num_nodes") or arch.DEFAULT_NUM_NODES), ops,
                         int(space.get("num_cells") or arch.DEFAULT_NUM_CELLS),
@@ -59,18 +76,21 @@ def score(net: EdgeSupernet, cell: arch.EdgeCells, x_cal: torch.Tensor, x_va: to
 
 
 def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
-    mode = str(ctx.config.get("mode", "train"))
+    mode = str(params.get("oneshot_mode") or ctx.config.get("mode", "train"))
     if mode not in MODES:
         raise ValueError(f"oneshot_supernet: mode {mode!r} is not one of {', '.join(MODES)}")
+    if mode == "standalone":
+        return digits_nas.train(params, ctx)
     x_tr, y_tr, x_va, y_va = images(int(ctx.config.get("data_seed", 0)), ctx.device)
     x_cal = x_tr[:CALIBRATION_BATCH * int(ctx.config.get("calibration_batches", 8))]
     torch.manual_seed(ctx.seed)
-    net = supernet_for(ctx.config).to(ctx.device)
     if mode == "evaluate":
-        return evaluate(params, ctx, net, x_cal, x_va, y_va)
+        return evaluate(params, ctx, x_cal, x_va, y_va)
+    space = space_of(params, ctx.config)
+    net = supernet_for(space).to(ctx.device)
     s = settings(params, ctx.config)
     opt = build_optimizer(s, net)
-    epochs = epochs_of({"epochs": ctx.config.get("epochs", 10)}, ctx)
+    epochs = epochs_of({"epochs": ctx.config.get("supernet_epochs", ctx.config.get("epochs", 10))}, ctx)
     done = 0
     saved = ctx.load_checkpoint()
     if saved is not None:
@@ -102,22 +122,31 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         accuracy = float(np.mean([score(net, p, x_cal, x_va, y_va) for p in probes]))
         metrics = {"train_loss": total / n, "val_accuracy": accuracy}
         buffer = io.BytesIO()
-        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, buffer)
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                    "edge_cell": json.dumps(space)}, buffer)
         if not ctx.save_checkpoint(buffer.getvalue(), epoch) or ctx.report(epoch, metrics):
             break
     return metrics
 
 
-def evaluate(params: Mapping[str, Any], ctx: Any, net: EdgeSupernet, x_cal: torch.Tensor, x_va: torch.Tensor,
+def evaluate(params: Mapping[str, Any], ctx: Any, x_cal: torch.Tensor, x_va: torch.Tensor,
              y_va: torch.Tensor) -> dict[str, float]:
     folder = ctx.config.get("supernet")
-    if not folder:
-        raise ValueError("oneshot_supernet: mode evaluate needs config.supernet, the checkpoint folder of a "
-                         "trial that trained the supernet (its Trial.checkpoint)")
-    found = CheckpointDir(str(folder), attempt=0).load()  # read only: no claim on another trial's folder
-    if found is None:
-        raise ValueError(f"oneshot_supernet: no supernet checkpoint in {folder}")
-    state = torch.load(io.BytesIO(found.state), map_location=ctx.device, weights_only=True)
+    if folder:
+        found = CheckpointDir(str(folder), attempt=0).load()  # read only: no claim on another trial's folder
+        saved = found.state if found is not None else None
+    else:
+        saved = ctx.load_checkpoint()
+    if saved is None:
+        raise ValueError(f"oneshot_supernet: no supernet checkpoint in {folder}" if folder else
+                         "oneshot_supernet: mode evaluate needs a supernet: config.supernet (the checkpoint folder "
+                         "of a trial that trained one), or a checkpoint of its own seeded from one (what the "
+                         "oneshot algorithm gives each evaluation)")
+    state = torch.load(io.BytesIO(saved), map_location=ctx.device, weights_only=True)
+    # The space the supernet was trained on travels with its weights (older checkpoints: the config's).
+    recorded = state.get("edge_cell")
+    net = supernet_for(json.loads(recorded) if isinstance(recorded, str) else space_of({}, ctx.config))
+    net = net.to(ctx.device)
     net.load_state_dict(state["model"])
     cell = arch.decode(params)
     if not isinstance(cell, arch.EdgeCells) or len(cell.edges) != net.num_nodes - 1 or any(

@@ -1,0 +1,261 @@
+"""One-shot NAS in one study: a weight-sharing supernet trained once, architectures scored with its weights, the
+best trained alone.
+
+The study's trials go through three phases, each trial saying its own by the reserved parameter `oneshot_mode`:
+
+1. `train`: one trial trains the supernet of the study's edge-op cell space (the trainable's train mode; its
+   space travels as the `edge_cell` parameter). One that fails is replaced.
+2. `evaluate`: `evaluations` architectures proposed by an inner architecture sampler (`sampler`, any that
+   searches architectures: random, regularized_evolution, rl, tpe, gp) are each scored with the supernet's
+   weights. Each starts from the supernet's checkpoint (Sampler.restores: the executor links it into the
+   trial's own folder), so the supernet is never written again. The inner sampler learns from these scores
+   only, and its state is kept inside this one's.
+3. `standalone`: once every evaluation ended, the `top_k` distinct architectures by supernet score, and
+   `rank_check` more spread evenly over the rest of the ranking, are trained from scratch. Only these trials
+   are candidate results: the study's best is a trained network, not a supernet score.
+
+The study reports (Study.one_shot) the Kendall tau between supernet score and standalone result over the
+architectures trained both ways; the rank-check ones keep it from being measured on the top alone.
+Which architectures go on to phase 3 is a function of the stored results, so a restarted controller picks the
+same ones. Ordinary parameters of the space (a learning rate) are drawn once, for the supernet, and inherited.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from nestor import architecture as arch
+from nestor.v1 import study_pb2
+from nestor.values import ParamValue
+from scipy.stats import kendalltau
+
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
+from nestor_controller.samplers.base import Assignment, Observation, Sampler, setting
+from nestor_controller.samplers.history import Appended
+from nestor_controller.samplers.sampling import draw_assignment, rng_from_state, rng_state
+from nestor_controller.space import Space
+
+MODE = "oneshot_mode"
+TRAIN, EVALUATE, STANDALONE = "train", "evaluate", "standalone"
+#: Parameters the phases add to a trial: its mode, the supernet's space (train), the supernet a score came from
+#: (evaluate, standalone) and the evaluation a standalone trial retrains.
+RESERVED = (MODE, "edge_cell", "supernet_trial", "evaluate_trial")
+ARCH_PREFIX = "arch."
+#: Evaluations that must have ended before tau is worth printing.
+MIN_PAIRS = 3
+
+
+def mode_of(params: Mapping[str, ParamValue]) -> str:
+    return str(params.get(MODE, ""))
+
+
+def arch_key(params: Mapping[str, ParamValue]) -> tuple[tuple[str, ParamValue], ...]:
+    return tuple(sorted((k, v) for k, v in params.items() if k.startswith(ARCH_PREFIX)))
+
+
+def edge_cell_space(space: Space) -> dict[str, Any]:
+    """The supernet's space as the trainable's `edge_cell` setting: the study's, defaults filled in."""
+    e = space.architecture.edge_cell  # type: ignore[union-attr]
+    return {"num_nodes": int(e.num_nodes or arch.DEFAULT_NUM_NODES),
+            "operations": list(e.operations or arch.DEFAULT_EDGE_OPS),
+            "num_cells": int(e.num_cells or arch.DEFAULT_NUM_CELLS),
+            "init_channels": int(e.init_channels or arch.DEFAULT_INIT_CHANNELS)}
+
+
+class OneShotSampler(Sampler):
+    name = "oneshot"
+    searches_architectures = True
+    waits_for_running = True
+    #: Trials of a one-shot study start from one another's checkpoints, so each has a named folder.
+    shares_checkpoints: ClassVar[bool] = True
+    defaults: Mapping[str, Any] = {"evaluations": 100, "top_k": 5, "rank_check": 5,
+                                   "sampler": "regularized_evolution", "sampler_settings": {}}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.evaluations, self.top_k, self.rank_check = int(s["evaluations"]), int(s["top_k"]), int(s["rank_check"])
+        self.ordinary = Space([p for p in self.space.params if not p.name.startswith(ARCH_PREFIX)])
+        self.arch_space = Space([p for p in self.space.params if p.name.startswith(ARCH_PREFIX)],
+                                self.space.architecture)
+        from nestor_controller.samplers import make_sampler
+
+        self.inner = make_sampler(str(s["sampler"]), self.arch_space, self.objectives,
+                                  dict(s["sampler_settings"]), self.seed)
+        self.rng = np.random.Generator(np.random.PCG64([self.seed, 1]))
+        self.done = False
+        # The evaluations as the inner sampler sees them, kept as the history grows (derived, not state).
+        self._cursor = Appended()
+        self._evaluated: list[Observation] = []
+
+    @classmethod
+    def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
+              max_trials: int) -> None:
+        super().check(space, objectives, settings, max_trials)
+        merged = {**cls.defaults, **settings}
+        evaluations = setting(merged, "evaluations", int, minimum=1)
+        top_k = setting(merged, "top_k", int, minimum=1)
+        rank_check = setting(merged, "rank_check", int, minimum=0)
+        if len(objectives) != 1:
+            raise SpecError("spec.objectives: algorithm 'oneshot' ranks architectures by one objective")
+        a = space.architecture
+        if a is None or not a.HasField("edge_cell"):
+            raise SpecError("spec.space.architecture: algorithm 'oneshot' has a supernet for edge-op cell spaces "
+                            "(architecture.edge_cell)")
+        clash = [p.name for p in space.params if p.name in RESERVED]
+        if clash:
+            raise SpecError(f"spec.space: parameter {clash[0]!r} is reserved by algorithm 'oneshot'")
+        inner = merged["sampler"]
+        if not isinstance(merged["sampler_settings"], Mapping):
+            raise SpecError("spec.algorithm.settings.sampler_settings: expected a mapping of the inner "
+                            f"sampler's settings, got {merged['sampler_settings']!r:.100}")
+        from nestor_controller.samplers import SAMPLERS
+
+        cls_ = SAMPLERS.get(inner) if isinstance(inner, str) else None
+        if cls_ is None or not cls_.searches_architectures or getattr(cls_, "shares_checkpoints", False) \
+                or inner in ("darts", "auto"):
+            known = sorted(n for n, c in SAMPLERS.items() if c.searches_architectures
+                           and n not in ("darts", "auto", cls.name))
+            raise SpecError(f"spec.algorithm.settings.sampler: {inner!r:.100} is not an architecture sampler "
+                            f"(one of {', '.join(known)})")
+        arch_space = Space([p for p in space.params if p.name.startswith(ARCH_PREFIX)], a)
+        try:
+            cls_.check(arch_space, objectives, dict(merged["sampler_settings"]), evaluations)
+        except SpecError as e:
+            raise SpecError(f"spec.algorithm.settings.sampler_settings: {e}") from None
+        total = 1 + evaluations + top_k + rank_check
+        if max_trials and max_trials < total:
+            raise SpecError(f"spec.budget.max_trials: algorithm 'oneshot' runs 1 supernet trial, {evaluations} "
+                            f"evaluation(s) and up to {top_k + rank_check} standalone trainings (top_k + "
+                            f"rank_check), {total} trials; got {max_trials}")
+
+    @property
+    def heavy(self) -> bool:  # type: ignore[override]
+        return bool(self.inner.heavy)
+
+    # --- what a trial is ------------------------------------------------------------------------
+
+    def scored(self, params: Mapping[str, ParamValue]) -> bool:
+        return mode_of(params) not in (TRAIN, EVALUATE)
+
+    def restores(self, params: Mapping[str, ParamValue]) -> int:
+        """An evaluation starts from the checkpoint of the supernet it is scored with."""
+        return int(params["supernet_trial"]) if mode_of(params) == EVALUATE else 0
+
+    # --- phases -----------------------------------------------------------------------------------
+
+    def evaluated(self, history: Sequence[Observation]) -> list[Observation]:
+        """Every ended evaluation, in the order they ended, its parameters those of the architecture alone."""
+        restart, new = self._cursor.new(history)
+        if restart:
+            self._evaluated = []
+        self._evaluated += [Observation(o.trial_id, {k: v for k, v in o.params.items() if k.startswith(ARCH_PREFIX)},
+                                        o.values, o.budget, o.violations)
+                            for o in new if mode_of(o.params) == EVALUATE]
+        return self._evaluated
+
+    def supernet(self, history: Sequence[Observation]) -> Observation | None:
+        """The first supernet trial that completed."""
+        return next((o for o in history if mode_of(o.params) == TRAIN and o.values is not None), None)
+
+    def ranking(self, evaluated: Sequence[Observation]) -> list[Observation]:
+        """Distinct architectures, best supernet score first (ties: the earlier evaluation); each by its first
+        evaluation."""
+        first: dict[tuple, Observation] = {}
+        for o in evaluated:
+            if o.values is not None:
+                first.setdefault(arch_key(o.params), o)
+        goal = self.objectives[0]
+        return sorted(first.values(), key=lambda o: (goal.loss(o.values[0]), o.trial_id))  # type: ignore[index]
+
+    def chosen(self, evaluated: Sequence[Observation]) -> list[tuple[Observation, str]]:
+        """What phase 3 trains alone: the top_k, then rank_check spread evenly over the rest of the ranking."""
+        ranked = self.ranking(evaluated)
+        top, rest = ranked[:self.top_k], ranked[self.top_k:]
+        out = [(o, "top_k") for o in top]
+        if rest and self.rank_check:
+            picks = np.unique(np.round(np.linspace(0, len(rest) - 1, min(self.rank_check, len(rest))))).astype(int)
+            out += [(rest[int(i)], "rank_check") for i in picks]
+        return out
+
+    def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
+        evaluated = self.evaluated(history)
+        supernet = self.supernet(history)
+        if supernet is None:
+            self.decision_note = "oneshot: trains the supernet every architecture of the space is a path of"
+            if any(mode_of(a) == TRAIN for a in running) or count < 1:
+                return []
+            fixed = {p.name: p.default for p in self.ordinary.params if p.default is not None}
+            drawn = draw_assignment(self.ordinary, self.rng, fixed)
+            return [{**drawn, MODE: TRAIN, "edge_cell": json.dumps(edge_cell_space(self.space), sort_keys=True)}]
+        inherited = {k: v for k, v in supernet.params.items() if k not in RESERVED}
+        in_flight = sum(mode_of(a) == EVALUATE for a in running)
+        launched = len(evaluated) + in_flight
+        if launched < self.evaluations:
+            n = min(count, self.evaluations - launched)
+            proposed = self.inner.suggest(n, evaluated, [{k: v for k, v in a.items() if k.startswith(ARCH_PREFIX)}
+                                                         for a in running if mode_of(a) == EVALUATE])
+            note = f"; {self.inner.decision_note}" if self.inner.decision_note else ""
+            self.decision_note = (f"oneshot: proposed by {self.inner.name} and scored with the supernet of trial "
+                                  f"{supernet.trial_id}{note}")
+            return [{**inherited, **a, MODE: EVALUATE, "supernet_trial": supernet.trial_id} for a in proposed]
+        if in_flight:
+            return []  # the ranking waits for every score
+        chosen = self.chosen(evaluated)
+        started = {int(o.params["evaluate_trial"]) for o in history if mode_of(o.params) == STANDALONE}
+        started |= {int(a["evaluate_trial"]) for a in running if mode_of(a) == STANDALONE}
+        todo = [(o, why) for o, why in chosen if o.trial_id not in started]
+        self.done = len(todo) <= count
+        self.decision_note = (f"oneshot: trained alone, the top {self.top_k} of {len(self.ranking(evaluated))} "
+                              f"architectures by supernet score and {self.rank_check} across the rest of the "
+                              "ranking (rank check)")
+        return [{**inherited, **o.params, MODE: STANDALONE, "supernet_trial": supernet.trial_id,
+                 "evaluate_trial": o.trial_id} for o, _ in todo[:count]]
+
+    def exhausted(self) -> bool:
+        return self.done
+
+    # --- what the study shows ---------------------------------------------------------------------
+
+    def describe(self, study: study_pb2.Study, history: Sequence[Observation]) -> None:
+        supernet = self.supernet(history)
+        evaluated = [o for o in history if mode_of(o.params) == EVALUATE]
+        standalone = {int(o.params["evaluate_trial"]): o for o in history
+                      if mode_of(o.params) == STANDALONE and o.values is not None}
+        ranked = self.ranking(evaluated)
+        rank = {o.trial_id: i + 1 for i, o in enumerate(ranked)}
+        reasons = {o.trial_id: why for o, why in self.chosen(evaluated)} if len(evaluated) >= self.evaluations else {}
+        s = study.one_shot
+        s.sampler = self.inner.name
+        s.supernet_trial = supernet.trial_id if supernet else 0
+        s.evaluated, s.evaluations, s.distinct = len(evaluated), self.evaluations, len(ranked)
+        s.standalone = sum(mode_of(o.params) == STANDALONE for o in history)
+        s.standalone_planned = self.top_k + self.rank_check
+        s.phase = ("train" if supernet is None else "evaluate" if len(evaluated) < self.evaluations
+                   else "done" if self.done and s.standalone >= len(reasons) else "standalone")
+        by_id = {o.trial_id: o for o in ranked}
+        for eid, o in sorted(standalone.items(), key=lambda kv: rank.get(kv[0], 0)):
+            e = by_id.get(eid)
+            if e is None:
+                continue
+            s.pairs.add(evaluate_trial=eid, standalone_trial=o.trial_id, supernet_score=e.values[0],  # type: ignore[index]
+                        standalone_value=o.values[0], supernet_rank=rank[eid],  # type: ignore[index]
+                        reason=reasons.get(eid, ""))
+        if len(s.pairs) >= MIN_PAIRS:
+            tau = kendalltau([p.supernet_score for p in s.pairs], [p.standalone_value for p in s.pairs]).statistic
+            if np.isfinite(tau):
+                s.kendall_tau = float(tau)
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": rng_state(self.rng), "done": self.done, "inner": self.inner.state()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.rng = rng_from_state(state["rng"])
+        self.done = bool(state["done"])
+        self.inner.load_state(state["inner"])

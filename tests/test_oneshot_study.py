@@ -1,0 +1,184 @@
+"""One-shot NAS as one study (algorithm `oneshot`), over real processes: a supernet trained once, architectures
+proposed by an inner sampler and scored with its weights, the best and a spread of the rest trained alone, and
+the Kendall tau of the two rankings shown by the study."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from cluster import controller_stub, start_controller, start_executor, wait_for_executors
+from nestor.v1 import controller_pb2 as c
+from nestor.v1 import space_pb2 as sp
+from nestor.v1 import study_pb2 as s
+from nestor.values import params_from_proto
+from nestor_controller.samplers.oneshot import OneShotSampler
+from nestor_controller.space import parse_space
+from scipy.stats import kendalltau
+
+EVALUATIONS, TOP_K, RANK_CHECK = 10, 2, 2
+
+
+def one_shot_spec(sampler: str = "regularized_evolution", evaluations: int = EVALUATIONS) -> s.StudySpec:
+    spec = s.StudySpec(
+        name="oneshot", trainable="oneshot_supernet", seed=3,
+        objectives=[s.Objective(metric="val_accuracy", goal=s.GOAL_MAXIMIZE)],
+        space=sp.SearchSpace(
+            parameters=[sp.Parameter(name="lr", double=sp.DoubleDomain(min=0.02, max=0.1, scale=sp.SCALE_LOG),
+                                    default_value=sp.Value(double_value=0.05))],
+            architecture=sp.ArchitectureSpace(edge_cell=sp.EdgeCellSpace(init_channels=4, num_nodes=3))),
+        algorithm=s.AlgorithmSpec(name="oneshot"),
+        budget=s.Budget(max_trials=1 + evaluations + TOP_K + RANK_CHECK, max_parallel=2))
+    spec.algorithm.settings.update({"evaluations": evaluations, "top_k": TOP_K, "rank_check": RANK_CHECK,
+                                    "sampler": sampler, "sampler_settings": {"population_size": 4, "sample_size": 2}
+                                    if sampler == "regularized_evolution" else {}})
+    spec.trainable_config.update({"supernet_epochs": 2, "epochs": 1, "optimizer": "sgd"})
+    return spec
+
+
+def mode(t: s.Trial) -> str:
+    return t.params["oneshot_mode"].string_value
+
+
+def arch_of(t: s.Trial) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in params_from_proto(t.params).items() if k.startswith("arch.")))
+
+
+def check_finished_study(stub: object, sid: str) -> tuple[s.Study, list[s.Trial]]:
+    study = stub.GetStudy(c.GetStudyRequest(study_id=sid))  # type: ignore[attr-defined]
+    trials = sorted(stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials, key=lambda t: t.id)  # type: ignore[attr-defined]
+    assert study.state == s.STUDY_COMPLETED, study.reason
+    supernets = [t for t in trials if mode(t) == "train"]
+    evaluations = [t for t in trials if mode(t) == "evaluate"]
+    alone = [t for t in trials if mode(t) == "standalone"]
+    assert [t.state for t in supernets] == [s.TRIAL_COMPLETED]
+    (supernet,) = supernets
+    assert len(evaluations) == EVALUATIONS and all(t.state == s.TRIAL_COMPLETED for t in evaluations)
+    assert all(t.params["supernet_trial"].int_value == supernet.id for t in evaluations + alone)
+    # Every trial inherits the supernet's ordinary parameters (the space's default learning rate).
+    assert all(t.params["lr"].double_value == 0.05 for t in trials)
+    assert all(t.decision.startswith("oneshot: proposed by") for t in evaluations)
+    # Phase 3 began only after the last score: the ranking it trains from is the whole one.
+    assert min(t.id for t in alone) > max(t.id for t in evaluations)
+
+    score = {t.id: t.final_measurement.metrics["val_accuracy"] for t in evaluations}
+    first: dict[tuple, s.Trial] = {}
+    for t in evaluations:
+        first.setdefault(arch_of(t), t)
+    ranking = sorted(first.values(), key=lambda t: (-score[t.id], t.id))
+    chosen = [t.params["evaluate_trial"].int_value for t in alone]
+    assert chosen[:TOP_K] == [t.id for t in ranking[:TOP_K]]  # the supernet's best, in order
+    assert chosen[TOP_K:] == [ranking[TOP_K].id, ranking[-1].id][:RANK_CHECK]  # the ends of the rest
+    assert all(arch_of(t) == arch_of(next(e for e in evaluations if e.id == chosen[k]))
+               for k, t in enumerate(alone))
+
+    # The study's best is a network trained alone, never a supernet score.
+    best = stub.GetBestTrials(c.GetBestTrialsRequest(study_id=sid)).trials  # type: ignore[attr-defined]
+    assert [mode(t) for t in best] == ["standalone"]
+
+    o = study.one_shot
+    assert (o.phase, o.supernet_trial, o.evaluated, o.evaluations) == ("done", supernet.id, EVALUATIONS, EVALUATIONS)
+    assert (o.standalone, o.standalone_planned, o.distinct) == (len(alone), TOP_K + RANK_CHECK, len(ranking))
+    pairs = {p.evaluate_trial: p for p in o.pairs}
+    assert set(pairs) == set(chosen)
+    for t in alone:
+        p = pairs[t.params["evaluate_trial"].int_value]
+        assert p.standalone_trial == t.id
+        assert p.standalone_value == t.final_measurement.metrics["val_accuracy"]
+        assert p.supernet_score == score[p.evaluate_trial]
+        assert p.reason == ("top_k" if chosen.index(p.evaluate_trial) < TOP_K else "rank_check")
+    tau = kendalltau([p.supernet_score for p in o.pairs], [p.standalone_value for p in o.pairs]).statistic
+    if tau == tau:  # NaN when either side is constant, and then the study shows none
+        assert o.kendall_tau == pytest.approx(tau)
+    return study, trials
+
+
+def test_one_study_trains_a_supernet_scores_architectures_with_it_and_trains_the_best_alone(tmp_path: Path) -> None:
+    ctl = start_controller(tmp_path)
+    ex = start_executor(tmp_path, ctl.address, slots=2)
+    try:
+        stub = controller_stub(ctl.address)
+        wait_for_executors(stub, 1)
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=one_shot_spec())).id
+        list(stub.WatchStudy(c.WatchStudyRequest(study_id=sid), timeout=240))
+        _, trials = check_finished_study(stub, sid)
+        supernet = trials[0]
+        assert supernet.params["edge_cell"].string_value.startswith('{"init_channels": 4')
+        # Each evaluation ran in a folder of its own, seeded from the supernet's checkpoint, which none wrote.
+        assert len({t.checkpoint for t in trials}) == len(trials)
+        shown = subprocess.run([sys.executable, "-m", "nestor", "--controller", ctl.address, "study", "get", sid],
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        text = " ".join(shown.stdout.split())
+        assert f"phase done · supernet of trial {supernet.id} · {EVALUATIONS}/{EVALUATIONS} architectures" in text
+        assert "Kendall tau" in text or "trained alone" in text
+    finally:
+        ex.stop()
+        ctl.stop()
+
+
+def test_a_one_shot_study_goes_on_after_its_controller_is_killed(tmp_path: Path) -> None:
+    """SIGKILL during the evaluations: the restarted controller keeps the supernet and its scores, finishes the
+    evaluations, and trains alone the architectures the stored scores rank first."""
+    ctl = start_controller(tmp_path)
+    ex = start_executor(tmp_path, ctl.address, slots=2)
+    try:
+        stub = controller_stub(ctl.address)
+        wait_for_executors(stub, 1)
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=one_shot_spec("rl"))).id
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
+            if sum(mode(t) == "evaluate" and t.state == s.TRIAL_COMPLETED for t in trials) >= 3:
+                break
+            time.sleep(0.05)
+        ctl.kill()
+        ctl = start_controller(tmp_path, port=int(ctl.address.rsplit(":", 1)[1]))
+        stub = controller_stub(ctl.address)
+        deadline = time.monotonic() + 240
+        while stub.GetStudy(c.GetStudyRequest(study_id=sid)).state == s.STUDY_RUNNING:
+            assert time.monotonic() < deadline, "the study did not finish after the restart"
+            time.sleep(0.2)
+        study, trials = check_finished_study(stub, sid)
+        assert [mode(t) for t in trials].count("train") == 1  # the supernet was not trained again
+    finally:
+        ex.stop()
+        ctl.stop()
+
+
+def test_the_spec_is_checked_where_it_enters() -> None:
+    def refused(spec: s.StudySpec) -> str:
+        with pytest.raises(Exception) as e:
+            OneShotSampler.check(parse_space(spec.space), [object()], dict(spec.algorithm.settings.items()),
+                                 spec.budget.max_trials)
+        return str(e.value)
+
+    small = one_shot_spec()
+    small.budget.max_trials = 5
+    assert "runs 1 supernet trial, 10 evaluation(s)" in refused(small)
+    chain = one_shot_spec()
+    chain.space.architecture.CopyFrom(sp.ArchitectureSpace(chain=sp.ChainSpace(min_layers=1, max_layers=2, operations=["conv_3x3"], filters=[8])))
+    assert "edge-op cell spaces" in refused(chain)
+    wrong = one_shot_spec()
+    wrong.algorithm.settings.update({"sampler": "cmaes"})
+    assert "'cmaes' is not an architecture sampler" in refused(wrong)
+    bad = one_shot_spec()
+    bad.algorithm.settings.update({"sampler_settings": {"population_size": 1}})
+    assert "sampler_settings" in refused(bad)
+
+
+def test_create_study_refuses_a_bad_one_shot_spec_with_invalid_argument(tmp_path: Path) -> None:
+    ctl = start_controller(tmp_path)
+    try:
+        spec = one_shot_spec()
+        spec.budget.max_trials = 3
+        with pytest.raises(grpc.RpcError) as e:
+            controller_stub(ctl.address).CreateStudy(c.CreateStudyRequest(spec=spec))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "algorithm 'oneshot' runs 1 supernet trial" in (e.value.details() or "")
+    finally:
+        ctl.stop()
