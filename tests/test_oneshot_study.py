@@ -143,7 +143,7 @@ def test_a_one_shot_study_goes_on_after_its_controller_is_killed(tmp_path: Path)
         while stub.GetStudy(c.GetStudyRequest(study_id=sid)).state == s.STUDY_RUNNING:
             assert time.monotonic() < deadline, "the study did not finish after the restart"
             time.sleep(0.2)
-        study, trials = check_finished_study(stub, sid)
+        _, trials = check_finished_study(stub, sid)
         assert [mode(t) for t in trials].count("train") == 1  # the supernet was not trained again
     finally:
         ex.stop()
@@ -161,7 +161,8 @@ def test_the_spec_is_checked_where_it_enters() -> None:
     small.budget.max_trials = 5
     assert "runs 1 supernet trial, 10 evaluation(s)" in refused(small)
     chain = one_shot_spec()
-    chain.space.architecture.CopyFrom(sp.ArchitectureSpace(chain=sp.ChainSpace(min_layers=1, max_layers=2, operations=["conv_3x3"], filters=[8])))
+    chain.space.architecture.CopyFrom(sp.ArchitectureSpace(chain=sp.ChainSpace(
+        min_layers=1, max_layers=2, operations=["conv_3x3"], filters=[8])))
     assert "edge-op cell spaces" in refused(chain)
     wrong = one_shot_spec()
     wrong.algorithm.settings.update({"sampler": "cmaes"})

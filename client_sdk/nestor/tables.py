@@ -18,8 +18,8 @@ from nestor.records import (
     in_space_order,
     objective_value,
     objectives_of,
-    trial_duration,
     one_shot_text,
+    trial_duration,
     warm_start_text,
 )
 from nestor.spec import dump_spec

@@ -11,8 +11,15 @@ import orjson
 from google.protobuf import json_format
 from nestor import lineage as lineage_sdk
 from nestor.importance import importance
-from nestor.records import (iso, measurement_to_dict, objectives_of, one_shot_text, seconds, trial_to_dict,
-                            warm_start_text)
+from nestor.records import (
+    iso,
+    measurement_to_dict,
+    objectives_of,
+    one_shot_text,
+    seconds,
+    trial_to_dict,
+    warm_start_text,
+)
 from nestor.spec import spec_to_dict
 from nestor.study import STUDY_STATE_NAMES
 from nestor.v1 import space_pb2, study_pb2
