@@ -1,107 +1,232 @@
-"""One-shot NAS on the digits images: how well a weight-sharing supernet ranks edge-op cells, and what it costs.
+"""One-shot NAS against standalone search on the digits images: how well the supernet ranks, and what it saves.
 
-The supernet of an edge-op cell space (NAS-Bench-201's operations; `--channels` channels, 3 cells) is trained
-for `--supernet-epochs` epochs by the `oneshot_supernet` trainable (one uniformly drawn path per batch). Then
-`--archs` architectures drawn uniformly from the space are each scored two ways: with the supernet's shared
-weights after batch-norm recalibration (the trainable's evaluate mode), and trained on their own for
-`--epochs` epochs by `digits_nas` (the ground truth). Printed: the Kendall tau and Spearman rho between the
-two rankings, the accuracy of the architecture the supernet ranks first against the best and the median of the
-standalone ones, and the seconds each way (training the supernet once; scoring one architecture; training
-one architecture alone). Trainables run in this process through nestor.trainable.LocalContext, one thread.
+Real processes: one controller and one executor with `--slots` slots. The space is an edge-op cell (NAS-Bench-
+201's 4 nodes, 6 edges, 5 operations: 15,625 cells; `--channels` channels, 3 cells).
 
-    .venv/bin/python bench/oneshot.py [--archs 30] [--supernet-epochs 20] [--epochs 10] [--channels 8]
-                                      [--seed 0] [--json]
+1. One study with algorithm `oneshot`: the supernet is trained for `--supernet-epochs` epochs (one uniformly
+   drawn path per batch), `--evaluations` architectures proposed by `--inner` (regularized evolution) are scored
+   with its weights, and the `--top-k` best are trained alone for `--epochs` epochs, with `--rank-check` more
+   spread over the rest of the ranking, so that `top_k + rank_check` architectures are trained both ways. The
+   study reports the Kendall tau of the two rankings; Spearman's rho is computed here from the same pairs.
+2. Standalone regularized evolution and random search over the same space (`digits_nas`, `--epochs` epochs per
+   trial, one trial at a time each, both studies side by side), `--standalone-trials` trials each.
+
+Compute is the sum of the trials' run times (start to end on the executor), so slots do not flatter anyone. The
+one-shot result is the best of its top-k trained alone, its compute the supernet, every evaluation and the
+top-k (the rank-check trainings only measure the ranking). Printed: tau, rho; each method's best accuracy and
+compute; the best each standalone method had within the one-shot's compute (equal compute); the compute each
+needed to reach the one-shot's result and random search's best (equal accuracy), and the ratios.
+
+    .venv/bin/python bench/oneshot.py [--evaluations 1000] [--top-k 5] [--rank-check 25] [--supernet-epochs 20]
+        [--epochs 10] [--channels 8] [--standalone-trials 60] [--slots 2] [--seed 0] [--config JSON] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchlib"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from nestor import architecture as arch  # noqa: E402
-from nestor.trainable import LocalContext  # noqa: E402
-from nestor_executor.trainables import digits_nas, oneshot  # noqa: E402
+import grpc  # noqa: E402
+from cluster import controller_stub, start_controller, start_executor, wait_for_executors  # noqa: E402
+from nestor.spec import load_spec  # noqa: E402
+from nestor.v1 import controller_pb2 as c  # noqa: E402
+from nestor.v1 import study_pb2 as s  # noqa: E402
 from saved import json_line  # noqa: E402
-from scipy.stats import kendalltau, spearmanr  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+METRIC = "val_accuracy"
+TRAINING = {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9}
 
 
-def params_of(cell: arch.EdgeCells) -> dict[str, object]:
-    out: dict[str, object] = {"arch.num_cells": cell.num_cells, "arch.init_channels": cell.init_channels}
-    for j, ops in enumerate(cell.edges, start=1):
-        out.update({f"arch.node{j}.edge{i}": op for i, op in enumerate(ops)})
+def seconds(t: s.Trial) -> float:
+    return max(0.0, t.end_time.ToNanoseconds() - t.start_time.ToNanoseconds()) / 1e9
+
+
+def oneshot_spec(a: argparse.Namespace) -> s.StudySpec:
+    population = max(2, min(50, a.evaluations // 5))
+    inner_settings = ({"population_size": population, "sample_size": max(2, population // 5)}
+                      if a.inner == "regularized_evolution" else {})
+    return load_spec({
+        "name": "oneshot", "trainable": "oneshot_supernet", "seed": a.seed,
+        "objective": {"metric": METRIC, "goal": "maximize"},
+        "architecture": {"edge_cell": {"init_channels": a.channels}},
+        "algorithm": {"name": "oneshot", "settings": {
+            "evaluations": a.evaluations, "top_k": a.top_k, "rank_check": a.rank_check, "sampler": a.inner,
+            "sampler_settings": inner_settings}},
+        "budget": {"max_trials": 1 + a.evaluations + a.top_k + a.rank_check, "max_parallel": a.slots},
+        "trainable_config": {**TRAINING, "supernet_epochs": a.supernet_epochs, "epochs": a.epochs,
+                             **json.loads(a.config)},
+    })
+
+
+def standalone_spec(method: str, a: argparse.Namespace) -> s.StudySpec:
+    population = max(2, a.standalone_trials // 6)
+    algorithm = ({"name": "random"} if method == "random" else {
+        "name": "regularized_evolution",
+        "settings": {"population_size": population, "sample_size": max(2, population // 3)}})
+    return load_spec({
+        "name": f"standalone-{method}", "trainable": "digits_nas", "seed": a.seed,
+        "objective": {"metric": METRIC, "goal": "maximize"},
+        "architecture": {"edge_cell": {"init_channels": a.channels}},
+        "algorithm": algorithm,
+        "budget": {"max_trials": a.standalone_trials, "max_parallel": 1, "max_failed": a.standalone_trials},
+        "trainable_config": {**TRAINING, "epochs": a.epochs},
+    })
+
+
+def wait(stub: Any, ids: list[str], what: str) -> float:
+    t0 = time.perf_counter()
+    while True:
+        studies = [stub.GetStudy(c.GetStudyRequest(study_id=sid)) for sid in ids]
+        if sys.stderr.isatty():
+            done = sum(x.counts.completed + x.counts.stopped + x.counts.failed for x in studies)
+            print(f"\r{what}: {done} trials, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+        if all(x.state != s.STUDY_RUNNING for x in studies):
+            break
+        time.sleep(1.0)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    for x in studies:
+        if x.state != s.STUDY_COMPLETED:
+            raise RuntimeError(f"study {x.spec.name} ended {s.StudyState.Name(x.state)}: {x.reason}")
+    return time.perf_counter() - t0
+
+
+def trials_of(stub: Any, sid: str) -> list[s.Trial]:
+    return sorted(stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials, key=lambda t: t.id)
+
+
+def curve(trials: list[s.Trial]) -> list[tuple[float, float]]:
+    """(compute spent, best so far) after each trial, in the order they were made (one at a time)."""
+    out, spent, best = [], 0.0, 0.0
+    for t in trials:
+        spent += seconds(t)
+        if t.state == s.TRIAL_COMPLETED:
+            best = max(best, t.final_measurement.metrics[METRIC])
+        out.append((spent, best))
     return out
 
 
+def best_within(points: list[tuple[float, float]], compute: float) -> float:
+    return max((b for spent, b in points if spent <= compute), default=0.0)
+
+
+def compute_to_reach(points: list[tuple[float, float]], target: float) -> float | None:
+    return next((spent for spent, b in points if b >= target), None)
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--archs", type=int, default=30)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--evaluations", type=int, default=1000)
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--rank-check", type=int, default=25)
     p.add_argument("--supernet-epochs", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, help="epochs of every architecture trained alone")
     p.add_argument("--channels", type=int, default=8)
+    p.add_argument("--inner", default="regularized_evolution", help="the one-shot study's architecture sampler")
+    p.add_argument("--standalone-trials", type=int, default=60)
+    p.add_argument("--slots", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", default="{}", help="more trainable_config for the one-shot study, as JSON")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     a = p.parse_args()
-    torch.set_num_threads(1)
-    space = {"edge_cell": {"init_channels": a.channels}}
-    train_config = {**space, "epochs": a.supernet_epochs, "lr": 0.05, "optimizer": "sgd", "momentum": 0.9}
-    with tempfile.TemporaryDirectory() as work:
-        folder = str(Path(work) / "supernet")
-        t0 = time.perf_counter()
-        trained = oneshot.train({}, LocalContext(config=train_config, checkpoint_dir=folder, seed=a.seed + 1))
-        supernet_s = time.perf_counter() - t0
-        net = oneshot.supernet_for(space["edge_cell"])
-        rng = np.random.default_rng(a.seed)
-        cells = []
-        while len(cells) < a.archs:  # distinct architectures
-            cell = net.sample(rng)
-            if cell not in cells:
-                cells.append(cell)
-        shared, alone, score_s, train_s = [], [], [], []
-        for k, cell in enumerate(cells):
-            params = params_of(cell)
-            t0 = time.perf_counter()
-            shared.append(oneshot.train(params, LocalContext(config={**space, "mode": "evaluate",
-                                                                     "supernet": folder}))["val_accuracy"])
-            score_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            ctx = LocalContext(config={"epochs": a.epochs, "lr": 0.05, "optimizer": "sgd"},
-                               checkpoint_dir=str(Path(work) / f"alone-{k}"), seed=a.seed + 2)
-            alone.append(digits_nas.train(params, ctx)["val_accuracy"])
-            train_s.append(time.perf_counter() - t0)
-            print(f"  {k + 1:>3}/{len(cells)} supernet {shared[-1]:.4f}  alone {alone[-1]:.4f}  "
-                  f"{arch.describe(cell).split(': ', 1)[1]}", file=sys.stderr, flush=True)
-    tau = float(kendalltau(shared, alone).statistic)
-    rho = float(spearmanr(shared, alone).statistic)
-    first = alone[int(np.argmax(shared))]
-    figures = {
-        "archs": len(cells), "supernet_epochs": a.supernet_epochs, "standalone_epochs": a.epochs,
-        "channels": a.channels, "seed": a.seed, "kendall_tau": round(tau, 4), "spearman_rho": round(rho, 4),
-        "supernet_val_accuracy": round(trained["val_accuracy"], 4),
-        "standalone_of_supernet_first": round(first, 4), "standalone_best": round(max(alone), 4),
-        "standalone_median": round(statistics.median(alone), 4),
-        "supernet_training_s": round(supernet_s, 2), "score_one_arch_s": round(statistics.median(score_s), 3),
-        "train_one_arch_s": round(statistics.median(train_s), 2),
-    }
-    print(f"one-shot NAS, edge-op cells ({len(cells)} architectures drawn uniformly), digits images")
-    print(f"ranking agreement, supernet score vs trained alone: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
-    print(f"supernet's first choice trained alone: {first:.4f} (best {max(alone):.4f}, median "
-          f"{statistics.median(alone):.4f} of the {len(cells)})")
-    print(f"seconds: supernet training {supernet_s:.1f} once; scoring one architecture "
-          f"{figures['score_one_arch_s']:.3f}; training one alone ({a.epochs} epochs) "
-          f"{figures['train_one_arch_s']:.2f}")
-    print(f"  {'target':<48} {'met' if tau >= 0.5 else 'UNMET'}: Kendall tau >= 0.5")
+    work = Path(tempfile.mkdtemp(prefix="nestor-bench-oneshot-"))
+    ctl = start_controller(work, "--log-level", "WARNING")
+    ex = start_executor(work, ctl.address, "--log-level", "WARNING", slots=a.slots)
+    try:
+        stub = controller_stub(ctl.address)
+        wait_for_executors(stub, 1, timeout=300)
+        one = stub.CreateStudy(c.CreateStudyRequest(spec=oneshot_spec(a))).id
+        oneshot_wall = wait(stub, [one], "one-shot")
+        study = stub.GetStudy(c.GetStudyRequest(study_id=one))
+        trials = trials_of(stub, one)
+        alone_ids = [sid for sid in (stub.CreateStudy(c.CreateStudyRequest(spec=standalone_spec(m, a))).id
+                                     for m in ("evolution", "random"))]
+        standalone_wall = wait(stub, alone_ids, "standalone")
+        evolution, random_search = (curve(trials_of(stub, sid)) for sid in alone_ids)
+    finally:
+        ex.stop()
+        ctl.stop()
+
+    o = study.one_shot
+    mode = {t.id: t.params["oneshot_mode"].string_value for t in trials}
+    by_id = {t.id: t for t in trials}
+    spent = {m: sum(seconds(t) for t in trials if mode[t.id] == m) for m in ("train", "evaluate")}
+    top = [p for p in o.pairs if p.reason == "top_k"]
+    top_compute = sum(seconds(by_id[p.standalone_trial]) for p in top)
+    oneshot_best = max(p.standalone_value for p in top)
+    oneshot_compute = spent["train"] + spent["evaluate"] + top_compute
+    rho = float(spearmanr([p.supernet_score for p in o.pairs], [p.standalone_value for p in o.pairs]).statistic)
+    tau = o.kendall_tau if o.HasField("kendall_tau") else float("nan")
+    random_best = random_search[-1][1]
+    # One-shot reaches a target when one of its top-k does; its compute then counts the top-k up to that one.
+    oneshot_to_random = None
+    running = spent["train"] + spent["evaluate"]
+    for pair in sorted(top, key=lambda q: q.standalone_trial):
+        running += seconds(by_id[pair.standalone_trial])
+        if pair.standalone_value >= random_best:
+            oneshot_to_random = running
+            break
+    rows = {"one-shot": (oneshot_best, oneshot_compute, oneshot_compute, oneshot_to_random)}
+    for name, points in (("evolution", evolution), ("random", random_search)):
+        rows[name] = (points[-1][1], points[-1][0], compute_to_reach(points, oneshot_best),
+                      compute_to_reach(points, random_best))
+    evo_to_oneshot = rows["evolution"][2]
+    saving = evo_to_oneshot / oneshot_compute if evo_to_oneshot is not None else None
+
+    print(f"one-shot NAS vs standalone search, edge-op cells (NB201 operations, {a.channels} channels), digits images;"
+          f" seed {a.seed}, {a.slots} slots")
+    print(f"one-shot study: supernet {a.supernet_epochs} epochs ({spent['train']:.0f} s), {o.evaluated} architectures "
+          f"scored by {o.sampler} ({o.distinct} distinct, {spent['evaluate']:.0f} s, "
+          f"{spent['evaluate'] / max(1, o.evaluated):.3f} s each), {len(o.pairs)} trained alone "
+          f"({a.top_k} top + {a.rank_check} rank check), wall {oneshot_wall:.0f} s")
+    print(f"ranking agreement over {len(o.pairs)} architectures trained both ways: Kendall tau {tau:.3f}, "
+          f"Spearman rho {rho:.3f}")
+    print(f"standalone: {a.standalone_trials} trials each of {a.epochs} epochs, wall {standalone_wall:.0f} s")
+    print(f"{'method':<11}{'best acc':>9}{'compute s':>11}{'s to one-shot best':>20}{'s to random best':>18}")
+
+    def fmt(x: float | None) -> str:
+        return f"{x:.0f}" if x is not None else "not reached"
+
+    for name, (best, compute, to_one, to_random) in rows.items():
+        print(f"{name:<11}{best:>9.4f}{compute:>11.0f}{fmt(to_one):>20}{fmt(to_random):>18}")
+    for name, points in (("evolution", evolution), ("random", random_search)):
+        print(f"  at the one-shot's compute ({oneshot_compute:.0f} s) {name} had reached "
+              f"{best_within(points, oneshot_compute):.4f}")
+    ratio = f"{saving:.1f}x" if saving is not None else (
+        f"> {rows['evolution'][1] / oneshot_compute:.1f}x (evolution never reached it)")
+    print(f"  compute regularized evolution needs for the one-shot's accuracy / one-shot's compute: {ratio}")
+    print(f"  {'target':<58} {'met' if tau >= 0.5 else 'UNMET'}: Kendall tau >= 0.5")
+    # Never reached: its whole compute is a lower bound of what it would need.
+    met = (saving if saving is not None else rows["evolution"][1] / oneshot_compute) >= 5
+    print(f"  {'target':<58} {'met' if met else 'UNMET'}: >= 5x less compute than standalone evolution")
     if a.json:
-        print(json_line(figures))
+        print(json_line({
+            "seed": a.seed, "channels": a.channels, "evaluations": o.evaluated, "distinct": o.distinct,
+            "supernet_epochs": a.supernet_epochs, "standalone_epochs": a.epochs, "pairs": len(o.pairs),
+            "kendall_tau": round(tau, 4), "spearman_rho": round(rho, 4),
+            "supernet_s": round(spent["train"], 1), "evaluate_s": round(spent["evaluate"], 1),
+            "score_one_s": round(spent["evaluate"] / max(1, o.evaluated), 3),
+            "oneshot_wall_s": round(oneshot_wall, 1), "standalone_wall_s": round(standalone_wall, 1),
+            "methods": {name: {"best": round(best, 4), "compute_s": round(compute, 1),
+                               "to_oneshot_best_s": None if to_one is None else round(to_one, 1),
+                               "to_random_best_s": None if to_random is None else round(to_random, 1)}
+                        for name, (best, compute, to_one, to_random) in rows.items()},
+            "evolution_compute_ratio": None if saving is None else round(saving, 2),
+        }))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except grpc.RpcError as e:
+        sys.exit(f"oneshot bench: {e.code().name}: {e.details()}")
