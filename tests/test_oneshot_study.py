@@ -183,3 +183,11 @@ def test_create_study_refuses_a_bad_one_shot_spec_with_invalid_argument(tmp_path
         assert "algorithm 'oneshot' runs 1 supernet trial" in (e.value.details() or "")
     finally:
         ctl.stop()
+
+
+def test_the_example_study_file_is_a_valid_one_shot_study() -> None:
+    from nestor.spec import load_spec
+    from nestor_controller.validate import parse_spec
+
+    parsed = parse_spec(load_spec(Path(__file__).resolve().parents[1] / "examples" / "digits_oneshot.yaml"))
+    assert parsed.algorithm == "oneshot" and "arch.node3.edge2" in parsed.space.by_name
