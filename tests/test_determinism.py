@@ -58,6 +58,9 @@ VARIANTS = {"darts-perturbation": ("darts", {"searches": 2, "evaluations": 4, "s
 VARIANTS.update({"gp-transfer": ("gp", {"n_initial": 3}), "tpe-extended": ("tpe", {"n_initial": 3})})
 # auto switching from one algorithm to another within the 10 trials.
 VARIANTS["auto-switch"] = ("auto", {"switch_at": 5})
+# One-shot rounds: the rl policy proposes the second supernet's paths (2 supernets, 3 + 3 evaluations, 1 + 1 alone).
+VARIANTS["oneshot-rounds"] = ("oneshot", {"rounds": 2, "evaluations": 6, "top_k": 1, "rank_check": 1,
+                                          "sampler": "rl", "policy_paths": 5})
 #: Variants with a second objective ("size") and a constraint on it.
 MULTIOBJECTIVE = {"gp-multiobjective", "tpe-multiobjective", "nsga2-multiobjective"}
 #: Warm-started variants: a prior study of a dozen added results, and the mode.

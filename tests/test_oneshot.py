@@ -142,3 +142,28 @@ def test_a_study_ranks_architectures_with_the_supernet_of_another(tmp_path) -> N
     finally:
         ex.stop()
         ctl.stop()
+
+
+def test_the_supernet_trains_on_the_paths_it_is_given_and_refuses_others(tmp_path) -> None:
+    config = {"edge_cell": {"init_channels": 4, "num_nodes": 3}, "supernet_epochs": 1}
+    convs = '[["conv_3x3", "conv_3x3", "conv_3x3"]]'
+    ctx = LocalContext(config=config, checkpoint_dir=str(tmp_path / "s"), seed=1)
+    oneshot.train({"paths": convs}, ctx)
+    import io
+
+    from nestor.checkpoints import CheckpointDir
+
+    saved = CheckpointDir(str(tmp_path / "s"), attempt=0).load()
+    assert saved is not None
+    trained = torch.load(io.BytesIO(saved.state), weights_only=True)["model"]
+    torch.manual_seed(1)
+    fresh = oneshot.supernet_for(config["edge_cell"]).state_dict()
+    # Only the given path's operations moved: the 1x1 convolutions kept their initial weights, the 3x3 did not.
+    ones = [k for k in fresh if ".conv_1x1." in k and k.endswith("weight")]
+    threes = [k for k in fresh if ".conv_3x3." in k and k.endswith("weight")]
+    assert ones and threes
+    assert all(torch.equal(trained[k], fresh[k]) for k in ones)
+    assert not any(torch.equal(trained[k], fresh[k]) for k in threes)
+    with pytest.raises(ValueError, match="is not a path of the supernet"):
+        oneshot.train({"paths": '[["conv_3x3", "max_pool_7x7", "none"]]'},
+                      LocalContext(config=config, checkpoint_dir=str(tmp_path / "t"), seed=1))

@@ -4,6 +4,7 @@ the Kendall tau of the two rankings shown by the study."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -23,7 +24,8 @@ from scipy.stats import kendalltau
 EVALUATIONS, TOP_K, RANK_CHECK = 10, 2, 2
 
 
-def one_shot_spec(sampler: str = "regularized_evolution", evaluations: int = EVALUATIONS) -> s.StudySpec:
+def one_shot_spec(sampler: str = "regularized_evolution", evaluations: int = EVALUATIONS, rounds: int = 1
+                  ) -> s.StudySpec:
     spec = s.StudySpec(
         name="oneshot", trainable="oneshot_supernet", seed=3,
         objectives=[s.Objective(metric="val_accuracy", goal=s.GOAL_MAXIMIZE)],
@@ -32,11 +34,12 @@ def one_shot_spec(sampler: str = "regularized_evolution", evaluations: int = EVA
                                     default_value=sp.Value(double_value=0.05))],
             architecture=sp.ArchitectureSpace(edge_cell=sp.EdgeCellSpace(init_channels=4, num_nodes=3))),
         algorithm=s.AlgorithmSpec(name="oneshot"),
-        budget=s.Budget(max_trials=1 + evaluations + TOP_K + RANK_CHECK, max_parallel=2))
+        budget=s.Budget(max_trials=rounds + evaluations + TOP_K + RANK_CHECK, max_parallel=2))
     spec.algorithm.settings.update({"evaluations": evaluations, "top_k": TOP_K, "rank_check": RANK_CHECK,
                                     "sampler": sampler, "sampler_settings": {"population_size": 4, "sample_size": 2}
-                                    if sampler == "regularized_evolution" else {}})
-    spec.trainable_config.update({"supernet_epochs": 2, "epochs": 1, "optimizer": "sgd"})
+                                    if sampler == "regularized_evolution" else {},
+                                    "rounds": rounds, "supernet_epochs": 2, "policy_paths": 6})
+    spec.trainable_config.update({"epochs": 1, "optimizer": "sgd"})
     return spec
 
 
@@ -48,22 +51,33 @@ def arch_of(t: s.Trial) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in params_from_proto(t.params).items() if k.startswith("arch.")))
 
 
-def check_finished_study(stub: object, sid: str) -> tuple[s.Study, list[s.Trial]]:
+def check_finished_study(stub: object, sid: str, rounds: int = 1) -> tuple[s.Study, list[s.Trial]]:
     study = stub.GetStudy(c.GetStudyRequest(study_id=sid))  # type: ignore[attr-defined]
     trials = sorted(stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials, key=lambda t: t.id)  # type: ignore[attr-defined]
     assert study.state == s.STUDY_COMPLETED, study.reason
     supernets = [t for t in trials if mode(t) == "train"]
     evaluations = [t for t in trials if mode(t) == "evaluate"]
     alone = [t for t in trials if mode(t) == "standalone"]
-    assert [t.state for t in supernets] == [s.TRIAL_COMPLETED]
-    (supernet,) = supernets
+    assert [t.state for t in supernets] == [s.TRIAL_COMPLETED] * rounds
+    supernet = supernets[-1]
     assert len(evaluations) == EVALUATIONS and all(t.state == s.TRIAL_COMPLETED for t in evaluations)
-    assert all(t.params["supernet_trial"].int_value == supernet.id for t in evaluations + alone)
+    for r, t in enumerate(supernets[1:], start=1):  # a later round continues the previous one's weights
+        assert t.params["supernet_trial"].int_value == supernets[r - 1].id
+        assert t.params["until_epoch"].int_value == 2 * (r + 1) // rounds
+        assert len(json.loads(t.params["paths"].string_value)) == 6
+        assert t.decision.startswith(f"oneshot: round {r + 1} of {rounds}")
+    for r, t in enumerate(supernets):  # each round scores its share of the architectures, then the next begins
+        mine = [e for e in evaluations if e.params["supernet_trial"].int_value == t.id]
+        assert len(mine) == EVALUATIONS // rounds and min(e.id for e in mine) > t.id
+        if r + 1 < rounds:
+            assert max(e.id for e in mine) < supernets[r + 1].id
+    assert all(t.params["supernet_trial"].int_value == supernet.id for t in alone)
     # Every trial inherits the supernet's ordinary parameters (the space's default learning rate).
     assert all(t.params["lr"].double_value == 0.05 for t in trials)
     assert all(t.decision.startswith("oneshot: proposed by") for t in evaluations)
     # Phase 3 began only after the last score: the ranking it trains from is the whole one.
     assert min(t.id for t in alone) > max(t.id for t in evaluations)
+    evaluations = [e for e in evaluations if e.params["supernet_trial"].int_value == supernet.id]
 
     score = {t.id: t.final_measurement.metrics["val_accuracy"] for t in evaluations}
     first: dict[tuple, s.Trial] = {}
@@ -82,6 +96,7 @@ def check_finished_study(stub: object, sid: str) -> tuple[s.Study, list[s.Trial]
 
     o = study.one_shot
     assert (o.phase, o.supernet_trial, o.evaluated, o.evaluations) == ("done", supernet.id, EVALUATIONS, EVALUATIONS)
+    assert (o.rounds, o.round) == (rounds, rounds)
     assert (o.standalone, o.standalone_planned, o.distinct) == (len(alone), TOP_K + RANK_CHECK, len(ranking))
     pairs = {p.evaluate_trial: p for p in o.pairs}
     assert set(pairs) == set(chosen)
@@ -121,19 +136,20 @@ def test_one_study_trains_a_supernet_scores_architectures_with_it_and_trains_the
         ctl.stop()
 
 
-def test_a_one_shot_study_goes_on_after_its_controller_is_killed(tmp_path: Path) -> None:
-    """SIGKILL during the evaluations: the restarted controller keeps the supernet and its scores, finishes the
-    evaluations, and trains alone the architectures the stored scores rank first."""
+def test_rounds_alternate_supernet_and_evaluations_and_survive_a_killed_controller(tmp_path: Path) -> None:
+    """ENAS-style rounds with the rl policy, and SIGKILL during the first round's evaluations: the restarted
+    controller keeps the supernet and its scores, continues the supernet on paths its policy proposes, and trains
+    alone the architectures the last round's stored scores rank first."""
     ctl = start_controller(tmp_path)
     ex = start_executor(tmp_path, ctl.address, slots=2)
     try:
         stub = controller_stub(ctl.address)
         wait_for_executors(stub, 1)
-        sid = stub.CreateStudy(c.CreateStudyRequest(spec=one_shot_spec("rl"))).id
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=one_shot_spec("rl", rounds=2))).id
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
-            if sum(mode(t) == "evaluate" and t.state == s.TRIAL_COMPLETED for t in trials) >= 3:
+            if sum(mode(t) == "evaluate" and t.state == s.TRIAL_COMPLETED for t in trials) >= 2:
                 break
             time.sleep(0.05)
         ctl.kill()
@@ -143,8 +159,11 @@ def test_a_one_shot_study_goes_on_after_its_controller_is_killed(tmp_path: Path)
         while stub.GetStudy(c.GetStudyRequest(study_id=sid)).state == s.STUDY_RUNNING:
             assert time.monotonic() < deadline, "the study did not finish after the restart"
             time.sleep(0.2)
-        _, trials = check_finished_study(stub, sid)
-        assert [mode(t) for t in trials].count("train") == 1  # the supernet was not trained again
+        _, trials = check_finished_study(stub, sid, rounds=2)
+        first, second = (t for t in trials if mode(t) == "train")
+        # The second round trained on from the first's weights: its first epoch is the first's last plus one.
+        steps = [m.step for m in stub.GetTrial(c.GetTrialRequest(study_id=sid, trial_id=second.id)).measurements]
+        assert steps == [2] and first.checkpoint != second.checkpoint
     finally:
         ex.stop()
         ctl.stop()
@@ -159,7 +178,7 @@ def test_the_spec_is_checked_where_it_enters() -> None:
 
     small = one_shot_spec()
     small.budget.max_trials = 5
-    assert "runs 1 supernet trial, 10 evaluation(s)" in refused(small)
+    assert "runs 1 supernet trial(s), 10 evaluation(s)" in refused(small)
     chain = one_shot_spec()
     chain.space.architecture.CopyFrom(sp.ArchitectureSpace(chain=sp.ChainSpace(
         min_layers=1, max_layers=2, operations=["conv_3x3"], filters=[8])))
@@ -180,7 +199,7 @@ def test_create_study_refuses_a_bad_one_shot_spec_with_invalid_argument(tmp_path
         with pytest.raises(grpc.RpcError) as e:
             controller_stub(ctl.address).CreateStudy(c.CreateStudyRequest(spec=spec))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "algorithm 'oneshot' runs 1 supernet trial" in (e.value.details() or "")
+        assert "algorithm 'oneshot' runs 1 supernet trial(s)" in (e.value.details() or "")
     finally:
         ctl.stop()
 

@@ -244,7 +244,7 @@ class OneShotPair(_message.Message):
     def __init__(self, evaluate_trial: _Optional[int] = ..., standalone_trial: _Optional[int] = ..., supernet_score: _Optional[float] = ..., standalone_value: _Optional[float] = ..., supernet_rank: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class OneShotSummary(_message.Message):
-    __slots__ = ("phase", "supernet_trial", "evaluated", "evaluations", "distinct", "standalone", "standalone_planned", "kendall_tau", "pairs", "sampler")
+    __slots__ = ("phase", "supernet_trial", "evaluated", "evaluations", "distinct", "standalone", "standalone_planned", "kendall_tau", "pairs", "sampler", "rounds", "round")
     PHASE_FIELD_NUMBER: _ClassVar[int]
     SUPERNET_TRIAL_FIELD_NUMBER: _ClassVar[int]
     EVALUATED_FIELD_NUMBER: _ClassVar[int]
@@ -255,6 +255,8 @@ class OneShotSummary(_message.Message):
     KENDALL_TAU_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
     phase: str
     supernet_trial: int
     evaluated: int
@@ -265,7 +267,9 @@ class OneShotSummary(_message.Message):
     kendall_tau: float
     pairs: _containers.RepeatedCompositeFieldContainer[OneShotPair]
     sampler: str
-    def __init__(self, phase: _Optional[str] = ..., supernet_trial: _Optional[int] = ..., evaluated: _Optional[int] = ..., evaluations: _Optional[int] = ..., distinct: _Optional[int] = ..., standalone: _Optional[int] = ..., standalone_planned: _Optional[int] = ..., kendall_tau: _Optional[float] = ..., pairs: _Optional[_Iterable[_Union[OneShotPair, _Mapping]]] = ..., sampler: _Optional[str] = ...) -> None: ...
+    rounds: int
+    round: int
+    def __init__(self, phase: _Optional[str] = ..., supernet_trial: _Optional[int] = ..., evaluated: _Optional[int] = ..., evaluations: _Optional[int] = ..., distinct: _Optional[int] = ..., standalone: _Optional[int] = ..., standalone_planned: _Optional[int] = ..., kendall_tau: _Optional[float] = ..., pairs: _Optional[_Iterable[_Union[OneShotPair, _Mapping]]] = ..., sampler: _Optional[str] = ..., rounds: _Optional[int] = ..., round: _Optional[int] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
     __slots__ = ("pending", "running", "completed", "stopped", "failed", "paused", "added", "queued")

@@ -3,16 +3,22 @@ best trained alone.
 
 The study's trials go through three phases, each trial saying its own by the reserved parameter `oneshot_mode`:
 
-1. `train`: one trial trains the supernet of the study's edge-op cell space (the trainable's train mode; its
+1. `train`: a trial trains the supernet of the study's edge-op cell space (the trainable's train mode; its
    space travels as the `edge_cell` parameter). One that fails is replaced.
-2. `evaluate`: `evaluations` architectures proposed by an inner architecture sampler (`sampler`, any that
-   searches architectures: random, regularized_evolution, rl, tpe, gp) are each scored with the supernet's
-   weights. Each starts from the supernet's checkpoint (Sampler.restores: the executor links it into the
-   trial's own folder), so the supernet is never written again. The inner sampler learns from these scores
-   only, and its state is kept inside this one's.
+2. `evaluate`: architectures proposed by an inner architecture sampler (`sampler`, any that searches
+   architectures: random, regularized_evolution, rl, tpe, gp) are each scored with the supernet's weights.
+   Each starts from the supernet's checkpoint (Sampler.restores: the executor links it into the trial's own
+   folder), so the supernet is never written again. The inner sampler learns from these scores only, and its
+   state is kept inside this one's.
 3. `standalone`: once every evaluation ended, the `top_k` distinct architectures by supernet score, and
    `rank_check` more spread evenly over the rest of the ranking, are trained from scratch. Only these trials
    are candidate results: the study's best is a trained network, not a supernet score.
+
+With `rounds` R > 1, phases 1 and 2 alternate as in ENAS: round r's supernet trial continues the previous
+one's weights (restored from its checkpoint) up to epoch r/R of `supernet_epochs`, training on `policy_paths`
+paths the inner sampler proposes from what it learnt so far (its policy, for `rl`) instead of uniform ones,
+then 1/R of the evaluations score architectures with it. Only the last round's scores rank the architectures:
+earlier ones were made with other weights.
 
 The study reports (Study.one_shot) the Kendall tau between supernet score and standalone result over the
 architectures trained both ways; the rank-check ones keep it from being measured on the top alone.
@@ -43,10 +49,14 @@ MODE = "oneshot_mode"
 TRAIN, EVALUATE, STANDALONE = "train", "evaluate", "standalone"
 #: Parameters the phases add to a trial: its mode, the supernet's space (train), the supernet a score came from
 #: (evaluate, standalone) and the evaluation a standalone trial retrains.
-RESERVED = (MODE, "edge_cell", "supernet_trial", "evaluate_trial")
+#: A supernet trial of a later round also carries the round, the epoch it trains to and the paths it trains on.
+RESERVED = (MODE, "edge_cell", "supernet_trial", "evaluate_trial", "round", "until_epoch", "paths")
 ARCH_PREFIX = "arch."
 #: Evaluations that must have ended before tau is worth printing.
 MIN_PAIRS = 3
+MAX_EPOCHS = 10_000
+#: Paths a later round's supernet trains on, at most (they travel as one parameter).
+MAX_PATHS = 1000
 
 
 def mode_of(params: Mapping[str, ParamValue]) -> str:
@@ -73,12 +83,15 @@ class OneShotSampler(Sampler):
     #: Trials of a one-shot study start from one another's checkpoints, so each has a named folder.
     shares_checkpoints: ClassVar[bool] = True
     defaults: Mapping[str, Any] = {"evaluations": 100, "top_k": 5, "rank_check": 5,
-                                   "sampler": "regularized_evolution", "sampler_settings": {}}
+                                   "sampler": "regularized_evolution", "sampler_settings": {},
+                                   "rounds": 1, "supernet_epochs": 20, "policy_paths": 100}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
         self.evaluations, self.top_k, self.rank_check = int(s["evaluations"]), int(s["top_k"]), int(s["rank_check"])
+        self.rounds, self.supernet_epochs = int(s["rounds"]), int(s["supernet_epochs"])
+        self.policy_paths = int(s["policy_paths"])
         self.ordinary = Space([p for p in self.space.params if not p.name.startswith(ARCH_PREFIX)])
         self.arch_space = Space([p for p in self.space.params if p.name.startswith(ARCH_PREFIX)],
                                 self.space.architecture)
@@ -91,6 +104,7 @@ class OneShotSampler(Sampler):
         # The evaluations as the inner sampler sees them, kept as the history grows (derived, not state).
         self._cursor = Appended()
         self._evaluated: list[Observation] = []
+        self._supernet_of: dict[int, int] = {}
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
@@ -100,6 +114,12 @@ class OneShotSampler(Sampler):
         evaluations = setting(merged, "evaluations", int, minimum=1)
         top_k = setting(merged, "top_k", int, minimum=1)
         rank_check = setting(merged, "rank_check", int, minimum=0)
+        rounds = setting(merged, "rounds", int, minimum=1, maximum=evaluations)
+        epochs = setting(merged, "supernet_epochs", int, minimum=1, maximum=MAX_EPOCHS)
+        setting(merged, "policy_paths", int, minimum=1, maximum=MAX_PATHS)
+        if rounds > epochs:
+            raise SpecError(f"spec.algorithm.settings.rounds: {rounds} rounds need at least as many supernet_epochs, "
+                            f"got {epochs}")
         if len(objectives) != 1:
             raise SpecError("spec.objectives: algorithm 'oneshot' ranks architectures by one objective")
         a = space.architecture
@@ -127,10 +147,10 @@ class OneShotSampler(Sampler):
             cls_.check(arch_space, objectives, dict(merged["sampler_settings"]), evaluations)
         except SpecError as e:
             raise SpecError(f"spec.algorithm.settings.sampler_settings: {e}") from None
-        total = 1 + evaluations + top_k + rank_check
+        total = rounds + evaluations + top_k + rank_check
         if max_trials and max_trials < total:
-            raise SpecError(f"spec.budget.max_trials: algorithm 'oneshot' runs 1 supernet trial, {evaluations} "
-                            f"evaluation(s) and up to {top_k + rank_check} standalone trainings (top_k + "
+            raise SpecError(f"spec.budget.max_trials: algorithm 'oneshot' runs {rounds} supernet trial(s), "
+                            f"{evaluations} evaluation(s) and up to {top_k + rank_check} standalone trainings (top_k + "
                             f"rank_check), {total} trials; got {max_trials}")
 
     @property
@@ -143,8 +163,9 @@ class OneShotSampler(Sampler):
         return mode_of(params) not in (TRAIN, EVALUATE)
 
     def restores(self, params: Mapping[str, ParamValue]) -> int:
-        """An evaluation starts from the checkpoint of the supernet it is scored with."""
-        return int(params["supernet_trial"]) if mode_of(params) == EVALUATE else 0
+        """An evaluation starts from the checkpoint of the supernet it is scored with; a later round's supernet from
+        the previous round's."""
+        return int(params.get("supernet_trial", 0)) if mode_of(params) in (EVALUATE, TRAIN) else 0
 
     # --- phases -----------------------------------------------------------------------------------
 
@@ -152,15 +173,31 @@ class OneShotSampler(Sampler):
         """Every ended evaluation, in the order they ended, its parameters those of the architecture alone."""
         restart, new = self._cursor.new(history)
         if restart:
-            self._evaluated = []
-        self._evaluated += [Observation(o.trial_id, {k: v for k, v in o.params.items() if k.startswith(ARCH_PREFIX)},
-                                        o.values, o.budget, o.violations)
-                            for o in new if mode_of(o.params) == EVALUATE]
+            self._evaluated, self._supernet_of = [], {}
+        for o in new:
+            if mode_of(o.params) == EVALUATE:
+                self._evaluated.append(Observation(o.trial_id, {k: v for k, v in o.params.items()
+                                                                if k.startswith(ARCH_PREFIX)},
+                                                   o.values, o.budget, o.violations))
+                self._supernet_of[o.trial_id] = int(o.params["supernet_trial"])
         return self._evaluated
 
+    def supernets(self, history: Sequence[Observation]) -> list[Observation]:
+        """The supernet trials that completed, one per round so far, in order."""
+        return [o for o in history if mode_of(o.params) == TRAIN and o.values is not None]
+
     def supernet(self, history: Sequence[Observation]) -> Observation | None:
-        """The first supernet trial that completed."""
-        return next((o for o in history if mode_of(o.params) == TRAIN and o.values is not None), None)
+        """The latest supernet: the one the current round's evaluations use."""
+        done = self.supernets(history)
+        return done[-1] if done else None
+
+    def quota(self, round_: int) -> int:
+        """Evaluations of round `round_` (1-based): the evaluations split as evenly as they go."""
+        return self.evaluations * round_ // self.rounds - self.evaluations * (round_ - 1) // self.rounds
+
+    def scored_by(self, evaluated: Sequence[Observation], supernet: Observation | None) -> list[Observation]:
+        """The evaluations (of self.evaluated) made with this supernet."""
+        return [o for o in evaluated if supernet is not None and self._supernet_of[o.trial_id] == supernet.trial_id]
 
     def ranking(self, evaluated: Sequence[Observation]) -> list[Observation]:
         """Distinct architectures, best supernet score first (ties: the earlier evaluation); each by its first
@@ -184,37 +221,59 @@ class OneShotSampler(Sampler):
 
     def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         evaluated = self.evaluated(history)
-        supernet = self.supernet(history)
-        if supernet is None:
-            self.decision_note = "oneshot: trains the supernet every architecture of the space is a path of"
-            if any(mode_of(a) == TRAIN for a in running) or count < 1:
-                return []
-            fixed = {p.name: p.default for p in self.ordinary.params if p.default is not None}
-            drawn = draw_assignment(self.ordinary, self.rng, fixed)
-            return [{**drawn, MODE: TRAIN, "edge_cell": json.dumps(edge_cell_space(self.space), sort_keys=True)}]
-        inherited = {k: v for k, v in supernet.params.items() if k not in RESERVED}
-        in_flight = sum(mode_of(a) == EVALUATE for a in running)
-        launched = len(evaluated) + in_flight
-        if launched < self.evaluations:
-            n = min(count, self.evaluations - launched)
-            proposed = self.inner.suggest(n, evaluated, [{k: v for k, v in a.items() if k.startswith(ARCH_PREFIX)}
-                                                         for a in running if mode_of(a) == EVALUATE])
+        supernets = self.supernets(history)
+        if any(mode_of(a) == TRAIN for a in running) or count < 1:
+            return []
+        latest = supernets[-1] if supernets else None
+        if latest is None:
+            return [self.next_supernet(None, evaluated)]
+        inherited = {k: v for k, v in latest.params.items() if k not in RESERVED}
+        current = [a for a in running if mode_of(a) == EVALUATE]
+        mine = self.scored_by(evaluated, latest)
+        launched = len(mine) + sum(int(a["supernet_trial"]) == latest.trial_id for a in current)
+        wanted = self.quota(len(supernets))
+        if launched < wanted:
+            proposed = self.inner.suggest(min(count, wanted - launched), evaluated,
+                                          [{k: v for k, v in a.items() if k.startswith(ARCH_PREFIX)} for a in current])
             note = f"; {self.inner.decision_note}" if self.inner.decision_note else ""
             self.decision_note = (f"oneshot: proposed by {self.inner.name} and scored with the supernet of trial "
-                                  f"{supernet.trial_id}{note}")
-            return [{**inherited, **a, MODE: EVALUATE, "supernet_trial": supernet.trial_id} for a in proposed]
-        if in_flight:
-            return []  # the ranking waits for every score
-        chosen = self.chosen(evaluated)
+                                  f"{latest.trial_id}{note}")
+            return [{**inherited, **a, MODE: EVALUATE, "supernet_trial": latest.trial_id} for a in proposed]
+        if current:
+            return []  # the next phase waits for every score of this one
+        if len(supernets) < self.rounds:
+            return [self.next_supernet(latest, evaluated)]
+        chosen = self.chosen(mine)
         started = {int(o.params["evaluate_trial"]) for o in history if mode_of(o.params) == STANDALONE}
         started |= {int(a["evaluate_trial"]) for a in running if mode_of(a) == STANDALONE}
         todo = [(o, why) for o, why in chosen if o.trial_id not in started]
         self.done = len(todo) <= count
-        self.decision_note = (f"oneshot: trained alone, the top {self.top_k} of {len(self.ranking(evaluated))} "
+        self.decision_note = (f"oneshot: trained alone, the top {self.top_k} of {len(self.ranking(mine))} "
                               f"architectures by supernet score and {self.rank_check} across the rest of the "
                               "ranking (rank check)")
-        return [{**inherited, **o.params, MODE: STANDALONE, "supernet_trial": supernet.trial_id,
+        return [{**inherited, **o.params, MODE: STANDALONE, "supernet_trial": latest.trial_id,
                  "evaluate_trial": o.trial_id} for o, _ in todo[:count]]
+
+    def next_supernet(self, previous: Observation | None, evaluated: Sequence[Observation]) -> Assignment:
+        """The supernet trial of the next round: the first draws the ordinary parameters and trains on uniform
+        paths; a later one continues the previous weights on paths the inner sampler proposes."""
+        space = {MODE: TRAIN, "edge_cell": json.dumps(edge_cell_space(self.space), sort_keys=True)}
+        if previous is None:
+            fixed = {p.name: p.default for p in self.ordinary.params if p.default is not None}
+            self.decision_note = "oneshot: trains the supernet every architecture of the space is a path of"
+            out = {**draw_assignment(self.ordinary, self.rng, fixed), **space}
+            if self.rounds > 1:
+                out.update({"round": 1, "until_epoch": self.supernet_epochs // self.rounds})
+            return out
+        r = int(previous.params.get("round", 1)) + 1
+        proposed = self.inner.suggest(self.policy_paths, evaluated, [])
+        nodes = edge_cell_space(self.space)["num_nodes"]
+        paths = [[str(a[f"{ARCH_PREFIX}node{j}.edge{i}"]) for j in range(1, nodes) for i in range(j)] for a in proposed]
+        self.decision_note = (f"oneshot: round {r} of {self.rounds}: continues the supernet of trial "
+                              f"{previous.trial_id} on {len(paths)} paths proposed by {self.inner.name}")
+        inherited = {k: v for k, v in previous.params.items() if k not in RESERVED}
+        return {**inherited, **space, "round": r, "until_epoch": self.supernet_epochs * r // self.rounds,
+                "supernet_trial": previous.trial_id, "paths": json.dumps(paths)}
 
     def exhausted(self) -> bool:
         return self.done
@@ -222,21 +281,25 @@ class OneShotSampler(Sampler):
     # --- what the study shows ---------------------------------------------------------------------
 
     def describe(self, study: study_pb2.Study, history: Sequence[Observation]) -> None:
-        supernet = self.supernet(history)
-        evaluated = [o for o in history if mode_of(o.params) == EVALUATE]
+        supernets = self.supernets(history)
+        supernet = supernets[-1] if supernets else None
+        evaluated = self.evaluated(history)
+        final = self.scored_by(evaluated, supernet) if len(supernets) >= self.rounds else []
         standalone = {int(o.params["evaluate_trial"]): o for o in history
                       if mode_of(o.params) == STANDALONE and o.values is not None}
-        ranked = self.ranking(evaluated)
+        ranked = self.ranking(final)
         rank = {o.trial_id: i + 1 for i, o in enumerate(ranked)}
-        reasons = {o.trial_id: why for o, why in self.chosen(evaluated)} if len(evaluated) >= self.evaluations else {}
+        complete = len(supernets) >= self.rounds and len(final) >= self.quota(self.rounds)
+        reasons = {o.trial_id: why for o, why in self.chosen(final)} if complete else {}
         s = study.one_shot
         s.sampler = self.inner.name
         s.supernet_trial = supernet.trial_id if supernet else 0
         s.evaluated, s.evaluations, s.distinct = len(evaluated), self.evaluations, len(ranked)
         s.standalone = sum(mode_of(o.params) == STANDALONE for o in history)
         s.standalone_planned = self.top_k + self.rank_check
-        s.phase = ("train" if supernet is None else "evaluate" if len(evaluated) < self.evaluations
-                   else "done" if self.done and s.standalone >= len(reasons) else "standalone")
+        s.rounds, s.round = self.rounds, len(supernets)
+        s.phase = ("train" if supernet is None else "evaluate" if not complete else
+                   "done" if self.done and s.standalone >= len(reasons) else "standalone")
         by_id = {o.trial_id: o for o in ranked}
         for eid, o in sorted(standalone.items(), key=lambda kv: rank.get(kv[0], 0)):
             e = by_id.get(eid)

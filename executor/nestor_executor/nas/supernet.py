@@ -66,6 +66,19 @@ class EdgeSupernet(nn.Module):
         return EdgeCells(self.num_cells, self.init_channels, tuple(
             tuple(ops[int(rng.integers(len(ops)))] for _ in range(j)) for j in range(1, self.num_nodes)))
 
+    @property
+    def edge_names(self) -> list[tuple[int, int]]:
+        """The edges (to node j, from node i) in decision order: arch.node{j}.edge{i}."""
+        return [(j, i) for j in range(1, self.num_nodes) for i in range(j)]
+
+    def path(self, ops: Sequence[str]) -> EdgeCells:
+        """The path whose edges, in edge_names order, carry `ops`."""
+        edges, k = [], 0
+        for j in range(1, self.num_nodes):
+            edges.append(tuple(ops[k:k + j]))
+            k += j
+        return EdgeCells(self.num_cells, self.init_channels, tuple(edges))
+
     def path_modules(self, arch: EdgeCells) -> list[nn.Module]:
         """The modules `arch` runs through: stem, reductions, the chosen edges' operations, classifier."""
         out: list[nn.Module] = [self.stem, self.head]

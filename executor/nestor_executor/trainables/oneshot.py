@@ -90,7 +90,9 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     net = supernet_for(space).to(ctx.device)
     s = settings(params, ctx.config)
     opt = build_optimizer(s, net)
-    epochs = epochs_of({"epochs": ctx.config.get("supernet_epochs", ctx.config.get("epochs", 10))}, ctx)
+    until = params.get("until_epoch") or ctx.config.get("supernet_epochs", ctx.config.get("epochs", 10))
+    epochs = epochs_of({"epochs": until}, ctx)
+    paths = paths_of(params, net)
     done = 0
     saved = ctx.load_checkpoint()
     if saved is not None:
@@ -112,7 +114,8 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         total = 0.0
         for i in range(0, n, batch):
             idx = order[i:i + batch]
-            loss = F.cross_entropy(net(x_tr[idx], net.sample(rng)), y_tr[idx])
+            path = paths[int(rng.integers(len(paths)))] if paths else net.sample(rng)
+            loss = F.cross_entropy(net(x_tr[idx], path), y_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             # A path of many summed branches can take a step that explodes; one-shot methods clip (DARTS: 5).
@@ -127,6 +130,21 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         if not ctx.save_checkpoint(buffer.getvalue(), epoch) or ctx.report(epoch, metrics):
             break
     return metrics
+
+
+def paths_of(params: Mapping[str, Any], net: EdgeSupernet) -> list[arch.EdgeCells]:
+    """The paths to train on (the `paths` parameter: a JSON list of each path's operations, edge by edge in
+    decision order, from the controller's sampler); empty: draw them uniformly."""
+    given = params.get("paths")
+    if not given:
+        return []
+    out = []
+    for ops in json.loads(str(given)):
+        if len(ops) != len(net.edge_names) or any(op not in net.operations for op in ops):
+            raise ValueError(f"oneshot_supernet: path {ops!r:.200} is not a path of the supernet "
+                             f"({len(net.edge_names)} edges, operations {', '.join(net.operations)})")
+        out.append(net.path(ops))
+    return out
 
 
 def evaluate(params: Mapping[str, Any], ctx: Any, x_cal: torch.Tensor, x_va: torch.Tensor,
