@@ -61,10 +61,9 @@ def oneshot_spec(a: argparse.Namespace) -> s.StudySpec:
         "architecture": {"edge_cell": {"init_channels": a.channels}},
         "algorithm": {"name": "oneshot", "settings": {
             "evaluations": a.evaluations, "top_k": a.top_k, "rank_check": a.rank_check, "sampler": a.inner,
-            "sampler_settings": inner_settings}},
-        "budget": {"max_trials": 1 + a.evaluations + a.top_k + a.rank_check, "max_parallel": a.slots},
-        "trainable_config": {**TRAINING, "supernet_epochs": a.supernet_epochs, "epochs": a.epochs,
-                             **json.loads(a.config)},
+            "sampler_settings": inner_settings, "supernet_epochs": a.supernet_epochs, "rounds": a.rounds}},
+        "budget": {"max_trials": a.rounds + a.evaluations + a.top_k + a.rank_check, "max_parallel": a.slots},
+        "trainable_config": {**TRAINING, "epochs": a.epochs, **json.loads(a.config)},
     })
 
 
@@ -133,6 +132,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10, help="epochs of every architecture trained alone")
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--inner", default="regularized_evolution", help="the one-shot study's architecture sampler")
+    p.add_argument("--rounds", type=int, default=1, help="supernet rounds (ENAS-style alternation when > 1)")
     p.add_argument("--standalone-trials", type=int, default=60)
     p.add_argument("--slots", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

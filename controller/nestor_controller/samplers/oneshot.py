@@ -261,10 +261,8 @@ class OneShotSampler(Sampler):
         if previous is None:
             fixed = {p.name: p.default for p in self.ordinary.params if p.default is not None}
             self.decision_note = "oneshot: trains the supernet every architecture of the space is a path of"
-            out = {**draw_assignment(self.ordinary, self.rng, fixed), **space}
-            if self.rounds > 1:
-                out.update({"round": 1, "until_epoch": self.supernet_epochs // self.rounds})
-            return out
+            return {**draw_assignment(self.ordinary, self.rng, fixed), **space, "round": 1,
+                    "until_epoch": self.supernet_epochs // self.rounds}
         r = int(previous.params.get("round", 1)) + 1
         proposed = self.inner.suggest(self.policy_paths, evaluated, [])
         nodes = edge_cell_space(self.space)["num_nodes"]

@@ -3,9 +3,11 @@
 Three modes: the trial's `oneshot_mode` parameter (set by the controller's `oneshot` algorithm, which runs all
 three in one study), else `trainable_config.mode`:
 
-- `train` (the default): trains the weight-sharing supernet (nestor_executor.nas.supernet) for the budget's
-  epochs (else `supernet_epochs`, else `epochs`), one path drawn uniformly per batch, seeded by the trial's
-  seed; checkpoints every epoch (with its space) and resumes. Each epoch reports `train_loss` and
+- `train` (the default): trains the weight-sharing supernet (nestor_executor.nas.supernet) up to the budget's
+  epoch (else the `until_epoch` parameter, else `supernet_epochs` in the config, else `epochs`), one path per
+  batch drawn uniformly, or from the `paths` parameter (a JSON list of paths, each its operations edge by edge
+  in decision order) when given, seeded by the trial's seed; checkpoints every epoch (with its space) and
+  resumes, from its own checkpoint or, in a later round, the previous round's. Each epoch reports `train_loss` and
   `val_accuracy`, the mean validation accuracy of `eval_paths` (4) fixed random paths, each scored with its
   batch-norm statistics recalibrated.
 - `evaluate`: scores the trial's architecture (its `arch.` parameters, an edge-op cell of the supernet's space)
