@@ -433,3 +433,29 @@ def test_a_pbt_study_shows_who_copied_whom_and_the_best_schedule(setup: Setup, b
     wait_until(lambda: browser.execute_script("return document.body.dataset.complete === '1'"))
     assert browser.find_element("id", "lineage-card").get_attribute("hidden")
     assert browser.find_element("id", "schedule-card").get_attribute("hidden")
+
+
+def test_a_one_shot_study_shows_its_phase_and_how_its_supernet_ranked(setup: Setup, browser: Any) -> None:
+    """Driven by the client (ask/tell): a supernet, six scored architectures, four trained alone."""
+    study = setup.client.create_study({
+        "name": "oneshot", "seed": 3, "objective": {"metric": "val_accuracy", "goal": "maximize"},
+        "architecture": {"edge_cell": {"init_channels": 4, "num_nodes": 3}},
+        "algorithm": {"name": "oneshot", "settings": {"evaluations": 6, "top_k": 2, "rank_check": 2,
+                                                      "sampler": "random", "supernet_epochs": 1}},
+        "budget": {"max_trials": 11}})
+    while True:
+        trials = study.suggest(2)
+        if not trials:
+            break
+        for t in trials:
+            convs = sum(v == "conv_3x3" for k, v in t.params.items() if k.startswith("arch."))
+            bonus = 0.05 if t.params["oneshot_mode"] == "standalone" else 0.0
+            t.complete({"val_accuracy": 0.5 + 0.1 * convs + bonus + 0.001 * t.id})
+    console_errors(browser)
+    open_page(browser, f"{setup.url}/studies/{study.id}")
+    text = browser.find_element("id", "one-shot").text
+    assert "phase done" in text and "6/6 architectures scored with it by random" in text, text
+    assert "4/4 trained alone" in text and "Kendall tau" in text, text
+    wait_until(lambda: sum(t["x"] or 0 for t in plot(browser, "one-shot-pairs")) == 4)
+    assert "Kendall tau" in browser.find_element("id", "one-shot-what").text
+    assert console_errors(browser) == []

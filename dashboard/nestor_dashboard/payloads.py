@@ -51,6 +51,10 @@ def study_summary(s: study_pb2.Study) -> dict[str, Any]:
         "trainable": s.spec.trainable, "fidelity": s.spec.fidelity.name, "added": c.added, "queued": c.queued,
         "warm_start": warm_start_text(s.warm_start) if s.HasField("warm_start") else "",
         "one_shot": one_shot_text(s.one_shot) if s.HasField("one_shot") else "",
+        "one_shot_pairs": [{"evaluate": p.evaluate_trial, "standalone": p.standalone_trial, "score": p.supernet_score,
+                            "value": p.standalone_value, "rank": p.supernet_rank, "reason": p.reason}
+                           for p in s.one_shot.pairs],
+        "one_shot_tau": s.one_shot.kendall_tau if s.one_shot.HasField("kendall_tau") else None,
     }
 
 

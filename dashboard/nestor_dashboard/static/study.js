@@ -175,6 +175,27 @@ function drawPareto() {
       yaxis: {title: {text: `${o2.metric} (${o2.goal})`}}, legend: {orientation: "h"}}, CONFIG);
 }
 
+function drawOneShot() {
+  // A one-shot study: how the supernet's score of each architecture trained alone compares with its accuracy.
+  const pairs = data.study.one_shot_pairs || [];
+  if (!pairs.length) return;
+  document.getElementById("one-shot-card").hidden = false;
+  const tau = data.study.one_shot_tau;
+  document.getElementById("one-shot-what").textContent =
+    tau === null ? "" : `Kendall tau ${tau.toFixed(3)} over ${pairs.length} architectures`;
+  const metric = objective().metric;
+  const trace = (reason, name, color) => {
+    const rows = pairs.filter((p) => p.reason === reason || (reason === "" && !["top_k", "rank_check"].includes(p.reason)));
+    return {type: "scatter", mode: "markers", name, x: rows.map((p) => p.score), y: rows.map((p) => p.value),
+            text: rows.map((p) => `trial ${p.standalone} (scored by trial ${p.evaluate}, supernet rank ${p.rank})`),
+            marker: {size: 7, color}};
+  };
+  Plotly.react("one-shot-pairs", [trace("top_k", "top k", "#e45756"), trace("rank_check", "rank check", "#4c78a8"),
+                                  trace("", "other", "#999")],
+               {margin: {t: 10, r: 10}, xaxis: {title: {text: `${metric}, supernet`}},
+                yaxis: {title: {text: `${metric}, trained alone`}}, legend: {orientation: "h"}}, CONFIG);
+}
+
 function drawTimeline() {
   // One line with a break after each trial: every run as a segment on its executor's row.
   const t = data.trials, x = [], y = [], text = [];
@@ -222,7 +243,8 @@ async function drawCurves() {
     legend: {orientation: "h"}}, CONFIG);
 }
 
-const PLOTS = [drawHistory, drawImportance, drawParallel, drawSlices, drawContour, drawPareto, drawTimeline];
+const PLOTS = [drawHistory, drawImportance, drawParallel, drawSlices, drawContour, drawPareto, drawOneShot,
+  drawTimeline];
 
 function nextFrame() { return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve))); }
 
