@@ -36,6 +36,7 @@ def test_a_path_of_the_supernet_is_the_architecture_built_alone_with_its_weights
         net.eval()
         alone.eval()
         assert torch.equal(net(x, cell), alone(x)), arch.describe(cell)
+        assert net.path_parameters(cell) == sum(p.numel() for p in alone.parameters())
 
 
 def test_recalibration_gives_a_path_the_statistics_of_its_own_activations() -> None:
@@ -79,6 +80,10 @@ def test_the_trainable_trains_the_supernet_then_scores_architectures_with_it(tmp
         scores.append(oneshot.train(params, ev))
         assert ev.reports[0][0] == 1
     assert scores[0]["val_accuracy"] > scores[1]["val_accuracy"]  # all convolutions beat an empty cell
+    # The worker keeps the loaded supernet for the next evaluation; what one recalibrated does not leak into another.
+    again = oneshot.train(cells[0], LocalContext(config={**config, "mode": "evaluate",
+                                                         "supernet": str(tmp_path / "supernet")}))
+    assert again == scores[0]
     assert scores[0]["n_params"] > scores[1]["n_params"]
 
 

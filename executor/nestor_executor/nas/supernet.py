@@ -90,6 +90,10 @@ class EdgeSupernet(nn.Module):
                 out.append(layer)
         return out
 
+    def path_parameters(self, arch: EdgeCells) -> int:
+        """How many parameters the network `arch` describes has (its path's), without building it."""
+        return sum(p.numel() for m in self.path_modules(arch) for p in m.parameters())
+
     def standalone(self, arch: EdgeCells) -> EdgeCellNet:
         """The network `arch` describes, built on its own, with the supernet's weights (and batch-norm
         statistics) of its path copied in."""

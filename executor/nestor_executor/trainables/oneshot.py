@@ -26,6 +26,7 @@ from the parameters or the config), gradients clipped to norm `grad_clip` (5).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Mapping
@@ -38,7 +39,6 @@ from nestor import architecture as arch
 from nestor.checkpoints import CheckpointDir
 from torch import nn
 
-from nestor_executor.nas.cost import parameter_count
 from nestor_executor.nas.supernet import EdgeSupernet, recalibrate
 from nestor_executor.trainables import digits_nas
 from nestor_executor.trainables.digits_mlp import build_optimizer, epochs_of
@@ -149,6 +149,31 @@ def paths_of(params: Mapping[str, Any], net: EdgeSupernet) -> list[arch.EdgeCell
     return out
 
 
+#: The supernets this worker has loaded, by the digest of their checkpoint: evaluations of one study score
+#: hundreds of architectures with the same weights, and unpickling them is most of the cost of one.
+_LOADED: dict[tuple[str, str], tuple[EdgeSupernet, dict[str, torch.Tensor]]] = {}
+MAX_LOADED = 2
+
+
+def loaded_supernet(saved: bytes, ctx: Any) -> EdgeSupernet:
+    """The supernet of a checkpoint, with its weights and batch-norm statistics exactly as saved (a cached one is
+    reset to them: recalibration changed its statistics)."""
+    key = (hashlib.sha256(saved).hexdigest(), str(ctx.device))
+    found = _LOADED.get(key)
+    if found is None:
+        state = torch.load(io.BytesIO(saved), map_location=ctx.device, weights_only=True)
+        # The space the supernet was trained on travels with its weights (older checkpoints: the config's).
+        recorded = state.get("edge_cell")
+        net = supernet_for(json.loads(recorded) if isinstance(recorded, str) else space_of({}, ctx.config))
+        net = net.to(ctx.device)
+        if len(_LOADED) >= MAX_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        found = _LOADED[key] = (net, state["model"])
+    net, weights = found
+    net.load_state_dict(weights)
+    return net
+
+
 def evaluate(params: Mapping[str, Any], ctx: Any, x_cal: torch.Tensor, x_va: torch.Tensor,
              y_va: torch.Tensor) -> dict[str, float]:
     folder = ctx.config.get("supernet")
@@ -162,19 +187,13 @@ def evaluate(params: Mapping[str, Any], ctx: Any, x_cal: torch.Tensor, x_va: tor
                          "oneshot_supernet: mode evaluate needs a supernet: config.supernet (the checkpoint folder "
                          "of a trial that trained one), or a checkpoint of its own seeded from one (what the "
                          "oneshot algorithm gives each evaluation)")
-    state = torch.load(io.BytesIO(saved), map_location=ctx.device, weights_only=True)
-    # The space the supernet was trained on travels with its weights (older checkpoints: the config's).
-    recorded = state.get("edge_cell")
-    net = supernet_for(json.loads(recorded) if isinstance(recorded, str) else space_of({}, ctx.config))
-    net = net.to(ctx.device)
-    net.load_state_dict(state["model"])
+    net = loaded_supernet(saved, ctx)
     cell = arch.decode(params)
     if not isinstance(cell, arch.EdgeCells) or len(cell.edges) != net.num_nodes - 1 or any(
             op not in net.operations for ops in cell.edges for op in ops):
         raise ValueError("oneshot_supernet: the trial's architecture is not an edge-op cell of the supernet's "
                          f"space ({net.num_nodes} nodes, operations {', '.join(net.operations)})")
     cell = arch.EdgeCells(net.num_cells, net.init_channels, cell.edges)
-    metrics = {"val_accuracy": score(net, cell, x_cal, x_va, y_va),
-               "n_params": float(parameter_count(net.standalone(cell)))}
+    metrics = {"val_accuracy": score(net, cell, x_cal, x_va, y_va), "n_params": float(net.path_parameters(cell))}
     ctx.report(1, metrics)
     return metrics
