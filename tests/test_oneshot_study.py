@@ -17,6 +17,8 @@ from nestor.v1 import controller_pb2 as c
 from nestor.v1 import space_pb2 as sp
 from nestor.v1 import study_pb2 as s
 from nestor.values import params_from_proto
+from nestor_controller.errors import SpecError
+from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.oneshot import OneShotSampler
 from nestor_controller.space import parse_space
 from scipy.stats import kendalltau
@@ -51,7 +53,8 @@ def arch_of(t: s.Trial) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in params_from_proto(t.params).items() if k.startswith("arch.")))
 
 
-def check_finished_study(stub: object, sid: str, rounds: int = 1) -> tuple[s.Study, list[s.Trial]]:
+def check_finished_study(stub: object, sid: str, rounds: int = 1, score_metric: str = "val_accuracy"
+                         ) -> tuple[s.Study, list[s.Trial]]:
     study = stub.GetStudy(c.GetStudyRequest(study_id=sid))  # type: ignore[attr-defined]
     trials = sorted(stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials, key=lambda t: t.id)  # type: ignore[attr-defined]
     assert study.state == s.STUDY_COMPLETED, study.reason
@@ -79,11 +82,12 @@ def check_finished_study(stub: object, sid: str, rounds: int = 1) -> tuple[s.Stu
     assert min(t.id for t in alone) > max(t.id for t in evaluations)
     evaluations = [e for e in evaluations if e.params["supernet_trial"].int_value == supernet.id]
 
-    score = {t.id: t.final_measurement.metrics["val_accuracy"] for t in evaluations}
+    score = {t.id: t.final_measurement.metrics[score_metric] for t in evaluations}
     first: dict[tuple, s.Trial] = {}
     for t in evaluations:
         first.setdefault(arch_of(t), t)
-    ranking = sorted(first.values(), key=lambda t: (-score[t.id], t.id))
+    better = -1 if score_metric == "val_accuracy" else 1  # the loss is minimised
+    ranking = sorted(first.values(), key=lambda t: (better * score[t.id], t.id))
     chosen = [t.params["evaluate_trial"].int_value for t in alone]
     assert chosen[:TOP_K] == [t.id for t in ranking[:TOP_K]]  # the supernet's best, in order
     assert chosen[TOP_K:] == [ranking[TOP_K].id, ranking[-1].id][:RANK_CHECK]  # the ends of the rest
@@ -106,7 +110,7 @@ def check_finished_study(stub: object, sid: str, rounds: int = 1) -> tuple[s.Stu
         assert p.standalone_value == t.final_measurement.metrics["val_accuracy"]
         assert p.supernet_score == score[p.evaluate_trial]
         assert p.reason == ("top_k" if chosen.index(p.evaluate_trial) < TOP_K else "rank_check")
-    tau = kendalltau([p.supernet_score for p in o.pairs], [p.standalone_value for p in o.pairs]).statistic
+    tau = kendalltau([-better * p.supernet_score for p in o.pairs], [p.standalone_value for p in o.pairs]).statistic
     if tau == tau:  # NaN when either side is constant, and then the study shows none
         assert o.kendall_tau == pytest.approx(tau)
     return study, trials
@@ -118,9 +122,12 @@ def test_one_study_trains_a_supernet_scores_architectures_with_it_and_trains_the
     try:
         stub = controller_stub(ctl.address)
         wait_for_executors(stub, 1)
-        sid = stub.CreateStudy(c.CreateStudyRequest(spec=one_shot_spec())).id
+        spec = one_shot_spec()
+        # Ranked by the supernet's validation loss, finer than its accuracy.
+        spec.algorithm.settings.update({"score_metric": "val_loss", "score_goal": "minimize"})
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
         list(stub.WatchStudy(c.WatchStudyRequest(study_id=sid), timeout=240))
-        _, trials = check_finished_study(stub, sid)
+        _, trials = check_finished_study(stub, sid, score_metric="val_loss")
         supernet = trials[0]
         assert supernet.params["edge_cell"].string_value.startswith('{"init_channels": 4')
         # Each evaluation ran in a folder of its own, seeded from the supernet's checkpoint, which none wrote.
@@ -171,8 +178,9 @@ def test_rounds_alternate_supernet_and_evaluations_and_survive_a_killed_controll
 
 def test_the_spec_is_checked_where_it_enters() -> None:
     def refused(spec: s.StudySpec) -> str:
-        with pytest.raises(Exception) as e:
-            OneShotSampler.check(parse_space(spec.space), [object()], dict(spec.algorithm.settings.items()),
+        with pytest.raises(SpecError) as e:
+            OneShotSampler.check(parse_space(spec.space), [ObjectiveDef("val_accuracy", True)],
+                                 dict(spec.algorithm.settings.items()),
                                  spec.budget.max_trials)
         return str(e.value)
 
@@ -189,6 +197,9 @@ def test_the_spec_is_checked_where_it_enters() -> None:
     bad = one_shot_spec()
     bad.algorithm.settings.update({"sampler_settings": {"population_size": 1}})
     assert "sampler_settings" in refused(bad)
+    goal = one_shot_spec()
+    goal.algorithm.settings.update({"score_metric": "val_loss", "score_goal": "lower"})
+    assert "score_goal: 'minimize' or 'maximize'" in refused(goal)
 
 
 def test_create_study_refuses_a_bad_one_shot_spec_with_invalid_argument(tmp_path: Path) -> None:

@@ -619,7 +619,8 @@ class StudyRuntime:
     def observe(self, t: TrialRecord, *, failed: bool) -> tuple[tuple[float, ...] | None, tuple[float, ...]]:
         """What the sampler sees of an ended run (its objective values, None when it failed, and how far it
         breaks each constraint), added to the history; marks the trial infeasible or not."""
-        values = objective_values(self.objectives, t.final.metrics) if t.final and not failed else None
+        objectives = self.sampler.objectives_for(t.params) or self.objectives
+        values = objective_values(objectives, t.final.metrics) if t.final and not failed else None
         broken = violations(self.parsed.constraints, t.final.metrics if t.final and values is not None else None)
         t.infeasible = any(v > 0 for v in broken)
         self.history.append(Observation(t.id, t.params_at(t.budget), values, t.budget, broken))

@@ -121,6 +121,11 @@ class Sampler(ABC):
         not report the objective, and the best trial is the evaluation of the genotype it derived)."""
         return True
 
+    def objectives_for(self, params: Mapping[str, ParamValue]) -> Sequence[ObjectiveDef] | None:
+        """What a trial with these parameters is measured by, when not the study's objectives (a one-shot
+        evaluation: its supernet score); its observation's values are read from these metrics."""
+        return None
+
     def restores(self, params: Mapping[str, ParamValue]) -> int:
         """The trial whose checkpoint a run with these parameters starts from (a one-shot evaluation: its
         supernet's); 0 for none. Only for a sampler that shares_checkpoints."""

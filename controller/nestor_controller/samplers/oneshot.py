@@ -76,6 +76,13 @@ def edge_cell_space(space: Space) -> dict[str, Any]:
             "init_channels": int(e.init_channels or arch.DEFAULT_INIT_CHANNELS)}
 
 
+def score_objective(objective: ObjectiveDef, settings: Mapping[str, Any]) -> ObjectiveDef:
+    """What ranks the architectures by their supernet evaluation: score_metric and score_goal, else the objective."""
+    metric = str(settings.get("score_metric") or objective.metric)
+    goal = str(settings.get("score_goal") or "")
+    return ObjectiveDef(metric, goal == "maximize" if goal else objective.maximize)
+
+
 class OneShotSampler(Sampler):
     name = "oneshot"
     searches_architectures = True
@@ -84,7 +91,8 @@ class OneShotSampler(Sampler):
     shares_checkpoints: ClassVar[bool] = True
     defaults: Mapping[str, Any] = {"evaluations": 100, "top_k": 5, "rank_check": 5,
                                    "sampler": "regularized_evolution", "sampler_settings": {},
-                                   "rounds": 1, "supernet_epochs": 20, "policy_paths": 100}
+                                   "rounds": 1, "supernet_epochs": 20, "policy_paths": 100,
+                                   "score_metric": "", "score_goal": ""}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,9 +103,10 @@ class OneShotSampler(Sampler):
         self.ordinary = Space([p for p in self.space.params if not p.name.startswith(ARCH_PREFIX)])
         self.arch_space = Space([p for p in self.space.params if p.name.startswith(ARCH_PREFIX)],
                                 self.space.architecture)
+        self.score = score_objective(self.objectives[0], s)
         from nestor_controller.samplers import make_sampler
 
-        self.inner = make_sampler(str(s["sampler"]), self.arch_space, self.objectives,
+        self.inner = make_sampler(str(s["sampler"]), self.arch_space, [self.score],
                                   dict(s["sampler_settings"]), self.seed)
         self.rng = np.random.Generator(np.random.PCG64([self.seed, 1]))
         self.done = False
@@ -122,6 +131,12 @@ class OneShotSampler(Sampler):
                             f"got {epochs}")
         if len(objectives) != 1:
             raise SpecError("spec.objectives: algorithm 'oneshot' ranks architectures by one objective")
+        if merged["score_goal"] not in ("", "minimize", "maximize"):
+            raise SpecError(f"spec.algorithm.settings.score_goal: 'minimize' or 'maximize', got "
+                            f"{merged['score_goal']!r:.100}")
+        if not isinstance(merged["score_metric"], str) or len(merged["score_metric"]) > 200:
+            raise SpecError(f"spec.algorithm.settings.score_metric: a metric name, got {merged['score_metric']!r:.100}")
+        score = score_objective(objectives[0], merged)
         a = space.architecture
         if a is None or not a.HasField("edge_cell"):
             raise SpecError("spec.space.architecture: algorithm 'oneshot' has a supernet for edge-op cell spaces "
@@ -144,7 +159,7 @@ class OneShotSampler(Sampler):
                             f"(one of {', '.join(known)})")
         arch_space = Space([p for p in space.params if p.name.startswith(ARCH_PREFIX)], a)
         try:
-            cls_.check(arch_space, objectives, dict(merged["sampler_settings"]), evaluations)
+            cls_.check(arch_space, [score], dict(merged["sampler_settings"]), evaluations)
         except SpecError as e:
             raise SpecError(f"spec.algorithm.settings.sampler_settings: {e}") from None
         total = rounds + evaluations + top_k + rank_check
@@ -161,6 +176,10 @@ class OneShotSampler(Sampler):
 
     def scored(self, params: Mapping[str, ParamValue]) -> bool:
         return mode_of(params) not in (TRAIN, EVALUATE)
+
+    def objectives_for(self, params: Mapping[str, ParamValue]) -> Sequence[ObjectiveDef] | None:
+        """An evaluation is measured by its score (score_metric), which may not be the study's objective."""
+        return [self.score] if mode_of(params) == EVALUATE else None
 
     def restores(self, params: Mapping[str, ParamValue]) -> int:
         """An evaluation starts from the checkpoint of the supernet it is scored with; a later round's supernet from
@@ -206,8 +225,7 @@ class OneShotSampler(Sampler):
         for o in evaluated:
             if o.values is not None:
                 first.setdefault(arch_key(o.params), o)
-        goal = self.objectives[0]
-        return sorted(first.values(), key=lambda o: (goal.loss(o.values[0]), o.trial_id))  # type: ignore[index]
+        return sorted(first.values(), key=lambda o: (self.score.loss(o.values[0]), o.trial_id))  # type: ignore[index]
 
     def chosen(self, evaluated: Sequence[Observation]) -> list[tuple[Observation, str]]:
         """What phase 3 trains alone: the top_k, then rank_check spread evenly over the rest of the ranking."""
@@ -307,7 +325,9 @@ class OneShotSampler(Sampler):
                         standalone_value=o.values[0], supernet_rank=rank[eid],  # type: ignore[index]
                         reason=reasons.get(eid, ""))
         if len(s.pairs) >= MIN_PAIRS:
-            tau = kendalltau([p.supernet_score for p in s.pairs], [p.standalone_value for p in s.pairs]).statistic
+            # Both as "higher is better", so that 1 means the same order whatever the metrics' goals.
+            tau = kendalltau([-self.score.loss(p.supernet_score) for p in s.pairs],
+                             [-self.objectives[0].loss(p.standalone_value) for p in s.pairs]).statistic
             if np.isfinite(tau):
                 s.kendall_tau = float(tau)
 
