@@ -155,9 +155,13 @@ def fmt_value(x: ParamValue | None) -> str:
     return str(x)
 
 
+#: A value longer than this is cut in one-line listings (a one-shot supernet's paths, a DARTS genotype).
+LISTED_VALUE_CHARS = 80
+
+
 def fmt_params(params: dict[str, ParamValue], names: list[str] | None = None) -> str:
     keys = names if names is not None else list(params)
-    return " ".join(f"{k}={fmt_value(params[k])}" for k in keys if k in params)
+    return " ".join(f"{k}={excerpt(fmt_value(params[k]), LISTED_VALUE_CHARS)}" for k in keys if k in params)
 
 
 def fmt_duration(s: float | None) -> str:
