@@ -172,3 +172,14 @@ def test_the_supernet_trains_on_the_paths_it_is_given_and_refuses_others(tmp_pat
     with pytest.raises(ValueError, match="is not a path of the supernet"):
         oneshot.train({"paths": '[["conv_3x3", "max_pool_7x7", "none"]]'},
                       LocalContext(config=config, checkpoint_dir=str(tmp_path / "t"), seed=1))
+
+
+def test_a_cosine_schedule_anneals_the_learning_rate_per_epoch() -> None:
+    from nestor_executor.trainables.epochs import lr_schedule
+
+    assert lr_schedule("constant", 0.1, 10) is None
+    at = lr_schedule("cosine", 0.1, 10)
+    assert at is not None and at(1) == pytest.approx(0.1) and at(6) == pytest.approx(0.05)
+    assert all(at(e) > at(e + 1) > 0 for e in range(1, 10))
+    with pytest.raises(ValueError, match="lr_schedule 'step' is not one of constant, cosine"):
+        lr_schedule("step", 0.1, 10)

@@ -221,3 +221,43 @@ def test_the_example_study_file_is_a_valid_one_shot_study() -> None:
 
     parsed = parse_spec(load_spec(Path(__file__).resolve().parents[1] / "examples" / "digits_oneshot.yaml"))
     assert parsed.algorithm == "oneshot" and "arch.node3.edge2" in parsed.space.by_name
+
+
+def test_each_chosen_architecture_trained_several_times_counts_by_its_mean(tmp_path: Path) -> None:
+    """Driven by a client (ask/tell): standalone_seeds trainings of each chosen architecture; the study pairs
+    the supernet's score with their mean, and its tau reads both rankings best first whatever the goals."""
+    from nestor.client import Client
+
+    ctl = start_controller(tmp_path)
+    try:
+        with Client(ctl.address) as client:
+            study = client.create_study({
+                "name": "oneshot-seeds", "seed": 5, "objective": {"metric": "val_accuracy", "goal": "maximize"},
+                "architecture": {"edge_cell": {"init_channels": 4, "num_nodes": 3}},
+                "algorithm": {"name": "oneshot", "settings": {
+                    "evaluations": 8, "top_k": 2, "rank_check": 1, "sampler": "random", "supernet_epochs": 1,
+                    "standalone_seeds": 2, "score_metric": "val_loss", "score_goal": "minimize"}},
+                "budget": {"max_trials": 1 + 8 + 3 * 2}})
+            alone: dict[int, list[float]] = {}
+            while trials := study.suggest(3):
+                for t in trials:
+                    convs = sum(v == "conv_3x3" for k, v in t.params.items() if k.startswith("arch."))
+                    mode = t.params["oneshot_mode"]
+                    if mode == "evaluate":  # a lower loss for more convolutions: the supernet ranks them first
+                        t.complete({"val_loss": 1.0 - 0.2 * convs + 0.001 * t.id, "val_accuracy": 0.1})
+                    elif mode == "standalone":
+                        value = 0.5 + 0.1 * convs + 0.01 * t.params["repeat"]
+                        alone.setdefault(t.params["evaluate_trial"], []).append(value)
+                        t.complete({"val_accuracy": value})
+                    else:
+                        t.complete({"val_accuracy": 0.5})
+            o = study.info().one_shot
+            assert o.phase == "done" and (o.standalone, o.standalone_planned) == (6, 6)
+            assert {p.evaluate_trial: (p.trained, p.standalone_value) for p in o.pairs} == {
+                e: (2, pytest.approx(sum(v) / 2)) for e, v in alone.items()}
+            # The supernet's order (lowest loss first) is the trained one (highest accuracy first).
+            assert o.kendall_tau > 0.5
+            best = study.best()
+            assert best is not None and best.params["oneshot_mode"] == "standalone"
+    finally:
+        ctl.stop()

@@ -228,20 +228,22 @@ class WarmStartSummary(_message.Message):
     def __init__(self, mode: _Optional[str] = ..., priors: _Optional[_Iterable[_Union[PriorStudy, _Mapping]]] = ..., observations: _Optional[int] = ..., weight: _Optional[float] = ..., enqueued: _Optional[int] = ...) -> None: ...
 
 class OneShotPair(_message.Message):
-    __slots__ = ("evaluate_trial", "standalone_trial", "supernet_score", "standalone_value", "supernet_rank", "reason")
+    __slots__ = ("evaluate_trial", "standalone_trial", "supernet_score", "standalone_value", "supernet_rank", "reason", "trained")
     EVALUATE_TRIAL_FIELD_NUMBER: _ClassVar[int]
     STANDALONE_TRIAL_FIELD_NUMBER: _ClassVar[int]
     SUPERNET_SCORE_FIELD_NUMBER: _ClassVar[int]
     STANDALONE_VALUE_FIELD_NUMBER: _ClassVar[int]
     SUPERNET_RANK_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_FIELD_NUMBER: _ClassVar[int]
     evaluate_trial: int
     standalone_trial: int
     supernet_score: float
     standalone_value: float
     supernet_rank: int
     reason: str
-    def __init__(self, evaluate_trial: _Optional[int] = ..., standalone_trial: _Optional[int] = ..., supernet_score: _Optional[float] = ..., standalone_value: _Optional[float] = ..., supernet_rank: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    trained: int
+    def __init__(self, evaluate_trial: _Optional[int] = ..., standalone_trial: _Optional[int] = ..., supernet_score: _Optional[float] = ..., standalone_value: _Optional[float] = ..., supernet_rank: _Optional[int] = ..., reason: _Optional[str] = ..., trained: _Optional[int] = ...) -> None: ...
 
 class OneShotSummary(_message.Message):
     __slots__ = ("phase", "supernet_trial", "evaluated", "evaluations", "distinct", "standalone", "standalone_planned", "kendall_tau", "pairs", "sampler", "rounds", "round")

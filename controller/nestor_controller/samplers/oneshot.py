@@ -50,13 +50,15 @@ TRAIN, EVALUATE, STANDALONE = "train", "evaluate", "standalone"
 #: Parameters the phases add to a trial: its mode, the supernet's space (train), the supernet a score came from
 #: (evaluate, standalone) and the evaluation a standalone trial retrains.
 #: A supernet trial of a later round also carries the round, the epoch it trains to and the paths it trains on.
-RESERVED = (MODE, "edge_cell", "supernet_trial", "evaluate_trial", "round", "until_epoch", "paths")
+#: A standalone trial carries which of the architecture's `standalone_seeds` trainings it is.
+RESERVED = (MODE, "edge_cell", "supernet_trial", "evaluate_trial", "round", "until_epoch", "paths", "repeat")
 ARCH_PREFIX = "arch."
 #: Evaluations that must have ended before tau is worth printing.
 MIN_PAIRS = 3
 MAX_EPOCHS = 10_000
 #: Paths a later round's supernet trains on, at most (they travel as one parameter).
 MAX_PATHS = 1000
+MAX_SEEDS = 10
 
 
 def mode_of(params: Mapping[str, ParamValue]) -> str:
@@ -92,14 +94,14 @@ class OneShotSampler(Sampler):
     defaults: Mapping[str, Any] = {"evaluations": 100, "top_k": 5, "rank_check": 5,
                                    "sampler": "regularized_evolution", "sampler_settings": {},
                                    "rounds": 1, "supernet_epochs": 20, "policy_paths": 100,
-                                   "score_metric": "", "score_goal": ""}
+                                   "score_metric": "", "score_goal": "", "standalone_seeds": 1}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
         self.evaluations, self.top_k, self.rank_check = int(s["evaluations"]), int(s["top_k"]), int(s["rank_check"])
         self.rounds, self.supernet_epochs = int(s["rounds"]), int(s["supernet_epochs"])
-        self.policy_paths = int(s["policy_paths"])
+        self.policy_paths, self.seeds = int(s["policy_paths"]), int(s["standalone_seeds"])
         self.ordinary = Space([p for p in self.space.params if not p.name.startswith(ARCH_PREFIX)])
         self.arch_space = Space([p for p in self.space.params if p.name.startswith(ARCH_PREFIX)],
                                 self.space.architecture)
@@ -126,6 +128,7 @@ class OneShotSampler(Sampler):
         rounds = setting(merged, "rounds", int, minimum=1, maximum=evaluations)
         epochs = setting(merged, "supernet_epochs", int, minimum=1, maximum=MAX_EPOCHS)
         setting(merged, "policy_paths", int, minimum=1, maximum=MAX_PATHS)
+        seeds = setting(merged, "standalone_seeds", int, minimum=1, maximum=MAX_SEEDS)
         if rounds > epochs:
             raise SpecError(f"spec.algorithm.settings.rounds: {rounds} rounds need at least as many supernet_epochs, "
                             f"got {epochs}")
@@ -162,11 +165,11 @@ class OneShotSampler(Sampler):
             cls_.check(arch_space, [score], dict(merged["sampler_settings"]), evaluations)
         except SpecError as e:
             raise SpecError(f"spec.algorithm.settings.sampler_settings: {e}") from None
-        total = rounds + evaluations + top_k + rank_check
+        total = rounds + evaluations + (top_k + rank_check) * seeds
         if max_trials and max_trials < total:
             raise SpecError(f"spec.budget.max_trials: algorithm 'oneshot' runs {rounds} supernet trial(s), "
-                            f"{evaluations} evaluation(s) and up to {top_k + rank_check} standalone trainings (top_k + "
-                            f"rank_check), {total} trials; got {max_trials}")
+                            f"{evaluations} evaluation(s) and up to {(top_k + rank_check) * seeds} standalone "
+                            f"trainings ((top_k + rank_check) x standalone_seeds), {total} trials; got {max_trials}")
 
     @property
     def heavy(self) -> bool:  # type: ignore[override]
@@ -262,15 +265,15 @@ class OneShotSampler(Sampler):
         if len(supernets) < self.rounds:
             return [self.next_supernet(latest, evaluated)]
         chosen = self.chosen(mine)
-        started = {int(o.params["evaluate_trial"]) for o in history if mode_of(o.params) == STANDALONE}
-        started |= {int(a["evaluate_trial"]) for a in running if mode_of(a) == STANDALONE}
-        todo = [(o, why) for o, why in chosen if o.trial_id not in started]
+        started = {(int(a["evaluate_trial"]), int(a.get("repeat", 0)))
+                   for a in [*(o.params for o in history), *running] if mode_of(a) == STANDALONE}
+        todo = [(o, k) for o, _ in chosen for k in range(self.seeds) if (o.trial_id, k) not in started]
         self.done = len(todo) <= count
         self.decision_note = (f"oneshot: trained alone, the top {self.top_k} of {len(self.ranking(mine))} "
                               f"architectures by supernet score and {self.rank_check} across the rest of the "
-                              "ranking (rank check)")
+                              "ranking (rank check)" + (f", each {self.seeds} times" if self.seeds > 1 else ""))
         return [{**inherited, **o.params, MODE: STANDALONE, "supernet_trial": latest.trial_id,
-                 "evaluate_trial": o.trial_id} for o, _ in todo[:count]]
+                 "evaluate_trial": o.trial_id, **({"repeat": k} if self.seeds > 1 else {})} for o, k in todo[:count]]
 
     def next_supernet(self, previous: Observation | None, evaluated: Sequence[Observation]) -> Assignment:
         """The supernet trial of the next round: the first draws the ordinary parameters and trains on uniform
@@ -301,8 +304,10 @@ class OneShotSampler(Sampler):
         supernet = supernets[-1] if supernets else None
         evaluated = self.evaluated(history)
         final = self.scored_by(evaluated, supernet) if len(supernets) >= self.rounds else []
-        standalone = {int(o.params["evaluate_trial"]): o for o in history
-                      if mode_of(o.params) == STANDALONE and o.values is not None}
+        standalone: dict[int, list[Observation]] = {}
+        for o in history:
+            if mode_of(o.params) == STANDALONE and o.values is not None:
+                standalone.setdefault(int(o.params["evaluate_trial"]), []).append(o)
         ranked = self.ranking(final)
         rank = {o.trial_id: i + 1 for i, o in enumerate(ranked)}
         complete = len(supernets) >= self.rounds and len(final) >= self.quota(self.rounds)
@@ -312,18 +317,19 @@ class OneShotSampler(Sampler):
         s.supernet_trial = supernet.trial_id if supernet else 0
         s.evaluated, s.evaluations, s.distinct = len(evaluated), self.evaluations, len(ranked)
         s.standalone = sum(mode_of(o.params) == STANDALONE for o in history)
-        s.standalone_planned = self.top_k + self.rank_check
+        s.standalone_planned = (self.top_k + self.rank_check) * self.seeds
         s.rounds, s.round = self.rounds, len(supernets)
         s.phase = ("train" if supernet is None else "evaluate" if not complete else
                    "done" if self.done and s.standalone >= len(reasons) else "standalone")
         by_id = {o.trial_id: o for o in ranked}
-        for eid, o in sorted(standalone.items(), key=lambda kv: rank.get(kv[0], 0)):
+        for eid, runs in sorted(standalone.items(), key=lambda kv: rank.get(kv[0], 0)):
             e = by_id.get(eid)
             if e is None:
                 continue
-            s.pairs.add(evaluate_trial=eid, standalone_trial=o.trial_id, supernet_score=e.values[0],  # type: ignore[index]
-                        standalone_value=o.values[0], supernet_rank=rank[eid],  # type: ignore[index]
-                        reason=reasons.get(eid, ""))
+            # Trained several times (standalone_seeds): the mean, steadier than one training's result.
+            s.pairs.add(evaluate_trial=eid, standalone_trial=runs[0].trial_id, supernet_score=e.values[0],  # type: ignore[index]
+                        standalone_value=float(np.mean([o.values[0] for o in runs])),  # type: ignore[index]
+                        supernet_rank=rank[eid], reason=reasons.get(eid, ""), trained=len(runs))
         if len(s.pairs) >= MIN_PAIRS:
             # Both as "higher is better", so that 1 means the same order whatever the metrics' goals.
             tau = kendalltau([-self.score.loss(p.supernet_score) for p in s.pairs],

@@ -6,7 +6,9 @@ hyperparameters `lr`, `weight_decay`, `batch_size`, `optimizer` and `momentum`
 come from the parameters when the study searches them, else from the study's
 `trainable_config`, else the defaults below. Epochs come from the fidelity
 (so multi-fidelity schedulers apply), else `epochs` in the config. Checkpoints
-every epoch and resumes from its checkpoint, like digits_mlp.
+every epoch and resumes from its checkpoint, like digits_mlp. `lr_schedule` in
+the config: "constant" (the default) or "cosine" (annealed per epoch over the
+epochs).
 
 Every report also carries the network's cost, `n_params` (its parameter
 count) and `latency_ms` (median time of a forward pass over 64 validation
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 from nestor_executor.nas import network_for
 from nestor_executor.nas.cost import cost_metrics
 from nestor_executor.trainables.digits_mlp import OPTIMIZERS, build_optimizer, epochs_of, load_data
-from nestor_executor.trainables.epochs import Split, train_epochs
+from nestor_executor.trainables.epochs import Split, lr_schedule, train_epochs
 
 DEFAULTS: dict[str, Any] = {"lr": 0.01, "weight_decay": 0.0, "batch_size": 64, "optimizer": "adam",
                             "momentum": 0.9, "epochs": 2}
@@ -70,5 +72,6 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     model = network_for(params, 1, CLASSES).to(ctx.device)
     opt = build_optimizer(s, model)
     cost = cost_metrics(model, data[2][:LATENCY_BATCH])
+    schedule = lr_schedule(str(ctx.config.get("lr_schedule", "constant")), s["lr"], epochs)
     return train_epochs(model, opt, data, ctx, epochs=epochs, batch_size=s["batch_size"], name="digits_nas",
-                        extra=cost)
+                        extra=cost, lr_at=schedule)

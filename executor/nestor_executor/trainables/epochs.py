@@ -10,7 +10,8 @@ which write atomically and never let a stale attempt overwrite a newer one's.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -86,10 +87,12 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
 
 def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx: Any, *, epochs: int,
                  batch_size: int, name: str, extra: Mapping[str, float] | None = None,
-                 hyper: Mapping[str, float] | None = None) -> dict[str, float]:
+                 hyper: Mapping[str, float] | None = None,
+                 lr_at: Callable[[int], float] | None = None) -> dict[str, float]:
     """Trains `model` up to `epochs` (from its checkpoint, if one exists); returns the final metrics.
 
-    `extra` metrics (a network's cost) go with every report and the result."""
+    `extra` metrics (a network's cost) go with every report and the result. `lr_at(epoch)`, when given, sets
+    the learning rate of each epoch (a schedule; a function of the epoch, so a resumed run follows it too)."""
     extra = dict(extra or {})
     x_tr, y_tr, x_va, y_va = data
     start, history = resume(model, opt, ctx, name, hyper)
@@ -98,6 +101,9 @@ def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx:
     for epoch in range(start + 1, epochs + 1):
         if ctx.should_stop:
             break
+        if lr_at is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch)
         train_loss = train_epoch(model, opt, x_tr, y_tr, batch_size=batch_size, seed=ctx.seed, epoch=epoch)
         accuracy, val_loss = evaluate(model, x_va, y_va)
         metrics = {"val_accuracy": accuracy, "val_loss": val_loss, "train_loss": train_loss, **extra}
@@ -108,3 +114,16 @@ def train_epochs(model: nn.Module, opt: torch.optim.Optimizer, data: Split, ctx:
         accuracy, val_loss = evaluate(model, x_va, y_va)
         metrics = {"val_accuracy": accuracy, "val_loss": val_loss}
     return {"val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"], **extra}
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_schedule(name: str, lr: float, epochs: int) -> Callable[[int], float] | None:
+    """The learning rate of epoch e (from 1) under schedule `name`: None for constant (the optimizer's own);
+    cosine anneals from `lr` at the first epoch towards 0 after the last (per epoch)."""
+    if name not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule {name!r} is not one of {', '.join(LR_SCHEDULES)}")
+    if name == "constant":
+        return None
+    return lambda epoch: lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(epochs, 1)))
