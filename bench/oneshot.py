@@ -3,22 +3,26 @@
 Real processes: one controller and one executor with `--slots` slots. The space is an edge-op cell (NAS-Bench-
 201's 4 nodes, 6 edges, 5 operations: 15,625 cells; `--channels` channels, 3 cells).
 
-1. One study with algorithm `oneshot`: the supernet is trained for `--supernet-epochs` epochs (one uniformly
-   drawn path per batch), `--evaluations` architectures proposed by `--inner` (regularized evolution) are scored
-   with its weights, and the `--top-k` best are trained alone for `--epochs` epochs, with `--rank-check` more
-   spread over the rest of the ranking, so that `top_k + rank_check` architectures are trained both ways. The
-   study reports the Kendall tau of the two rankings; Spearman's rho is computed here from the same pairs.
-2. Standalone regularized evolution and random search over the same space (`digits_nas`, `--epochs` epochs per
-   trial, one trial at a time each, both studies side by side), `--standalone-trials` trials each.
+1. One study with algorithm `oneshot`: the supernet is trained for `--supernet-epochs` epochs at `--supernet-lr`
+   (one uniformly drawn path per batch), `--evaluations` architectures proposed by `--inner` (regularized
+   evolution) are scored with its weights (`--score`: its validation loss, or accuracy), and the `--top-k` best
+   are trained alone for `--epochs` epochs (SGD, cosine schedule), with `--rank-check` more spread over the
+   rest of the ranking, each `--standalone-seeds` times, so that `top_k + rank_check` architectures are
+   trained both ways. The study reports the Kendall tau of the two rankings (trained alone: the mean over the
+   seeds); Spearman's rho is computed here from the same pairs.
+2. Standalone regularized evolution and random search over the same space (`digits_nas`, the same training,
+   one trial at a time each, both studies side by side), `--standalone-trials` trials each.
 
 Compute is the sum of the trials' run times (start to end on the executor), so slots do not flatter anyone. The
-one-shot result is the best of its top-k trained alone, its compute the supernet, every evaluation and the
-top-k (the rank-check trainings only measure the ranking). Printed: tau, rho; each method's best accuracy and
-compute; the best each standalone method had within the one-shot's compute (equal compute); the compute each
-needed to reach the one-shot's result and random search's best (equal accuracy), and the ratios.
+one-shot result is the best first training of its top k, its compute the supernet, every evaluation and those
+trainings (the other seeds' and the rank check's only measure the ranking). Printed: tau, rho; each method's
+best accuracy and compute; the best each standalone method had within the one-shot's compute (equal compute);
+the compute each needed to reach the one-shot's result and random search's best (equal accuracy), and the
+ratio for regularized evolution.
 
-    .venv/bin/python bench/oneshot.py [--evaluations 1000] [--top-k 5] [--rank-check 25] [--supernet-epochs 20]
-        [--epochs 10] [--channels 8] [--standalone-trials 60] [--slots 2] [--seed 0] [--config JSON] [--json]
+    .venv/bin/python bench/oneshot.py [--evaluations 1000] [--top-k 5] [--rank-check 25] [--standalone-seeds 2]
+        [--supernet-epochs 20] [--supernet-lr 0.02] [--score loss] [--epochs 10] [--channels 4]
+        [--standalone-trials 60] [--rounds 1] [--slots 2] [--seed 0] [--config JSON] [--json]
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from saved import json_line  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 METRIC = "val_accuracy"
-TRAINING = {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9}
+TRAINING = {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "lr_schedule": "cosine"}
 
 
 def seconds(t: s.Trial) -> float:
@@ -61,9 +65,12 @@ def oneshot_spec(a: argparse.Namespace) -> s.StudySpec:
         "architecture": {"edge_cell": {"init_channels": a.channels}},
         "algorithm": {"name": "oneshot", "settings": {
             "evaluations": a.evaluations, "top_k": a.top_k, "rank_check": a.rank_check, "sampler": a.inner,
-            "sampler_settings": inner_settings, "supernet_epochs": a.supernet_epochs, "rounds": a.rounds}},
-        "budget": {"max_trials": a.rounds + a.evaluations + a.top_k + a.rank_check, "max_parallel": a.slots},
-        "trainable_config": {**TRAINING, "epochs": a.epochs, **json.loads(a.config)},
+            "sampler_settings": inner_settings, "supernet_epochs": a.supernet_epochs, "rounds": a.rounds,
+            "standalone_seeds": a.standalone_seeds,
+            **({"score_metric": "val_loss", "score_goal": "minimize"} if a.score == "loss" else {})}},
+        "budget": {"max_trials": a.rounds + a.evaluations + (a.top_k + a.rank_check) * a.standalone_seeds,
+                   "max_parallel": a.slots},
+        "trainable_config": {**TRAINING, "epochs": a.epochs, "supernet_lr": a.supernet_lr, **json.loads(a.config)},
     })
 
 
@@ -130,9 +137,14 @@ def main() -> None:
     p.add_argument("--rank-check", type=int, default=25)
     p.add_argument("--supernet-epochs", type=int, default=20)
     p.add_argument("--epochs", type=int, default=10, help="epochs of every architecture trained alone")
-    p.add_argument("--channels", type=int, default=8)
+    p.add_argument("--channels", type=int, default=4)
     p.add_argument("--inner", default="regularized_evolution", help="the one-shot study's architecture sampler")
     p.add_argument("--rounds", type=int, default=1, help="supernet rounds (ENAS-style alternation when > 1)")
+    p.add_argument("--standalone-seeds", type=int, default=2,
+                   help="trainings of each architecture the one-shot study trains alone; tau uses their mean")
+    p.add_argument("--score", choices=("loss", "accuracy"), default="loss",
+                   help="what ranks architectures by the supernet: its validation loss or accuracy")
+    p.add_argument("--supernet-lr", type=float, default=0.02)
     p.add_argument("--standalone-trials", type=int, default=60)
     p.add_argument("--slots", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -161,19 +173,22 @@ def main() -> None:
     mode = {t.id: t.params["oneshot_mode"].string_value for t in trials}
     by_id = {t.id: t for t in trials}
     spent = {m: sum(seconds(t) for t in trials if mode[t.id] == m) for m in ("train", "evaluate")}
-    top = [p for p in o.pairs if p.reason == "top_k"]
-    top_compute = sum(seconds(by_id[p.standalone_trial]) for p in top)
-    oneshot_best = max(p.standalone_value for p in top)
+    # The one-shot result: the first training of each of its top k (the others, and the rank check's, only
+    # measure the ranking), each a network trained once, as every standalone trial is.
+    top = [by_id[p.standalone_trial] for p in o.pairs if p.reason == "top_k"]
+    top_compute = sum(seconds(t) for t in top)
+    oneshot_best = max(t.final_measurement.metrics[METRIC] for t in top)
     oneshot_compute = spent["train"] + spent["evaluate"] + top_compute
-    rho = float(spearmanr([p.supernet_score for p in o.pairs], [p.standalone_value for p in o.pairs]).statistic)
+    sign = -1.0 if a.score == "loss" else 1.0  # both rankings best first
+    rho = float(spearmanr([sign * p.supernet_score for p in o.pairs], [p.standalone_value for p in o.pairs]).statistic)
     tau = o.kendall_tau if o.HasField("kendall_tau") else float("nan")
     random_best = random_search[-1][1]
     # One-shot reaches a target when one of its top-k does; its compute then counts the top-k up to that one.
     oneshot_to_random = None
     running = spent["train"] + spent["evaluate"]
-    for pair in sorted(top, key=lambda q: q.standalone_trial):
-        running += seconds(by_id[pair.standalone_trial])
-        if pair.standalone_value >= random_best:
+    for t in sorted(top, key=lambda q: q.id):
+        running += seconds(t)
+        if t.final_measurement.metrics[METRIC] >= random_best:
             oneshot_to_random = running
             break
     rows = {"one-shot": (oneshot_best, oneshot_compute, oneshot_compute, oneshot_to_random)}
@@ -189,8 +204,8 @@ def main() -> None:
           f"scored by {o.sampler} ({o.distinct} distinct, {spent['evaluate']:.0f} s, "
           f"{spent['evaluate'] / max(1, o.evaluated):.3f} s each), {len(o.pairs)} trained alone "
           f"({a.top_k} top + {a.rank_check} rank check), wall {oneshot_wall:.0f} s")
-    print(f"ranking agreement over {len(o.pairs)} architectures trained both ways: Kendall tau {tau:.3f}, "
-          f"Spearman rho {rho:.3f}")
+    print(f"ranking agreement over {len(o.pairs)} architectures trained both ways (supernet {a.score}; alone: the "
+          f"mean of {a.standalone_seeds} trainings): Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
     print(f"standalone: {a.standalone_trials} trials each of {a.epochs} epochs, wall {standalone_wall:.0f} s")
     print(f"{'method':<11}{'best acc':>9}{'compute s':>11}{'s to one-shot best':>20}{'s to random best':>18}")
 
@@ -212,6 +227,7 @@ def main() -> None:
     if a.json:
         print(json_line({
             "seed": a.seed, "channels": a.channels, "evaluations": o.evaluated, "distinct": o.distinct,
+            "score": a.score, "standalone_seeds": a.standalone_seeds, "supernet_lr": a.supernet_lr,
             "supernet_epochs": a.supernet_epochs, "standalone_epochs": a.epochs, "pairs": len(o.pairs),
             "kendall_tau": round(tau, 4), "spearman_rho": round(rho, 4),
             "supernet_s": round(spent["train"], 1), "evaluate_s": round(spent["evaluate"], 1),

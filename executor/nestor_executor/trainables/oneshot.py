@@ -22,7 +22,8 @@ three in one study), else `trainable_config.mode`:
 The space is the `edge_cell` parameter (a JSON object, what the `oneshot` algorithm sends), else `edge_cell` in
 the config ({num_nodes, operations, num_cells, init_channels}, the same defaults as space.proto's
 EdgeCellSpace); training hyperparameters as digits_nas's (lr, weight_decay, batch_size, optimizer, momentum
-from the parameters or the config), gradients clipped to norm `grad_clip` (5).
+from the parameters or the config; `supernet_lr` in the config sets the supernet's alone), gradients clipped
+to norm `grad_clip` (5).
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     space = space_of(params, ctx.config)
     net = supernet_for(space).to(ctx.device)
     s = settings(params, ctx.config)
+    # The supernet may want another learning rate than the networks trained alone (in one study, one config).
+    s["lr"] = float(ctx.config.get("supernet_lr", s["lr"]))
     opt = build_optimizer(s, net)
     until = params.get("until_epoch") or ctx.config.get("supernet_epochs", ctx.config.get("epochs", 10))
     epochs = epochs_of({"epochs": until}, ctx)
