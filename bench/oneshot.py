@@ -45,7 +45,7 @@ from nestor.spec import load_spec  # noqa: E402
 from nestor.v1 import controller_pb2 as c  # noqa: E402
 from nestor.v1 import study_pb2 as s  # noqa: E402
 from saved import json_line  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
+from scipy.stats import kendalltau, spearmanr  # noqa: E402
 
 METRIC = "val_accuracy"
 TRAINING = {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "lr_schedule": "cosine"}
@@ -182,6 +182,15 @@ def main() -> None:
     sign = -1.0 if a.score == "loss" else 1.0  # both rankings best first
     rho = float(spearmanr([sign * p.supernet_score for p in o.pairs], [p.standalone_value for p in o.pairs]).statistic)
     tau = o.kendall_tau if o.HasField("kendall_tau") else float("nan")
+    # The ceiling of any score's agreement: how far two trainings of the same architectures agree with each other.
+    runs: dict[int, dict[int, float]] = {}
+    for t in trials:
+        if mode[t.id] == "standalone" and t.state == s.TRIAL_COMPLETED:
+            runs.setdefault(t.params["repeat"].int_value, {})[t.params["evaluate_trial"].int_value] = \
+                t.final_measurement.metrics[METRIC]
+    both = sorted(set(runs.get(0, {})) & set(runs.get(1, {})))
+    self_tau = (float(kendalltau([runs[0][e] for e in both], [runs[1][e] for e in both]).statistic)
+                if len(both) >= 3 else float("nan"))
     random_best = random_search[-1][1]
     # One-shot reaches a target when one of its top-k does; its compute then counts the top-k up to that one.
     oneshot_to_random = None
@@ -206,6 +215,9 @@ def main() -> None:
           f"({a.top_k} top + {a.rank_check} rank check), wall {oneshot_wall:.0f} s")
     print(f"ranking agreement over {len(o.pairs)} architectures trained both ways (supernet {a.score}; alone: the "
           f"mean of {a.standalone_seeds} trainings): Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
+    if both:
+        print(f"ground truth against itself: two trainings of the same {len(both)} architectures agree at Kendall tau "
+              f"{self_tau:.3f} (the ceiling of what any score can reach)")
     print(f"standalone: {a.standalone_trials} trials each of {a.epochs} epochs, wall {standalone_wall:.0f} s")
     print(f"{'method':<11}{'best acc':>9}{'compute s':>11}{'s to one-shot best':>20}{'s to random best':>18}")
 
@@ -230,6 +242,7 @@ def main() -> None:
             "score": a.score, "standalone_seeds": a.standalone_seeds, "supernet_lr": a.supernet_lr,
             "supernet_epochs": a.supernet_epochs, "standalone_epochs": a.epochs, "pairs": len(o.pairs),
             "kendall_tau": round(tau, 4), "spearman_rho": round(rho, 4),
+            "ground_truth_self_tau": None if self_tau != self_tau else round(self_tau, 4),
             "supernet_s": round(spent["train"], 1), "evaluate_s": round(spent["evaluate"], 1),
             "score_one_s": round(spent["evaluate"] / max(1, o.evaluated), 3),
             "oneshot_wall_s": round(oneshot_wall, 1), "standalone_wall_s": round(standalone_wall, 1),
