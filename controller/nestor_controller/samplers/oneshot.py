@@ -218,8 +218,11 @@ class OneShotSampler(Sampler):
         return self.evaluations * round_ // self.rounds - self.evaluations * (round_ - 1) // self.rounds
 
     def scored_by(self, evaluated: Sequence[Observation], supernet: Observation | None) -> list[Observation]:
-        """The evaluations (of self.evaluated) made with this supernet."""
-        return [o for o in evaluated if supernet is not None and self._supernet_of[o.trial_id] == supernet.trial_id]
+        """The evaluations made with this supernet: of self.evaluated, or of the history as it is."""
+        if supernet is None:
+            return []
+        return [o for o in evaluated
+                if int(o.params.get("supernet_trial", self._supernet_of.get(o.trial_id, 0))) == supernet.trial_id]
 
     def ranking(self, evaluated: Sequence[Observation]) -> list[Observation]:
         """Distinct architectures, best supernet score first (ties: the earlier evaluation); each by its first
@@ -300,9 +303,10 @@ class OneShotSampler(Sampler):
     # --- what the study shows ---------------------------------------------------------------------
 
     def describe(self, study: study_pb2.Study, history: Sequence[Observation]) -> None:
+        # Read from the history alone: a suggestion may be updating this sampler's own view in another thread.
         supernets = self.supernets(history)
         supernet = supernets[-1] if supernets else None
-        evaluated = self.evaluated(history)
+        evaluated = [o for o in history if mode_of(o.params) == EVALUATE]
         final = self.scored_by(evaluated, supernet) if len(supernets) >= self.rounds else []
         standalone: dict[int, list[Observation]] = {}
         for o in history:
