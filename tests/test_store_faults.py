@@ -405,6 +405,11 @@ def test_read_only_postgresql_store_managed_study_resumes_by_itself(tmp_path: Pa
         switch.set(False)
         study = wait_ended(ctl.address, sid, timeout=120)
         assert study.state == s.STUDY_COMPLETED, study.reason
+        # GetStudy reads memory, which may show the last trial's end a moment before its commit lands (nobody
+        # was answered yet): the store must catch up, soon, and never disagree for good.
+        deadline = time.monotonic() + 10
+        while switch.stored(sid) != counts_of(study) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert counts_of(study) == switch.stored(sid) == {s.TRIAL_COMPLETED: trials}
         assert_every_step_once(ctl, sid, trials, steps)
     finally:
