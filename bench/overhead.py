@@ -54,8 +54,9 @@ def noop_spec(trials: int, reports: int, parallel: int, sleep_s: float = 0.0, ma
 
 
 def wait_end(stub, sid: str) -> s.Study:
-    for ev in stub.WatchStudy(c.WatchStudyRequest(study_id=sid), timeout=3600):
-        if ev.type == c.STUDY_EVENT_STUDY_ENDED:
+    # Followed as the SDK's Study.watch follows a study: the events that were ready together in one message.
+    for batch in stub.WatchStudyBatches(c.WatchStudyRequest(study_id=sid), timeout=3600):
+        if any(ev.type == c.STUDY_EVENT_STUDY_ENDED for ev in batch.events):
             break
     return stub.GetStudy(c.GetStudyRequest(study_id=sid))
 

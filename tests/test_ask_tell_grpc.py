@@ -57,6 +57,24 @@ def test_watch_streams_every_event_of_the_study(stub) -> None:
     assert [e.seq for e in replay] == seqs[5:]
 
 
+def test_batched_watch_sends_the_same_events_several_to_a_message(stub) -> None:
+    sid = stub.CreateStudy(c.CreateStudyRequest(spec=branin_spec(4))).id
+    run_trials(stub, sid, 3)
+    live = stub.WatchStudyBatches(c.WatchStudyRequest(study_id=sid))
+    run_trials(stub, sid, 1)
+    batches = [list(b.events) for b in live]  # ends with the study
+    one_by_one = list(stub.WatchStudy(c.WatchStudyRequest(study_id=sid)))
+    flat = [e for b in batches for e in b]
+    assert [e.SerializeToString(deterministic=True) for e in flat] == \
+        [e.SerializeToString(deterministic=True) for e in one_by_one]
+    # The stored history comes as one message; the last trial's end and the study's (one commit) as another.
+    assert [e.seq for e in batches[0]] == list(range(1, len(batches[0]) + 1)) and len(batches[0]) > 10
+    assert [e.type for e in batches[-1]] == [E.STUDY_EVENT_TRIAL_COMPLETED, E.STUDY_EVENT_STUDY_ENDED]
+    assert all(b for b in batches)
+    replay = [e.seq for b in stub.WatchStudyBatches(c.WatchStudyRequest(study_id=sid, after_seq=5)) for e in b.events]
+    assert replay == [e.seq for e in one_by_one][5:]
+
+
 def test_study_survives_controller_kill_and_continues(tmp_path: Path, store_url: str) -> None:
     ctl = start_controller(tmp_path, store=store_url)
     stub = controller_stub(ctl.address)

@@ -287,6 +287,8 @@ def rpcs(targets: list[str], victim: str) -> list[Rpc]:
         # Watched: the victim (ended: its stream closes) and unknown ids; a running study's stream is live.
         Rpc("Controller", "WatchStudy", c.WatchStudyRequest, "server_stream",
             lambda r: c.WatchStudyRequest(study_id=r.choice((victim, "nope")), after_seq=r.choice((0, 3, 10**9)))),
+        Rpc("Controller", "WatchStudyBatches", c.WatchStudyRequest, "server_stream",
+            lambda r: c.WatchStudyRequest(study_id=r.choice((victim, "nope")), after_seq=r.choice((0, 3, 10**9)))),
         Rpc("Controller", "ReportOuterGradient", c.ReportOuterGradientRequest, "unary",
             lambda r: c.ReportOuterGradientRequest(study_id=target(r), trial_id=1, gradient=e.OuterGradient(
                 step=1, gradients={"alpha": e.Tensor(shape=[2], values=[0.1, 0.2])}))),

@@ -243,15 +243,21 @@ class Study:
         last = after_seq
         delay = FIRST_BACKOFF_S
         broken_since: float | None = None
+        batched = True  # several events per message; a controller older than WatchStudyBatches sends one
         while True:
-            stream = self._conn.stream("WatchStudy", controller_pb2.WatchStudyRequest(study_id=self.id,
-                                                                                      after_seq=last))
+            request = controller_pb2.WatchStudyRequest(study_id=self.id, after_seq=last)
+            stream = self._conn.stream("WatchStudyBatches" if batched else "WatchStudy", request)
             try:
                 with contextlib.closing(stream):
-                    for event in stream:
-                        last, broken_since, delay = event.seq, None, FIRST_BACKOFF_S
-                        yield event
+                    for message in stream:
+                        for event in message.events if batched else (message,):
+                            last, broken_since, delay = event.seq, None, FIRST_BACKOFF_S
+                            yield event
                 return
+            except Unimplemented:
+                if not batched:
+                    raise
+                batched = False
             except Unavailable:
                 now = time.monotonic()
                 broken_since = broken_since if broken_since is not None else now

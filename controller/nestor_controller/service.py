@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -23,11 +23,9 @@ from nestor_controller.limits import (
     check_length,
 )
 from nestor_controller.validate import check_labels
+from nestor_controller.watch import event_batches
 
 R = TypeVar("R")
-WATCH_PAGE = 5000
-#: How often a watcher looks whether its study ended or was rebuilt without the queue telling it.
-WATCH_POLL_S = 1.0
 TRIAL_STATES = frozenset(v for v in study_pb2.TrialState.values() if v != study_pb2.TRIAL_STATE_UNSPECIFIED)
 
 
@@ -237,58 +235,24 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         return controller_pb2.GetBestTrialsResponse(trials=[t.to_proto() for t in rt.best_trials(request.count or 1)])
 
     @rpc
-    async def WatchStudy(self, request: controller_pb2.WatchStudyRequest,
-                         context: grpc.aio.ServicerContext) -> AsyncIterator[controller_pb2.StudyEvent]:
-        rt = self.engine.get(require_id(request.study_id, "study_id"))
-        if request.after_seq < 0:
-            raise SpecError(f"after_seq: must be >= 0, got {request.after_seq}")
-        # Subscribe before reading the stored events so nothing falls between the two.
-        queue = rt.subscribe()
-        last = request.after_seq
+    async def WatchStudy(self, request: controller_pb2.WatchStudyRequest, context: grpc.aio.ServicerContext) -> None:
+        batches = event_batches(self.engine, request.study_id, request.after_seq)
         try:
-            ended, last = await self._replay(rt, last, context)
-            while not ended:
-                if not rt.running and last >= rt.last_seq:
-                    return  # it ended, and the caller has every event it had: nothing more will come
-                try:
-                    ev = await asyncio.wait_for(queue.get(), WATCH_POLL_S)
-                except TimeoutError:
-                    current = self.engine.studies.get(rt.id)
-                    if current is None:
-                        return  # deleted
-                    if current is rt and rt.running:
-                        continue
-                    if current is not rt:
-                        # Rebuilt from the store (after a failed write): follow the new one.
-                        rt.unsubscribe(queue)
-                        rt, queue = current, current.subscribe()
-                    # The store has every event the queue did not bring; an ended study will have no more.
-                    ended, last = await self._replay(rt, last, context)
-                    ended = ended or not rt.running
-                    continue
-                if ev is None:
-                    return  # the study was deleted
-                if ev.seq <= last:
-                    continue
-                await context.write(ev)
-                last = ev.seq
-                ended = ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED
+            async for batch in batches:
+                for ev in batch:
+                    await context.write(ev)
         finally:
-            rt.unsubscribe(queue)
+            await batches.aclose()
 
-    async def _replay(self, rt: Any, last: int, context: grpc.aio.ServicerContext) -> tuple[bool, int]:
-        """Sends the stored events after `last`; (whether the study's end was among them, the last seq sent)."""
-        while True:
-            page = await asyncio.to_thread(self.engine.store.events_after, rt.id, last, WATCH_PAGE)
-            for payload in page:
-                ev = controller_pb2.StudyEvent.FromString(payload)
-                await context.write(ev)
-                last = ev.seq
-                # An end that an extension (ExtendStudy) followed was not the last: the stream goes on.
-                if ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED and ev.seq >= rt.last_seq:
-                    return True, last
-            if len(page) < WATCH_PAGE:
-                return False, last
+    @rpc
+    async def WatchStudyBatches(self, request: controller_pb2.WatchStudyRequest,
+                                context: grpc.aio.ServicerContext) -> None:
+        batches = event_batches(self.engine, request.study_id, request.after_seq)
+        try:
+            async for batch in batches:
+                await context.write(controller_pb2.StudyEventBatch(events=batch))
+        finally:
+            await batches.aclose()
 
     @rpc
     async def ReportOuterGradient(self, request: controller_pb2.ReportOuterGradientRequest,

@@ -350,6 +350,12 @@ class StudyEvent(_message.Message):
     hypervolume: float
     def __init__(self, seq: _Optional[int] = ..., study_id: _Optional[str] = ..., type: _Optional[_Union[StudyEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_id: _Optional[int] = ..., trial: _Optional[_Union[_study_pb2.Trial, _Mapping]] = ..., measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., study_state: _Optional[_Union[_study_pb2.StudyState, str]] = ..., counts: _Optional[_Union[_study_pb2.TrialCounts, _Mapping]] = ..., message: _Optional[str] = ..., outer: _Optional[_Union[OuterStep, _Mapping]] = ..., hypervolume: _Optional[float] = ...) -> None: ...
 
+class StudyEventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[StudyEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[StudyEvent, _Mapping]]] = ...) -> None: ...
+
 class OuterStep(_message.Message):
     __slots__ = ("trial_id", "step", "gradient_step", "values", "metrics", "time", "attempt")
     class ValuesEntry(_message.Message):

@@ -121,6 +121,11 @@ class ControllerStub:
                 request_serializer=nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.SerializeToString,
                 response_deserializer=nestor_dot_v1_dot_controller__pb2.StudyEvent.FromString,
                 _registered_method=True)
+        self.WatchStudyBatches = channel.unary_stream(
+                '/nestor.v1.Controller/WatchStudyBatches',
+                request_serializer=nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_controller__pb2.StudyEventBatch.FromString,
+                _registered_method=True)
         self.ReportOuterGradient = channel.unary_unary(
                 '/nestor.v1.Controller/ReportOuterGradient',
                 request_serializer=nestor_dot_v1_dot_controller__pb2.ReportOuterGradientRequest.SerializeToString,
@@ -257,6 +262,14 @@ class ControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchStudyBatches(self, request, context):
+        """The same events, several per message: those that were ready together (a busy study's watcher then
+        costs the controller a write per batch, not per event). Each message holds at least one event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReportOuterGradient(self, request, context):
         """Bilevel strategies (DARTS, hypergradient): the outer variables the controller holds.
         A client-driven trial streams its outer gradient here and gets the updated values back.
@@ -372,6 +385,11 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.WatchStudy,
                     request_deserializer=nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.FromString,
                     response_serializer=nestor_dot_v1_dot_controller__pb2.StudyEvent.SerializeToString,
+            ),
+            'WatchStudyBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchStudyBatches,
+                    request_deserializer=nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.FromString,
+                    response_serializer=nestor_dot_v1_dot_controller__pb2.StudyEventBatch.SerializeToString,
             ),
             'ReportOuterGradient': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportOuterGradient,
@@ -853,6 +871,33 @@ class Controller:
             '/nestor.v1.Controller/WatchStudy',
             nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.SerializeToString,
             nestor_dot_v1_dot_controller__pb2.StudyEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchStudyBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/nestor.v1.Controller/WatchStudyBatches',
+            nestor_dot_v1_dot_controller__pb2.WatchStudyRequest.SerializeToString,
+            nestor_dot_v1_dot_controller__pb2.StudyEventBatch.FromString,
             options,
             channel_credentials,
             insecure,
