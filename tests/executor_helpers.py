@@ -22,7 +22,7 @@ TESTS = Path(__file__).resolve().parent
 
 TEST_TRAINABLES = tuple(f"{name}=trainables_for_tests:{name}" for name in (
     "raises", "exits", "segfaults", "hangs", "reports_nan", "returns_nothing", "echo", "slow_until_stopped",
-    "bilevel", "prints_a_lot"))
+    "bilevel", "prints_a_lot", "exits_when_stopped"))
 
 
 class ExecutorProcess:

@@ -315,6 +315,50 @@ def test_busy_slots_queue_trials_up_to_the_backlog_then_refuse(executor: Executo
     assert_echo_runs(executor)
 
 
+def test_a_waiting_trial_starts_in_the_worker_of_the_slot_that_frees_first(executor: ExecutorProcess) -> None:
+    """Sent ahead to a busy slot's worker, a waiting trial still goes to whichever slot frees first: one that
+    frees with nothing else waiting takes it back from the other worker."""
+    calls = [start_trial(executor.stub, assignment("slow_until_stopped", trial_id=i)) for i in (1, 2)]
+    streams = [iter(c) for c in calls]
+    slots = [next(s).started.slot for s in streams]
+    assert sorted(slots) == [0, 1]
+    for s in streams:
+        assert next(s).WhichOneof("body") == "measurement"  # both run: the next trial can be sent ahead
+    for trial_id, first in ((3, 1), (4, 0)):
+        waiting = iter(start_trial(executor.stub, assignment("echo", {"a": trial_id}, trial_id=trial_id)))
+        # Sent ahead to slot 0's worker (the first busy slot); slot `first` frees first.
+        wait_until(lambda: executor.stub.Describe(executor_pb2.DescribeRequest()).queued == 1)
+        i = slots.index(first)
+        calls[i].send(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial()))
+        assert list(streams[i])[-1].result.stopped
+        msgs = list(waiting)
+        assert msgs[0].started.slot == first and result_of(msgs).error == ""
+        assert measurements(msgs)[0].metrics["a"] == trial_id
+        # The other slot's trial still runs; the freed slot runs a new long one for the next round.
+        assert executor.stub.Describe(executor_pb2.DescribeRequest()).busy_slots == 1
+        calls[i] = start_trial(executor.stub, assignment("slow_until_stopped", trial_id=10 + trial_id))
+        streams[i] = iter(calls[i])
+        assert next(streams[i]).started.slot == first
+        assert next(streams[i]).WhichOneof("body") == "measurement"
+    for call, stream in zip(calls, streams, strict=True):
+        call.send(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial()))
+        assert list(stream)[-1].result.stopped
+    assert_echo_runs(executor)
+
+
+def test_a_trial_sent_ahead_to_a_worker_that_dies_runs_on_its_replacement(single: ExecutorProcess) -> None:
+    first = start_trial(single.stub, assignment("exits_when_stopped", trial_id=1))
+    stream = iter(first)
+    assert next(stream).WhichOneof("body") == "started"
+    assert next(stream).WhichOneof("body") == "measurement"
+    waiting = iter(start_trial(single.stub, assignment("echo", {"a": 2}, trial_id=2)))
+    wait_until(lambda: single.stub.Describe(executor_pb2.DescribeRequest()).queued == 1)
+    first.send(executor_pb2.ControllerMessage(stop=executor_pb2.StopTrial()))
+    assert list(stream)[-1].result.error == "worker process exited with code 3"
+    msgs = list(waiting)
+    assert result_of(msgs).error == "" and measurements(msgs)[0].metrics["a"] == 2
+
+
 def assert_echo_runs(ex: ExecutorProcess) -> None:
     assert result_of(run_trial(ex.stub, assignment("echo", {"a": 1}))).error == ""
 
@@ -393,11 +437,15 @@ def test_sigterm_interrupts_running_trials_and_exits_0(tmp_path: Path) -> None:
         stream = iter(call)
         next(stream)
         next(stream)
+        # A second trial waits in the backlog (sent ahead to the busy worker).
+        waiting = iter(start_trial(ex.stub, assignment("echo", trial_id=2)))
+        wait_until(lambda: ex.stub.Describe(executor_pb2.DescribeRequest()).queued == 1)
         code = ex.stop()
-        with pytest.raises(grpc.RpcError) as err:
-            list(stream)
-        # Not a result: the controller puts the trial back in its queue for another executor.
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        for s in (stream, waiting):
+            with pytest.raises(grpc.RpcError) as err:
+                list(s)
+            # Not a result: the controller puts the trial back in its queue for another executor.
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
         assert code == 0, ex.log()
     finally:
         ex.kill()

@@ -72,6 +72,12 @@ def bilevel(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     return {"alpha_sum": float(second.sum()), "rank": float(second.ndim)}
 
 
+def exits_when_stopped(params: Mapping[str, Any], ctx: Any) -> None:
+    """Runs until told to stop, then its worker process exits with code 3."""
+    slow_until_stopped(params, ctx)
+    os._exit(3)
+
+
 def prints_a_lot(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     """Output that would fill the executor's stdout pipe if the workers wrote there."""
     for _ in range(2000):

@@ -26,7 +26,7 @@ from nestor.values import params_from_proto
 from nestor_executor import paths, wire
 from nestor_executor.devices import Device, slot_devices
 from nestor_executor.registration import register_forever
-from nestor_executor.slots import SlotPool, TrialRun, merge_outer
+from nestor_executor.slots import SlotPool, TrialRun
 from nestor_executor.trust import ControllerGate
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
         return executor_pb2.ExecutorInfo(
             executor_id=self.executor_id, slots=len(self.pool.slots), busy_slots=self.pool.busy,
             devices=[d.to_proto() for d in devices], trainables=sorted(self.settings.trainables),
-            version=version(), queue_capacity=self.pool.queue_capacity, queued=len(self.pool.waiting),
+            version=version(), queue_capacity=self.pool.queue_capacity, queued=self.pool.queued,
             running=[executor_pb2.RunningTrial(study_id=r.assignment["study_id"], trial_id=r.assignment["trial_id"],
                                                attempt=r.assignment["attempt"], started=r.slot is not None)
                      for r in self.pool.runs()])
@@ -138,7 +138,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"RunTrial: {e}")
         run = self.pool.submit(assignment, a.deadline_s)
         if run is None:
-            busy = busy_message(len(self.pool.slots), len(self.pool.waiting))
+            busy = busy_message(len(self.pool.slots), self.pool.queued)
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
         assert run is not None
         control = asyncio.create_task(self._control(context, run, asyncio.current_task()))
@@ -167,7 +167,8 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             if run.slot is not None:
                 run.slot.abandon(run, self.settings.stop_grace)
             else:
-                self.pool.withdraw(run, "the controller cancelled the trial before it started")
+                self.pool.withdraw(run, "the controller cancelled the trial before it started",
+                                   self.settings.stop_grace)
             raise
         finally:
             control.cancel()
@@ -221,10 +222,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
                     except ValueError as e:
                         log.warning("RunTrial: ignoring outer values the trial could not use: %s", e)
                         continue
-                    if run.slot is not None:
-                        run.slot.update_outer(run, outer)
-                    else:
-                        merge_outer(run.assignment, outer)
+                    self.pool.update_outer(run, outer)
                 elif kind == "assignment":
                     log.warning("RunTrial: ignoring a second assignment for trial %s of study %s",
                                 run.assignment["trial_id"], run.assignment["study_id"])

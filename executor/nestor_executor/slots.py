@@ -6,6 +6,13 @@ once. A slot is free again the moment its trial's result is known, before the
 result is written to the controller: a controller that dispatches the next
 trial as soon as it reads the result must find the slot free, even when the
 worker is still being replaced (the trial then waits for the new worker).
+
+A trial waiting in the backlog is sent ahead to a busy slot's worker, which
+starts it the moment its current trial ends: the slot does not idle for a
+round trip through this process between two trials. Until the worker starts
+it, it is still waiting: a slot that frees with nothing else waiting takes it
+back ("drop"), as do a cancel and a shutdown, and a worker that dies gives it
+back to the backlog.
 """
 
 from __future__ import annotations
@@ -159,6 +166,13 @@ class TrialRun:
         self.interrupted = False  # stopped because the executor is shutting down
         self.abandoned = False  # nobody reads `out` any more
         self.timer: asyncio.TimerHandle | None = None
+        # Sent ahead to this slot's worker, not started yet.
+        self.ahead_of: Slot | None = None
+        # Being taken back from the worker it was sent ahead to: for this slot (it freed), or because it was
+        # withdrawn (this error), with the grace its stop gets if it started meanwhile (None: its reader stays).
+        self.move_to: Slot | None = None
+        self.withdrawn = ""
+        self.withdraw_grace: float | None = None
 
 
 class Slot:
@@ -170,6 +184,7 @@ class Slot:
         self.worker: WorkerProcess | None = None
         self.ready = False
         self.run: TrialRun | None = None
+        self.ahead: TrialRun | None = None  # the worker starts it when `run` ends
         self.start_failures = 0
         self.respawn: asyncio.TimerHandle | None = None
         self.spawns = 0  # worker processes started; every one after the first replaced a dead one (metrics)
@@ -214,6 +229,60 @@ class Slot:
             self.worker.send({"t": "stop", "id": run.id})
         if run.deadline_s > 0:
             run.timer = self.pool.loop.call_later(run.deadline_s, self._deadline, run)
+        self.pool.send_ahead()
+
+    # -- a trial sent ahead --------------------------------------------------------------------------------
+
+    def take_ahead(self, run: TrialRun) -> None:
+        assert self.worker is not None and self.ahead is None
+        self.ahead, run.ahead_of = run, self
+        self.worker.send({"t": "run", "id": run.id, "a": run.assignment})
+
+    def drop_ahead(self) -> None:
+        """Asks the worker for its trial sent ahead back; "dropped" or "start" answers."""
+        if self.ahead is not None and self.worker is not None:
+            self.worker.send({"t": "drop", "id": self.ahead.id})
+
+    def _detach_ahead(self) -> TrialRun | None:
+        run, self.ahead = self.ahead, None
+        if run is not None:
+            run.ahead_of = None
+        return run
+
+    def _start_ahead(self) -> None:
+        run = self._detach_ahead()
+        assert run is not None and self.worker is not None
+        if self.run is not None:
+            # The worker ends a run (its result first) before it starts the next: this cannot happen.
+            log.error("slot %d: its worker started trial run %d while run %d was not over", self.index,
+                      run.id, self.run.id)
+        run.move_to = None
+        self.run, run.slot = run, self
+        run.launched = True
+        run.placed.set()
+        if run.deadline_s > 0:
+            run.timer = self.pool.loop.call_later(run.deadline_s, self._deadline, run)
+        if run.withdrawn:
+            # Withdrawn as the worker started it: stopped now, like a trial cancelled while it ran.
+            if run.withdraw_grace is None:
+                self.request_stop(run)
+            else:
+                self.abandon(run, run.withdraw_grace)
+        elif run.stop_requested:
+            self.worker.send({"t": "stop", "id": run.id})
+        self.pool.send_ahead()
+
+    def _dropped_ahead(self) -> None:
+        run = self._detach_ahead()
+        assert run is not None
+        self.pool.give_back(run)
+        self.pool.send_ahead()
+
+    def recall_ahead(self) -> None:
+        """Its worker is gone (or going) before starting the trial sent ahead: that trial waits again."""
+        run = self._detach_ahead()
+        if run is not None:
+            self.pool.give_back(run)
 
     def request_stop(self, run: TrialRun) -> None:
         if run is not self.run or run.stop_requested:
@@ -252,6 +321,7 @@ class Slot:
         if run is self.run:
             log.warning("slot %d: %s; replacing its worker process", self.index, why)
             self.ready = False  # a waiting trial placed here now must wait for the new worker
+            self.recall_ahead()
             self._finish(run, error=why)
             self.replace_worker()
 
@@ -279,6 +349,10 @@ class Slot:
         if worker is not self.worker:
             return
         kind = msg["t"]
+        if kind in ("start", "dropped"):
+            if self.ahead is not None and self.ahead.id == msg["id"]:
+                self._start_ahead() if kind == "start" else self._dropped_ahead()
+            return  # "start" of a run launched the usual way: nothing to do
         run = self.run
         if kind == "ready":
             self.ready = True
@@ -318,6 +392,7 @@ class Slot:
             return
         was_ready = self.ready
         self.worker, self.ready = None, False
+        self.recall_ahead()
         why = describe_exit(code)
         run = self.run
         if run is not None and (run.launched or not was_ready):
@@ -333,6 +408,7 @@ class Slot:
             delay = min(30.0, 0.5 * 2 ** (self.start_failures - 1))
             log.error("slot %d: %s before it was ready; retrying in %.1f s", self.index, why, delay)
             self.respawn = self.pool.loop.call_later(delay, self.spawn)
+        self.pool.place_waiting(self)  # a trial it was given back waits for the new worker here
 
 
 class SlotPool:
@@ -353,54 +429,119 @@ class SlotPool:
     def busy(self) -> int:
         return sum(s.busy for s in self.slots)
 
+    @property
+    def queued(self) -> int:
+        """Trials in the backlog: waiting here, or sent ahead to a busy slot's worker and not started."""
+        return len(self.waiting) + sum(s.ahead is not None for s in self.slots)
+
     def runs(self) -> list[TrialRun]:
-        """Every run held: in a slot, then waiting."""
-        return [s.run for s in self.slots if s.run is not None] + list(self.waiting)
+        """Every run held: in a slot, then sent ahead, then waiting."""
+        return ([s.run for s in self.slots if s.run is not None] + [s.ahead for s in self.slots if s.ahead]
+                + list(self.waiting))
 
     def acquire(self) -> Slot | None:
         """A free slot, one whose worker is ready first (another's may still be starting)."""
-        free = [s for s in self.slots if not s.busy]
+        # A slot whose worker is about to start its trial sent ahead is not free.
+        free = [s for s in self.slots if not s.busy and s.ahead is None]
         return next((s for s in free if s.ready), free[0] if free else None)
 
     def submit(self, assignment: dict[str, Any], deadline_s: float) -> TrialRun | None:
         """Starts the trial on a free slot, or queues it while the backlog has room; None when full."""
         slot = self.acquire()
-        if (slot is None or self.waiting) and len(self.waiting) >= self.queue_capacity:
+        if (slot is None or self.waiting) and self.queued >= self.queue_capacity:
             return None
         run = TrialRun(next(self.ids), assignment, deadline_s)
         if slot is not None and not self.waiting:
             slot.begin(run)
         else:
             self.waiting.append(run)
+            self.send_ahead()
         return run
 
-    def place_waiting(self, slot: Slot) -> None:
-        """A slot just freed: the oldest waiting trial takes it at once."""
-        if slot.run is None and self.waiting and not self.closing:
-            slot.begin(self.waiting.popleft())
+    def send_ahead(self) -> None:
+        """Sends waiting trials, oldest first, to busy slots' workers that hold none ahead yet."""
+        for s in self.slots:
+            if not self.waiting or self.closing:
+                return
+            if s.ahead is None and s.run is not None and s.run.launched and s.ready and s.worker is not None:
+                s.take_ahead(self.waiting.popleft())
 
-    def withdraw(self, run: TrialRun, error: str) -> None:
-        """Ends a trial that never left the backlog."""
+    def place_waiting(self, slot: Slot) -> None:
+        """A slot just freed: the oldest waiting trial takes it at once; with none waiting here, a trial sent
+        ahead to another slot's worker (behind a run that may last) is taken back for it."""
+        if slot.run is not None or slot.ahead is not None or self.closing:
+            return  # busy, or its worker starts its trial sent ahead next
+        if self.waiting:
+            slot.begin(self.waiting.popleft())
+            return
+        if not slot.ready:
+            return  # a worker still starting (or failing to) must not hold a trial another would run
+        for other in self.slots:
+            run = other.ahead
+            if run is not None and run.move_to is None and not run.withdrawn:
+                run.move_to = slot
+                other.drop_ahead()
+                return
+
+    def update_outer(self, run: TrialRun, outer: dict[str, Any]) -> None:
+        """Outer variables for a trial: to its worker if it runs or waits there, else kept for its start."""
+        if run.slot is not None:
+            run.slot.update_outer(run, outer)
+            return
+        merge_outer(run.assignment, outer)  # also what it starts with if it is taken back and sent again
+        worker = run.ahead_of.worker if run.ahead_of is not None else None
+        if worker is not None:
+            worker.send({"t": "outer", "id": run.id, **outer})
+
+    def give_back(self, run: TrialRun) -> None:
+        """A trial sent ahead that did not start: it ends if it was withdrawn, else it takes the slot it was
+        taken back for, or waits first in line."""
+        target, run.move_to = run.move_to, None
+        if run.withdrawn:
+            self._end_unstarted(run, run.withdrawn)
+        elif (target is not None and target.run is None and target.ahead is None and not self.closing):
+            target.begin(run)
+        else:
+            self.waiting.appendleft(run)
+            free = self.acquire()
+            if free is not None:
+                self.place_waiting(free)
+
+    def withdraw(self, run: TrialRun, error: str, grace: float | None = None) -> None:
+        """Ends a trial that never left the backlog. One sent ahead is taken back from its worker first; if
+        the worker started it meanwhile it is stopped, as abandoned after `grace` (None: its reader stays)."""
         if run in self.waiting:
             self.waiting.remove(run)
-            run.finished = True
-            run.out.put_nowait(executor_pb2.ExecutorMessage(result=executor_pb2.TrialResult(error=error)))
+            self._end_unstarted(run, error)
+        elif run.ahead_of is not None and not run.withdrawn:
+            run.withdrawn, run.withdraw_grace = error, grace
+            run.ahead_of.drop_ahead()
+
+    @staticmethod
+    def _end_unstarted(run: TrialRun, error: str) -> None:
+        run.finished = True
+        run.out.put_nowait(executor_pb2.ExecutorMessage(result=executor_pb2.TrialResult(error=error)))
 
     async def drain(self, grace: float) -> None:
         """Asks every running trial to stop and waits `grace` seconds for them to end; kills the rest."""
         self.closing = True  # a worker that dies now is not replaced
+        unstarted = "the executor shut down before the trial started"
         while self.waiting:
             run = self.waiting[0]
             run.interrupted = True
-            self.withdraw(run, "the executor shut down before the trial started")
+            self.withdraw(run, unstarted)
         for s in self.slots:
+            if s.ahead is not None:
+                s.ahead.interrupted = True
+                self.withdraw(s.ahead, unstarted)
             if s.run is not None:
                 s.run.interrupted = True
                 s.request_stop(s.run)
         deadline = self.loop.time() + grace
-        while self.busy and self.loop.time() < deadline:
+        while (self.busy or self.queued) and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
         for s in self.slots:
+            s.recall_ahead()  # withdrawn: it ends
             if s.run is not None:
                 s.kill_run(s.run, "the executor shut down before the trial ended")
 

@@ -46,6 +46,9 @@ class RunState:
         self.outer: dict[str, Any] = {n: wire.tensor_from_json(t) for n, t in outer.get("values", {}).items()}
         # Wakes a trainable waiting for new outer variables (or for nothing more, once told to stop).
         self.changed = threading.Condition()
+        # A run sent ahead waits in the queue; the executor may take it back until it starts (Channel.take).
+        self.started = False
+        self.dropped = False
 
     def update_outer(self, msg: Mapping[str, Any]) -> None:
         values = {**self.outer, **{n: wire.tensor_from_json(t) for n, t in msg["values"].items()}}
@@ -67,13 +70,36 @@ class RunState:
 
 
 class Channel:
-    """The worker's end of the pipe; sends are locked because a trainable may report from its own threads."""
+    """The worker's end of the pipe; sends are locked because a trainable may report from its own threads.
+
+    The executor may send the next run while one is running (it then starts without a round trip through
+    the executor); until it starts, a "drop" takes it back: the worker answers "dropped" at once, or "start"
+    if it started first.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.lock = threading.Lock()
         self.runs: queue.SimpleQueue[tuple[dict[str, Any], RunState]] = queue.SimpleQueue()
-        self.current: RunState | None = None
+        self.states: dict[int, RunState] = {}  # runs received and not yet ended, by id
+        self.starting = threading.Lock()  # a run starts or is dropped, never both; guards `states`
+
+    def take(self) -> tuple[dict[str, Any], RunState]:
+        """The next run to start; one dropped while it waited is answered "dropped" and skipped."""
+        while True:
+            msg, state = self.runs.get()
+            with self.starting:
+                state.started = not state.dropped
+            if state.started:
+                self.send({"t": "start", "id": state.id})
+                return msg, state
+            self.ended(state)  # dropped, and answered so, while it waited
+
+    def ended(self, state: RunState) -> None:
+        # A run taken back may be sent again under its id (to this worker too): only this state goes.
+        with self.starting:
+            if self.states.get(state.id) is state:
+                del self.states[state.id]
 
     def send(self, msg: Mapping[str, Any]) -> None:
         data = wire.encode(msg)
@@ -89,15 +115,23 @@ class Channel:
             kind = msg.get("t")
             if kind == "run":
                 # Created here, not on the main thread, so a stop sent right after the run cannot be missed.
-                self.current = RunState(msg["id"], msg["a"].get("outer") or {})
-                self.runs.put((msg, self.current))
-            elif kind in ("stop", "outer"):
-                state = self.current
-                if state is not None and state.id == msg.get("id"):
-                    if kind == "stop":
-                        state.request_stop()
-                    else:
-                        state.update_outer(msg)
+                state = RunState(msg["id"], msg["a"].get("outer") or {})
+                with self.starting:
+                    self.states[state.id] = state
+                self.runs.put((msg, state))
+            elif kind in ("stop", "outer", "drop"):
+                state = self.states.get(msg.get("id"))  # type: ignore[arg-type]
+                if state is None:
+                    continue
+                if kind == "stop":
+                    state.request_stop()
+                elif kind == "outer":
+                    state.update_outer(msg)
+                else:
+                    with self.starting:
+                        state.dropped = not state.started
+                    if state.dropped:
+                        self.send({"t": "dropped", "id": state.id})  # now: the running trial may last
             elif kind == "exit":
                 _exit(0)
 
@@ -243,8 +277,10 @@ class Worker:
         self.channel.send({"t": "ready", "pid": os.getpid(), "failed": self.failed})
         self.warm_up()
         while True:
-            msg, state = self.channel.runs.get()
-            self.channel.send(self.run(msg["a"], state))
+            msg, state = self.channel.take()
+            result = self.run(msg["a"], state)
+            self.channel.ended(state)
+            self.channel.send(result)
 
     def warm_up(self) -> None:
         """Calls each trainable module's optional `warmup()` (e.g. loading its data) while no trial waits."""
