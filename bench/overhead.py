@@ -94,11 +94,27 @@ def managed_run(work: Path, trials: int, reports: int, slots: int, executors: in
         done = stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials
         busy = sum(t.final_measurement.elapsed_s for t in done)
         return {"wall_s": wall, "trials_per_s": trials / wall, "reports_per_s": trials * reports / wall,
-                "busy_s": busy, "utilisation": busy / (slots * executors * wall)}
+                "busy_s": busy, "utilisation": busy / (slots * executors * wall),
+                "utilisation_steady": steady_utilisation(done, slots * executors)}
     finally:
         for e in exs:
             e.stop()
         ctl.stop()
+
+
+def steady_utilisation(done: list[s.Trial], slots: int) -> float:
+    """Busy slot time over the stretch in which trials always waited for a slot: from the moment every slot
+    first held one to the last trial's start (the first round's start and the last round's uneven end are
+    outside it), by the controller's start and end times of each trial."""
+    def secs(ts) -> float:
+        return ts.ToNanoseconds() / 1e9
+
+    starts = sorted(secs(t.start_time) for t in done)
+    if len(starts) <= slots:
+        return float("nan")
+    lo, hi = starts[slots - 1], starts[-1]
+    busy = sum(max(0.0, min(secs(t.end_time), hi) - max(secs(t.start_time), lo)) for t in done)
+    return busy / (slots * (hi - lo))
 
 
 def tell_noop(stub, sid: str, trial_id: int, reports: int, round_trips: list[float]) -> None:
@@ -453,7 +469,8 @@ def main() -> None:
         "ray_tune_installed": ray_ok,
     }
     if util:
-        figures.update({"utilisation": util["utilisation"], "utilisation_wall_s": util["wall_s"],
+        figures.update({"utilisation": util["utilisation"], "utilisation_steady": util["utilisation_steady"],
+                        "utilisation_wall_s": util["wall_s"],
                         "utilisation_slots": a.util_slots, "utilisation_trials": a.util_trials})
     for key, label, peer in (("optuna", "optuna", optuna), ("optuna_journal", "optuna journal", optuna_journal)):
         if peer:
@@ -466,7 +483,8 @@ def main() -> None:
     if util:
         print(f"(b) {a.util_trials} trials sleeping {a.sleep * 1e3:.0f} ms on {a.util_slots} slots "
               f"({a.util_executors} executors): utilisation {util['utilisation']:.1%} in {util['wall_s']:.2f} s "
-              f"(ideal {a.util_trials * a.sleep / a.util_slots:.2f} s)")
+              f"(ideal {a.util_trials * a.sleep / a.util_slots:.2f} s); {util['utilisation_steady']:.2%} while "
+              "trials waited for slots (the first round's start and the last round's end left out)")
     if multi:
         print(f"(d) {a.clients} client processes sharing one study: {a.clients_trials} no-op trials x "
               f"{a.reports} reports in all")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import inspect
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -56,8 +57,18 @@ def add_server_args(p: argparse.ArgumentParser, *, cert_help: str, client_ca_hel
     return g
 
 
+def freeze_loaded_objects() -> None:
+    """Moves every object alive now (what a process's imports made: functions, types, module dicts; some
+    hundred thousand) out of the garbage collector's reach. A full collection would otherwise walk them
+    all: pauses of 100 to 145 ms measured in a busy controller, during which no trial is dispatched and
+    no request answered. They live as long as the process, so nothing is kept that would have been freed."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_event_loop(main: Coroutine[Any, Any, None], event_loop: str = "auto") -> None:
     """Runs a server's main coroutine on the event loop --event-loop names."""
+    freeze_loaded_objects()
     if event_loop != "asyncio":
         try:
             import uvloop

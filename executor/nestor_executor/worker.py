@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from nestor.checkpoints import CheckpointDir, StaleAttempt
+from nestor.serving import freeze_loaded_objects
 from nestor.trainable import check_metrics
 
 from nestor_executor import wire
@@ -276,6 +277,7 @@ class Worker:
         threading.Thread(target=self.channel.read_forever, name="nestor-control", daemon=True).start()
         self.channel.send({"t": "ready", "pid": os.getpid(), "failed": self.failed})
         self.warm_up()
+        freeze_loaded_objects()  # torch's and the trainables' modules: a training loop's collections skip them
         while True:
             msg, state = self.channel.take()
             result = self.run(msg["a"], state)
