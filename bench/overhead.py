@@ -397,6 +397,8 @@ def add_peer_ratios(figures: dict[str, float], key: str, label: str, peer: dict[
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=200)
+    # A managed run of 200 trials lasts about half a second: start-up and noise would weigh more than the rate.
+    p.add_argument("--managed-trials", type=int, default=2000, help="trials of Nestor's managed runs in (a), (c)")
     p.add_argument("--reports", type=int, default=10)
     p.add_argument("--slots", type=int, default=4, help="executor slots for (a) and (c), and Ray Tune's CPUs")
     # Enough trials that the first round's start and the last round's uneven end (a fixed ~0.1 s of idle
@@ -425,12 +427,12 @@ def main() -> None:
     ray_ok = ray_tune_installed()
     journal = not (a.skip_optuna or a.skip_journal)
 
-    durable = managed_run(work / "a", a.trials, a.reports, a.slots, 1, durable=True)
+    durable = managed_run(work / "a", a.managed_trials, a.reports, a.slots, 1, durable=True)
     ask_tell = ask_tell_run(work / "a2", a.trials, a.reports)
     optuna = None if a.skip_optuna else optuna_run(work, a.trials, a.reports)
     optuna_journal = optuna_run(work / "journal", a.trials, a.reports, "journal") if journal else None
     ray = ray_run(work, a.trials, a.reports, a.slots) if ray_ok and not a.skip_ray else None
-    volatile = managed_run(work / "c", a.trials, a.reports, a.slots, 1, durable=False)
+    volatile = managed_run(work / "c", a.managed_trials, a.reports, a.slots, 1, durable=False)
     util = None
     if "b" not in skip:
         per = a.util_slots // a.util_executors
@@ -456,7 +458,8 @@ def main() -> None:
     if ray:
         rows.append((f"ray tune, ASHA, {a.slots} CPUs", ray))
     rows.append(("nestor managed, durability off", volatile))
-    print(f"(a)/(c) {a.trials} no-op trials x {a.reports} reports; managed runs on {a.slots} executor slots")
+    print(f"(a)/(c) no-op trials x {a.reports} reports: {a.managed_trials} in Nestor's managed runs (on {a.slots} "
+          f"executor slots), {a.trials} in the others")
     print_rows(rows)
     if not ray_ok:
         print("ray tune: not installed")
