@@ -283,6 +283,7 @@ class Slot:
         run = self._detach_ahead()
         if run is not None:
             self.pool.give_back(run)
+            self.pool.send_ahead()  # to another busy slot's worker rather than wait for this one's replacement
 
     def request_stop(self, run: TrialRun) -> None:
         if run is not self.run or run.stop_requested:
