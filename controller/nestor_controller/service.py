@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -236,23 +237,17 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
 
     @rpc
     async def WatchStudy(self, request: controller_pb2.WatchStudyRequest, context: grpc.aio.ServicerContext) -> None:
-        batches = event_batches(self.engine, request.study_id, request.after_seq)
-        try:
+        async with contextlib.aclosing(event_batches(self.engine, request.study_id, request.after_seq)) as batches:
             async for batch in batches:
                 for ev in batch:
                     await context.write(ev)
-        finally:
-            await batches.aclose()
 
     @rpc
     async def WatchStudyBatches(self, request: controller_pb2.WatchStudyRequest,
                                 context: grpc.aio.ServicerContext) -> None:
-        batches = event_batches(self.engine, request.study_id, request.after_seq)
-        try:
+        async with contextlib.aclosing(event_batches(self.engine, request.study_id, request.after_seq)) as batches:
             async for batch in batches:
                 await context.write(controller_pb2.StudyEventBatch(events=batch))
-        finally:
-            await batches.aclose()
 
     @rpc
     async def ReportOuterGradient(self, request: controller_pb2.ReportOuterGradientRequest,

@@ -8,7 +8,7 @@ of following a study).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from nestor.v1 import controller_pb2
@@ -62,27 +62,22 @@ async def event_batches(engine: Any, study_id: str, after_seq: int) -> AsyncIter
                     last, ended = batch[-1].seq, _final(rt, batch[-1])
                 ended = ended or not rt.running
                 continue
-            # What else is already queued goes with it.
-            batch: list[Event] = []
-            size = 0
-            while ev is not None:
-                if ev.seq > last:
-                    n = ev.ByteSize()
-                    if batch and size + n > BATCH_BYTES:
-                        yield batch
-                        batch, size = [], 0
-                    batch.append(ev)
-                    size += n
-                    last = ev.seq
-                    ended = ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED
-                    if ended or queue.empty():
-                        break
-                elif queue.empty():
+            # What else is already queued goes with it; None (the study was deleted) comes last.
+            ready = [ev]
+            while ready[-1] is not None and not queue.empty():
+                ready.append(queue.get_nowait())
+            fresh: list[Event] = []
+            for ev in ready:
+                if ev is None or ev.seq <= last:
+                    continue
+                fresh.append(ev)
+                last = ev.seq
+                ended = ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED
+                if ended:
                     break
-                ev = queue.get_nowait()
-            if batch:
+            for batch in _split(fresh, [e.ByteSize() for e in fresh]):
                 yield batch
-            if ev is None:
+            if ready[-1] is None:
                 return  # the study was deleted
     finally:
         rt.unsubscribe(queue)
@@ -93,24 +88,31 @@ def _final(rt: Any, ev: Event) -> bool:
     return ev.type == controller_pb2.STUDY_EVENT_STUDY_ENDED and ev.seq >= rt.last_seq
 
 
+def _split(events: list[Event], sizes: list[int]) -> Iterator[list[Event]]:
+    """Consecutive runs of the events, each under BATCH_BYTES (a larger event alone)."""
+    batch: list[Event] = []
+    size = 0
+    for ev, n in zip(events, sizes, strict=True):
+        if batch and size + n > BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(ev)
+        size += n
+    if batch:
+        yield batch
+
+
 async def _replay(engine: Any, rt: Any, last: int) -> AsyncIterator[list[Event]]:
     """The stored events after `last`, as batches; the last batch ends with the final end if the store has it."""
     while True:
         page = await asyncio.to_thread(engine.store.events_after, rt.id, last, PAGE)
-        batch: list[Event] = []
-        size = 0
+        events: list[Event] = []
         for payload in page:
-            if batch and size + len(payload) > BATCH_BYTES:
-                yield batch
-                batch, size = [], 0
-            ev = Event.FromString(payload)
-            batch.append(ev)
-            size += len(payload)
-            last = ev.seq
-            if _final(rt, ev):
-                yield batch
-                return
-        if batch:
+            events.append(Event.FromString(payload))
+            if _final(rt, events[-1]):
+                break
+        for batch in _split(events, [len(p) for p in page[:len(events)]]):
             yield batch
-        if len(page) < PAGE:
+        if len(page) < PAGE or _final(rt, events[-1]):
             return
+        last = events[-1].seq

@@ -276,14 +276,12 @@ class Slot:
         run = self._detach_ahead()
         assert run is not None
         self.pool.give_back(run)
-        self.pool.send_ahead()
 
     def recall_ahead(self) -> None:
         """Its worker is gone (or going) before starting the trial sent ahead: that trial waits again."""
         run = self._detach_ahead()
         if run is not None:
             self.pool.give_back(run)
-            self.pool.send_ahead()  # to another busy slot's worker rather than wait for this one's replacement
 
     def request_stop(self, run: TrialRun) -> None:
         if run is not self.run or run.stop_requested:
@@ -496,17 +494,19 @@ class SlotPool:
 
     def give_back(self, run: TrialRun) -> None:
         """A trial sent ahead that did not start: it ends if it was withdrawn, else it takes the slot it was
-        taken back for, or waits first in line."""
+        taken back for, or waits first in line (and is sent ahead to another busy slot's worker rather than
+        wait for a dead worker's replacement)."""
         target, run.move_to = run.move_to, None
         if run.withdrawn:
             self._end_unstarted(run, run.withdrawn)
-        elif (target is not None and target.run is None and target.ahead is None and not self.closing):
+        elif target is not None and target.run is None and target.ahead is None and not self.closing:
             target.begin(run)
         else:
             self.waiting.appendleft(run)
             free = self.acquire()
             if free is not None:
                 self.place_waiting(free)
+        self.send_ahead()
 
     def withdraw(self, run: TrialRun, error: str, grace: float | None = None) -> None:
         """Ends a trial that never left the backlog. One sent ahead is taken back from its worker first; if
