@@ -91,10 +91,15 @@ class ExecutorProcess:
         self.proc.wait(timeout=30)
         self._close()
 
+    def terminate(self) -> None:
+        """SIGTERM, as a deployment would; the channel stays open to read how the streams end."""
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, as a deployment would; SIGKILL after `timeout`. Returns the exit status."""
         if self.alive():
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -440,13 +440,16 @@ def test_sigterm_interrupts_running_trials_and_exits_0(tmp_path: Path) -> None:
         # A second trial waits in the backlog (sent ahead to the busy worker).
         waiting = iter(start_trial(ex.stub, assignment("echo", trial_id=2)))
         wait_until(lambda: ex.stub.Describe(executor_pb2.DescribeRequest()).queued == 1)
-        code = ex.stop()
-        for s in (stream, waiting):
+        ex.terminate()
+        for s, why in ((stream, "the executor shut down"),
+                       (waiting, "the executor shut down before the trial started")):
             with pytest.raises(grpc.RpcError) as err:
                 list(s)
-            # Not a result: the controller puts the trial back in its queue for another executor.
+            # Not a result: the controller puts the trial back in its queue for another executor. Said by the
+            # executor, not by its server cancelling what was left when it stopped.
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
-        assert code == 0, ex.log()
+            assert why in err.value.details()
+        assert ex.stop() == 0, ex.log()
     finally:
         ex.kill()
 

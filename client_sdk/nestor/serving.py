@@ -110,6 +110,11 @@ def _refuse_message(method: str, bad: Malformed) -> str:
     return f"{method}: the request could not be decoded ({bad.error})"
 
 
+def refusal(message: Any, method: str) -> str | None:
+    """What INVALID_ARGUMENT says for a message read behind DecodeGuard that did not decode; None for one that did."""
+    return _refuse_message(method, message) if isinstance(message, Malformed) else None
+
+
 async def read_request(context: grpc.aio.ServicerContext, method: str) -> Any:
     """context.read() of a bidirectional stream behind DecodeGuard: INVALID_ARGUMENT for undecodable bytes."""
     message = await context.read()

@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from nestor.serving import DecodeGuard, SidePorts, bracket_host, read_request
+from nestor.serving import DecodeGuard, SidePorts, bracket_host, read_request, refusal
 from nestor.tls import ClientTLS, ServerTLS, add_port, guards
 from nestor.tokens import TokenFile
 from nestor.v1 import executor_pb2, executor_pb2_grpc, study_pb2
@@ -35,6 +35,8 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 RUN_TRIAL = f"/{SERVICE}/RunTrial"
 #: Measurements in one message at most: a bounded message even for a trainable that reports in a tight loop.
 MAX_MEASUREMENT_BATCH = 256
+#: Put in a run's output by the stream's reader when the controller's messages stop decoding; no slot sends it.
+REFUSED = executor_pb2.ExecutorMessage()
 
 
 @dataclass
@@ -141,10 +143,10 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             busy = busy_message(len(self.pool.slots), self.pool.queued)
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
         assert run is not None
-        control = asyncio.create_task(self._control(context, run, asyncio.current_task()))
+        control = asyncio.create_task(self._control(context, run))
         try:
             if run.slot is None:
-                await run.placed.wait()  # or its result (withdrawn while waiting) arrives first
+                await run.placed.wait()  # or it ends unstarted, or the controller's stream is refused
             slot = run.slot
             if slot is not None:
                 await context.write(executor_pb2.ExecutorMessage(started=executor_pb2.TrialStarted(
@@ -154,24 +156,35 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
                 msg, held = (held, None) if held is not None else (await self._next(run), None)
                 if a.accepts_measurement_batches and msg.WhichOneof("body") == "measurement" and not run.out.empty():
                     msg, held = self._batch(run, msg)
-                if msg.WhichOneof("body") == "result":
+                body = msg.WhichOneof("body")
+                if body is None:
+                    break  # REFUSED: the controller's stream was refused
+                if body == "result":
                     if run.interrupted and (msg.result.error or msg.result.stopped):
                         # The trial did not finish: the controller should run it again elsewhere.
                         await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                            "the executor shut down and interrupted the trial")
+                                            msg.result.error or "the executor shut down and interrupted the trial")
                     await context.write(msg)
                     return
                 await context.write(msg)
         except BaseException:
             # Cancelled by the controller, or it went away: let the trial end, or replace its worker.
-            if run.slot is not None:
-                run.slot.abandon(run, self.settings.stop_grace)
-            else:
-                self.pool.withdraw(run, "the controller cancelled the trial before it started",
-                                   self.settings.stop_grace)
+            self._let_go(run, "the controller cancelled the trial before it started")
             raise
         finally:
             control.cancel()
+        # Refused here, by the handler, between its writes: an abort from the reading task while a write was in
+        # flight left the stream open without a status until the client's deadline.
+        why = await control
+        self._let_go(run, why or "the controller's stream was refused")
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why or "")
+
+    def _let_go(self, run: TrialRun, unstarted: str) -> None:
+        """The trial leaves its slot (stopped, its worker replaced after the grace) or the backlog."""
+        if run.slot is not None:
+            run.slot.abandon(run, self.settings.stop_grace)
+        else:
+            self.pool.withdraw(run, unstarted, self.settings.stop_grace)
 
     @staticmethod
     async def _next(run: TrialRun) -> executor_pb2.ExecutorMessage:
@@ -195,21 +208,20 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             batch.measurements.append(msg.measurement)
         return executor_pb2.ExecutorMessage(measurements=batch), None
 
-    async def _control(self, context: grpc.aio.ServicerContext, run: TrialRun,
-                       handler: asyncio.Task[Any] | None) -> None:
-        """The controller's messages while the trial runs: stop decisions and outer variables."""
+    async def _control(self, context: grpc.aio.ServicerContext, run: TrialRun) -> str | None:
+        """The controller's messages while the trial runs: stop decisions and outer variables. A message that
+        does not decode ends the stream: REFUSED wakes the handler, which may be waiting for a slot or for a
+        silent trial, to let the trial go now rather than when it would have ended; returns what to answer."""
         with contextlib.suppress(grpc.RpcError, grpc.aio.UsageError, ConnectionError):
             while True:
-                try:
-                    msg = await read_request(context, RUN_TRIAL)
-                except grpc.aio.AbortError:
-                    # The stream is refused (undecodable bytes): the handler may be waiting for a slot or for a
-                    # silent trial, and must let the trial go now, not when it would have ended.
-                    if handler is not None:
-                        handler.cancel()
-                    return
+                msg = await context.read()
+                why = refusal(msg, RUN_TRIAL)
+                if why is not None:
+                    run.out.put_nowait(REFUSED)
+                    run.placed.set()
+                    return why
                 if msg is grpc.aio.EOF:
-                    return
+                    return None
                 kind = msg.WhichOneof("body")
                 if kind == "stop" or (kind == "answer" and msg.answer.decision == study_pb2.DECISION_STOP):
                     if run.slot is not None:

@@ -150,7 +150,7 @@ class TrialRun:
     """One trial on one slot: what the RunTrial stream writes comes out of `out`, the result last.
 
     A run accepted while every slot is busy waits in the pool's backlog (`slot` is None) and starts
-    the moment a slot frees; `placed` is set then.
+    the moment a slot frees; `placed` is set then, or when it ends without starting (its result waits in `out`).
     """
 
     def __init__(self, run_id: int, assignment: dict[str, Any], deadline_s: float) -> None:
@@ -522,6 +522,7 @@ class SlotPool:
     def _end_unstarted(run: TrialRun, error: str) -> None:
         run.finished = True
         run.out.put_nowait(executor_pb2.ExecutorMessage(result=executor_pb2.TrialResult(error=error)))
+        run.placed.set()
 
     async def drain(self, grace: float) -> None:
         """Asks every running trial to stop and waits `grace` seconds for them to end; kills the rest."""
