@@ -47,8 +47,11 @@ def test_what_auto_runs_for_each_kind_of_study() -> None:
     assert picks(numeric, 1000) == [(0, "gp"), (200, "cmaes")]
     assert picks(numeric, 0) == [(0, "gp"), (200, "cmaes")]  # no budget counts as a long run
     assert picks([*numeric, choice("c")], 1000) == [(0, "gp"), (200, "tpe")]
-    assert picks([double("x"), choice("c"), choice("d")], 60) == [(0, "tpe")]  # mostly categorical
-    assert picks([*numeric, choice("c"), choice("d", "c", ("a",))], 60) == [(0, "tpe")]  # conditional
+    # Mostly categorical, or conditional: a GP while observations are few, TPE on long runs.
+    assert picks([double("x"), choice("c"), choice("d")], 60) == [(0, "gp")]
+    assert picks([double("x"), choice("c"), choice("d")], 1000) == [(0, "gp"), (200, "tpe")]
+    assert picks([*numeric, choice("c"), choice("d", "c", ("a",))], 60) == [(0, "gp")]
+    assert picks([*numeric, choice("c"), choice("d", "c", ("a",))], 0) == [(0, "gp"), (200, "tpe")]
     assert picks(numeric, 60, objectives=[*ONE, ObjectiveDef("size", False)]) == [(0, "tpe")]
     assert picks(numeric, 1000, constrained=True) == [(0, "gp")]
 

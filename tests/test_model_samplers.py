@@ -20,6 +20,7 @@ from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers import SAMPLERS, make_sampler
 from nestor_controller.samplers.base import Observation
 from nestor_controller.samplers.encoding import Encoder
+from nestor_controller.samplers.evolution.cmaes import Strategy
 from nestor_controller.samplers.gp.acquisition import log_h
 from nestor_controller.samplers.gp.fit import Prior, neg_log_posterior
 from nestor_controller.samplers.gp.kernel import Geometry
@@ -194,6 +195,23 @@ def test_gp_factor_grown_row_by_row_equals_a_fresh_one() -> None:
     Z = np.random.default_rng(2).random((50, 3))
     for a, b in zip(grown.predict(Z, np.ones_like(Z)), fresh.predict(Z, np.ones_like(Z)), strict=True):
         assert np.allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("d", [1, 2, 10])
+@pytest.mark.parametrize("lam", [2, 3, 4, 12])
+def test_active_cmaes_keeps_its_covariance_positive_definite_and_moves_towards_the_optimum(d: int, lam: int) -> None:
+    """The worse half's negative weights shrink the covariance along bad steps, never through zero: also for
+    the smallest populations, where the rank-mu update (through which they act) has no weight."""
+    es = Strategy(d, lam, 0.3, np.full(d, 0.8))
+    rng = np.random.default_rng(d * 100 + lam)
+    start = float(np.sum((es.mean - 0.2) ** 2))
+    for _ in range(30):
+        xs = np.asarray([es.sample(rng) for _ in range(lam)])
+        es.update(xs, np.sum((xs - 0.2) ** 2, axis=1))
+        assert np.linalg.eigvalsh(es.C).min() > 0
+    assert float(np.sum((es.mean - 0.2) ** 2)) < start
+    assert es.weights[: lam // 2].sum() == pytest.approx(1.0)
+    assert (es.weights[lam // 2:] <= 0).all()
 
 
 # --- state and determinism ---------------------------------------------------------------------
