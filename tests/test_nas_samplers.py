@@ -154,6 +154,22 @@ def test_mutation_changes_one_decision_of_each_kind() -> None:
     assert kinds == {"op", "input", "hyperparameter"}
 
 
+def test_evolution_does_not_repeat_a_tried_or_running_configuration() -> None:
+    space = parse_space(S.Space(*(S.Categorical(f"c{i}", ["a", "b", "c"]) for i in range(3))))
+    evo = RegularizedEvolution(space, [ObjectiveDef("y", False)], {"population_size": 4, "sample_size": 2}, seed=3)
+    history: list[Observation] = []
+    keys = set()
+    for i in range(1, 19):
+        params = evo.suggest(1, history, [])[0]
+        keys.add(tuple(sorted(params.items())))
+        history.append(Observation(i, params, (float(sum(v == "a" for v in params.values())),)))
+    assert len(keys) == 18  # of 27; random children of 4 parents would repeat
+    running = evo.suggest(3, history, [])
+    more = evo.suggest(3, history, running)
+    batch = {tuple(sorted(p.items())) for p in running + more}
+    assert len(batch) == 6 and not batch & keys
+
+
 def test_evolution_checks_its_settings() -> None:
     space = parse_space(CHAIN)
     with pytest.raises(SpecError, match="sample_size"):

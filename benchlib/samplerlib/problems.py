@@ -319,6 +319,7 @@ def problems() -> list[Problem]:
         ("ackley", 5), ("levy", 10), ("rosenbrock", 5), ("styblinski_tang", 8), ("hartmann6", 6), ("branin", 2),
         ("rastrigin", 5), ("ellipsoid", 10)]]
     dev += [function_problem("levy", 5, "dev", noise=0.1), function_problem("rosenbrock", 6, "dev", ints=3),
+            function_problem("ackley", 6, "dev", ints=3), function_problem("styblinski_tang", 5, "dev", ints=5),
             categorical_problem("cat-mixed-3x5+3", "dev", cats=3, choices=5, doubles=3, pairwise=0.5),
             categorical_problem("cat-chain-8x4", "dev", cats=8, choices=4, doubles=0, pairwise=1.0),
             conditional_problem("cond-3-branches", "dev", [("ackley", 3), ("levy", 2), ("rastrigin", 4)]),

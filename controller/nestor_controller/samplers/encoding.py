@@ -81,6 +81,11 @@ class Encoder:
         self.numeric_col = {i: int(np.flatnonzero(self.col_param == i)[0]) for i in self.numeric}
         #: Columns that an optimiser may move continuously (numeric ones; integers are snapped afterwards).
         self.continuous_cols = np.asarray(sorted(self.numeric_col.values()), dtype=int)
+        #: Parameters with a finite set of values on a grid (categoricals, integers, stepped values), in order.
+        self.discrete_params = [i for i in range(self.n_params) if i in self.onehot or self.numeric[i].cells > 1]
+        #: Numeric columns with no steps (log-scaled integers among them: their values are not evenly spaced).
+        self.free_cols = np.asarray([c for i, c in sorted(self.numeric_col.items()) if self.numeric[i].cells <= 1],
+                                    dtype=int)
         self.conditional = any(p.conditions for p in self.params)
         # A column is masked (0 when inactive, and flagged) only when it is numeric and conditional;
         # one-hot columns are all 0 when inactive, which already reads as "no choice".

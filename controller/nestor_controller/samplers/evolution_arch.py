@@ -6,7 +6,11 @@ being rediscovered through their children, which regularises against lucky
 evaluations. The first `population_size` suggestions are random. After that,
 each suggestion samples `sample_size` members, takes the best (the tournament
 winner) and mutates it (mutation.py): one operation, one input or one
-hyperparameter. Failed trials never join the population.
+hyperparameter. A child that was tried already, or is running, is mutated
+again from the same parent (up to REDRAWS / 2 times): on a small or mostly
+categorical space a repeated evaluation teaches nothing; when every
+neighbour of the parent was tried, the child walks on, one mutation more at a
+time. Failed trials never join the population.
 
 The population is read from the history the engine hands over; the only state
 is the random search's (the random generator and the count of suggestions).
@@ -24,9 +28,10 @@ from nestor_controller.errors import SpecError
 from nestor_controller.limits import MAX_POPULATION
 from nestor_controller.objectives import ObjectiveDef
 from nestor_controller.samplers.base import Assignment, Observation, setting
+from nestor_controller.samplers.encoding import assignment_key
 from nestor_controller.samplers.history import Appended
 from nestor_controller.samplers.model_based import check_single_objective
-from nestor_controller.samplers.mutation import mutate
+from nestor_controller.samplers.mutation import REDRAWS, mutate
 from nestor_controller.samplers.random import RandomSampler
 from nestor_controller.space import Space
 
@@ -35,7 +40,7 @@ class RegularizedEvolution(RandomSampler):
     """Random search until the population is full; evolution from then on."""
 
     name = "regularized_evolution"
-    defaults: Mapping[str, Any] = {"population_size": 20, "sample_size": 5}
+    defaults: Mapping[str, Any] = {"population_size": 10, "sample_size": 3}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,6 +50,8 @@ class RegularizedEvolution(RandomSampler):
         # Derived from the history alone (and again from it after a restart), so not part of state().
         self._cursor = Appended()
         self._population: list[Observation] = []
+        #: assignment_key of every trial in the history, failed ones too.
+        self._tried: set[tuple] = set()
 
     @classmethod
     def check(cls, space: Space, objectives: Sequence[ObjectiveDef], settings: Mapping[str, Any],
@@ -66,7 +73,8 @@ class RegularizedEvolution(RandomSampler):
         """The living members, oldest first: the last `population_size` trials that finished with a value."""
         restart, new = self._cursor.new(history)
         if restart:
-            self._population = []
+            self._population, self._tried = [], set()
+        self._tried.update(assignment_key(obs.params) for obs in new)
         scored = [obs for obs in new if obs.values is not None]
         if scored:
             self._population = [*self._population, *scored][-self.population_size:]
@@ -82,12 +90,22 @@ class RegularizedEvolution(RandomSampler):
 
     def suggest(self, count: int, history: Sequence[Observation], running: Sequence[Assignment]) -> list[Assignment]:
         population = self.population(history)
+        taken = {assignment_key(a) for a in running}
         out = []
         for _ in range(count):
             if self.suggested < self.population_size or not population:
                 out += super().suggest(1, history, running)
             else:
-                child, _ = mutate(self.space, self.tournament(population).params, self.rng)
+                parent = self.tournament(population).params
+                child = parent
+                for attempt in range(REDRAWS):
+                    # Half the attempts from the parent; then a walk from the last child, in case every
+                    # neighbour of the parent was tried.
+                    child, _ = mutate(self.space, parent if attempt < REDRAWS // 2 else child, self.rng)
+                    key = assignment_key(child)
+                    if key not in self._tried and key not in taken:
+                        break
+                taken.add(key)
                 out.append(child)
                 self.suggested += 1
         return out

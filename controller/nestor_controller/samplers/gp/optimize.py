@@ -5,8 +5,9 @@ observed points, where improvement usually is), scored in one batch; the
 best few are refined together by L-BFGS-B on their numeric columns (one
 problem whose variables are all the starts: the sum separates, and one
 batched evaluation replaces many small ones); integers and cells are then
-snapped, and each categorical choice and neighbouring integer of the best
-refined points is tried. Categorical columns never move continuously.
+snapped, and a local search over one-coordinate discrete moves (another
+choice, another integer) alternates with L-BFGS-B on the continuous columns
+until no move helps. Categorical columns never move continuously.
 """
 
 from __future__ import annotations
@@ -61,38 +62,99 @@ def _wake_children(enc: Encoder, X: np.ndarray) -> None:
         X[:, enc.masked_cols] = block
 
 
-def neighbours(enc: Encoder, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every other choice of each categorical, and the next cell up and down of each stepped column."""
-    rows = []
-    for x in X:
-        for sl in enc.onehot.values():
+#: A stepped column of at most this many values tries every one of them in a coordinate move; a longer one
+#: tries steps of 1, 2, 4, ... cells either way.
+ALL_CELLS = 16
+#: Rounds of the discrete local search at most (each: every discrete parameter in turn, then the continuous
+#: columns refined again where something moved).
+LOCAL_ROUNDS = 4
+
+
+def _cell_targets(cells: int, at: int) -> list[int]:
+    if cells <= ALL_CELLS:
+        return [k for k in range(cells) if k != at]
+    out, step = [], 1
+    while step < cells:
+        out += [k for k in (at - step, at + step) if 0 <= k < cells]
+        step *= 2
+    return out
+
+
+def coordinate_moves(enc: Encoder, X: np.ndarray, param: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows that differ from a row of X in discrete parameter `param` alone (every other choice of a
+    categorical, other cells of a stepped column), their activity, and the row of X each came from."""
+    rows, origin = [], []
+    for r, x in enumerate(X):
+        if param in enc.onehot:
+            sl = enc.onehot[param]
+            if not x[sl].any():  # inactive
+                continue
             for j in range(sl.start, sl.stop):
-                if x[j] == 1.0 or not x[sl].any():
-                    continue
+                if x[j] != 1.0:
+                    y = x.copy()
+                    y[sl] = 0.0
+                    y[j] = 1.0
+                    rows.append(y)
+                    origin.append(r)
+        else:
+            c, cells = enc.numeric_col[param], enc.numeric[param].cells
+            if c in enc.masked_cols and x[c] == 0.0:
+                continue
+            for k in _cell_targets(cells, min(int(x[c] * cells), cells - 1)):
                 y = x.copy()
-                y[sl] = 0.0
-                y[j] = 1.0
+                y[c] = (k + 0.5) / cells
                 rows.append(y)
-        for i, c in enc.numeric_col.items():
-            cells = enc.numeric[i].cells
-            if cells > 1 and not (c in enc.masked_cols and x[c] == 0.0):
-                for step in (-1.0 / cells, 1.0 / cells):
-                    if 0.0 < x[c] + step < 1.0:
-                        y = x.copy()
-                        y[c] += step
-                        rows.append(y)
+                origin.append(r)
     if not rows:
-        return np.zeros((0, enc.n_cols)), np.zeros((0, enc.n_params), dtype=bool)
+        return np.zeros((0, enc.n_cols)), np.zeros((0, enc.n_params), dtype=bool), np.zeros(0, dtype=int)
     Y = np.asarray(rows)
     _wake_children(enc, Y)
-    return enc.repair(Y)
+    Y, A = enc.repair(Y)
+    return Y, A, np.asarray(origin)
 
 
-def refine(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray, maxiter: int) -> np.ndarray:
-    """L-BFGS-B on the numeric columns of all rows at once; inactive columns stay fixed."""
+def local_search(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray, value: np.ndarray,
+                 maxiter: int) -> Candidates:
+    """Coordinate ascent over the discrete parameters from each row (each in turn takes its best value given
+    the others), alternating with L-BFGS-B on the continuous columns of the rows that moved, until a round
+    moves nothing: the relaxation that refine optimises puts an integer or a choice where the smooth
+    surrogate peaks, which after snapping is often not where the acquisition does. Every row scored on the
+    way, best first."""
+    X, act, value = X.copy(), act.copy(), value.copy()
+    seen = [Candidates(X.copy(), act.copy(), value.copy())]
+    for _ in range(LOCAL_ROUNDS):
+        moved = np.zeros(len(X), dtype=bool)
+        for param in enc.discrete_params:
+            Y, AY, origin = coordinate_moves(enc, X, param)
+            if not len(Y):
+                continue
+            vy = acq(Y, enc.col_active(AY), None)[0]
+            seen.append(Candidates(Y, AY, vy))
+            order = np.lexsort((-vy, origin))
+            first = order[np.r_[True, origin[order][1:] != origin[order][:-1]]]
+            better = first[vy[first] > value[origin[first]] + 1e-12]
+            rows = origin[better]
+            X[rows], act[rows], value[rows] = Y[better], AY[better], vy[better]
+            moved[rows] = True
+        if not moved.any():
+            break
+        rows = np.flatnonzero(moved)
+        if len(enc.free_cols):
+            Xr, Ar = enc.repair(refine(enc, acq, X[rows], act[rows], maxiter, enc.free_cols))
+            vr = acq(Xr, enc.col_active(Ar), None)[0]
+            up = vr > value[rows]
+            X[rows[up]], act[rows[up]], value[rows[up]] = Xr[up], Ar[up], vr[up]
+            seen.append(Candidates(Xr, Ar, vr))
+    return Candidates(np.vstack([c.X for c in seen]), np.vstack([c.act for c in seen]),
+                      np.concatenate([c.value for c in seen])).sorted()
+
+
+def refine(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray, maxiter: int,
+           cols: np.ndarray | None = None) -> np.ndarray:
+    """L-BFGS-B on the numeric columns (or `cols`) of all rows at once; inactive columns stay fixed."""
     from scipy import optimize  # here, not at import: it would slow every controller start
 
-    cc = enc.continuous_cols
+    cc = enc.continuous_cols if cols is None else cols
     if not len(cc) or not len(X):
         return X
     colact = enc.col_active(act)
@@ -125,8 +187,6 @@ def maximize(enc: Encoder, acq: Acquisition, rng: np.random.Generator, centers: 
     top = np.sort(first)[:starts]
     Xo, Ao = enc.repair(refine(enc, acq, pool.X[top], pool.act[top], maxiter))
     vo = acq(Xo, enc.col_active(Ao), None)[0]
-    best = np.argsort(-vo, kind="stable")[:3]
-    Xn, An = neighbours(enc, Xo[best])
-    vn = acq(Xn, enc.col_active(An), None)[0] if len(Xn) else np.zeros(0)
-    return Candidates(np.vstack([Xo, Xn, pool.X]), np.vstack([Ao, An, pool.act]),
-                      np.concatenate([vo, vn, pool.value])).sorted()
+    found = local_search(enc, acq, Xo, Ao, vo, maxiter)
+    return Candidates(np.vstack([found.X, pool.X]), np.vstack([found.act, pool.act]),
+                      np.concatenate([found.value, pool.value])).sorted()
