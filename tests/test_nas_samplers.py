@@ -170,6 +170,48 @@ def test_evolution_does_not_repeat_a_tried_or_running_configuration() -> None:
     assert len(batch) == 6 and not batch & keys
 
 
+def test_evolution_screens_children_by_where_the_good_trials_are() -> None:
+    # c0 decides the loss; c1..c3 are noise. Every parent with c0 == "v2" has children that change c0 (a
+    # quarter of them); screening among 8 children keeps c0 where the good results are, a single child does not.
+    space = parse_space(S.Space(*(S.Categorical(f"c{i}", [f"v{k}" for k in range(4)]) for i in range(4))))
+    rng = np.random.default_rng(0)
+    from nestor_controller.samplers.sampling import draw_assignment
+
+    history = []
+    for i in range(1, 41):
+        params = draw_assignment(space, rng)
+        history.append(Observation(i, params, (float(params["c0"] != "v2") + 0.01 * rng.random(),)))
+    kept = {}
+    for screen in (1, 8):
+        evo = RegularizedEvolution(space, [ObjectiveDef("y", False)],
+                                   {"population_size": 10, "sample_size": 10, "screen": screen}, seed=1)
+        evo.suggested = 10  # past the random phase
+        children = [evo.suggest(1, history, [])[0] for _ in range(60)]
+        kept[screen] = sum(c["c0"] == "v2" for c in children)
+    assert kept[8] == 60 and kept[1] < 55, kept
+
+
+def test_evolution_mutates_ordered_and_numeric_values_to_nearby_ones() -> None:
+    from nestor_controller.samplers.mutation import NUMERIC_STEP, mutate_value
+
+    def nearby_value(p, value, rng):  # as regularized evolution's mutation changes one value
+        return mutate_value(p, value, rng, NUMERIC_STEP)
+
+    space = parse_space(S.Space(S.Categorical("width", [8, 16, 32, 64, 128, 256, 512, 1024], ordered=True),
+                                S.Double("lr", 1e-5, 1e-1, log=True), S.Int("layers", 1, 100)))
+    width, lr, layers = space.params
+    rng = np.random.default_rng(0)
+    steps = [abs(width.choices.index(nearby_value(width, 64, rng)) - 3) for _ in range(400)]
+    assert min(steps) >= 1 and 0.35 < steps.count(1) / len(steps) < 0.6  # one place about half the time
+    ends = {nearby_value(width, 8, rng) for _ in range(50)}
+    assert 8 not in ends and 16 in ends  # at an end it goes the one way there is room
+    lrs = np.log10([nearby_value(lr, 1e-3, rng) for _ in range(400)])
+    # A normal step of NUMERIC_STEP of the range (its median size is 0.67 of that): four decades for lr.
+    assert np.all((lrs >= -5) & (lrs <= -1)) and 0.5 < np.median(np.abs(lrs + 3)) / (4 * NUMERIC_STEP) < 0.85
+    counts = [nearby_value(layers, 50, rng) for _ in range(400)]
+    assert 50 not in counts and 0.5 < np.median(np.abs(np.subtract(counts, 50))) / (100 * NUMERIC_STEP) < 0.85
+
+
 def test_evolution_checks_its_settings() -> None:
     space = parse_space(CHAIN)
     with pytest.raises(SpecError, match="sample_size"):

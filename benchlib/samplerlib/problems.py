@@ -322,6 +322,8 @@ def problems() -> list[Problem]:
             function_problem("ackley", 6, "dev", ints=3), function_problem("styblinski_tang", 5, "dev", ints=5),
             categorical_problem("cat-mixed-3x5+3", "dev", cats=3, choices=5, doubles=3, pairwise=0.5),
             categorical_problem("cat-chain-8x4", "dev", cats=8, choices=4, doubles=0, pairwise=1.0),
+            categorical_problem("cat-mixed-6x3+2", "dev", cats=6, choices=3, doubles=2, pairwise=0.8),
+            categorical_problem("cat-chain-5x6", "dev", cats=5, choices=6, doubles=0, pairwise=0.6),
             conditional_problem("cond-3-branches", "dev", [("ackley", 3), ("levy", 2), ("rastrigin", 4)]),
             table_problem("protein_structure", "dev"), table_problem("naval_propulsion", "dev")]
     held = [function_problem(f, d, "held") for f, d in [

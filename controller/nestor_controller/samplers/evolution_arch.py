@@ -6,11 +6,14 @@ being rediscovered through their children, which regularises against lucky
 evaluations. The first `population_size` suggestions are random. After that,
 each suggestion samples `sample_size` members, takes the best (the tournament
 winner) and mutates it (mutation.py): one operation, one input or one
-hyperparameter. A child that was tried already, or is running, is mutated
-again from the same parent (up to REDRAWS / 2 times): on a small or mostly
+hyperparameter, an ordered one to a nearby value. A child that was tried
+already, or is running, is mutated again from the same parent (up to
+REDRAWS / 2 times): on a small or mostly
 categorical space a repeated evaluation teaches nothing; when every
 neighbour of the parent was tried, the child walks on, one mutation more at a
-time. Failed trials never join the population.
+time. Of the parent's first `screen` new children, only the one the study's
+results favour is suggested (screening.py); `screen: 1` is Real et al.'s
+evolution. Failed trials never join the population.
 
 The population is read from the history the engine hands over; the only state
 is the random search's (the random generator and the count of suggestions).
@@ -33,6 +36,7 @@ from nestor_controller.samplers.history import Appended
 from nestor_controller.samplers.model_based import check_single_objective
 from nestor_controller.samplers.mutation import REDRAWS, mutate
 from nestor_controller.samplers.random import RandomSampler
+from nestor_controller.samplers.screening import DensityRatioScreen
 from nestor_controller.space import Space
 
 
@@ -40,13 +44,15 @@ class RegularizedEvolution(RandomSampler):
     """Random search until the population is full; evolution from then on."""
 
     name = "regularized_evolution"
-    defaults: Mapping[str, Any] = {"population_size": 10, "sample_size": 3}
+    defaults: Mapping[str, Any] = {"population_size": 10, "sample_size": 5, "screen": 8}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.population_size = int(self.settings["population_size"])
         # The default tournament shrinks with a small population; an explicit one was checked to fit.
         self.sample_size = min(int(self.settings["sample_size"]), self.population_size)
+        self.screen = int(self.settings["screen"])
+        self._screen = DensityRatioScreen(self.space, self.objectives)
         # Derived from the history alone (and again from it after a restart), so not part of state().
         self._cursor = Appended()
         self._population: list[Observation] = []
@@ -61,6 +67,7 @@ class RegularizedEvolution(RandomSampler):
         merged = {**cls.defaults, **settings}
         population = setting(merged, "population_size", int, minimum=2, maximum=MAX_POPULATION)
         sample = setting(merged, "sample_size", int, minimum=1)
+        setting(merged, "screen", int, minimum=1, maximum=REDRAWS)
         if sample > population and "sample_size" in settings:
             raise SpecError(f"spec.algorithm.settings.sample_size: {sample} is larger than the population "
                             f"({population})")
@@ -97,15 +104,29 @@ class RegularizedEvolution(RandomSampler):
                 out += super().suggest(1, history, running)
             else:
                 parent = self.tournament(population).params
-                child = parent
-                for attempt in range(REDRAWS):
-                    # Half the attempts from the parent; then a walk from the last child, in case every
-                    # neighbour of the parent was tried.
-                    child, _ = mutate(self.space, parent if attempt < REDRAWS // 2 else child, self.rng)
-                    key = assignment_key(child)
-                    if key not in self._tried and key not in taken:
-                        break
-                taken.add(key)
+                children = self.children(parent, taken)
+                child = children[self._screen.best(children, history, [*running, *out])]
+                taken.add(assignment_key(child))
                 out.append(child)
                 self.suggested += 1
         return out
+
+    def children(self, parent: Assignment, taken: set[tuple]) -> list[Assignment]:
+        """Up to `screen` distinct children of `parent` that are neither tried nor running; the last one drawn
+        when every attempt was (a walk that found nothing new: it is suggested anyway)."""
+        out: list[Assignment] = []
+        keys: set[tuple] = set()
+        child: Assignment = parent
+        for attempt in range(REDRAWS):
+            # Half the attempts from the parent; then, only when none of them was new (every neighbour of the
+            # parent was tried), a walk from the last child.
+            if attempt == REDRAWS // 2 and out:
+                break
+            child, _ = mutate(self.space, parent if attempt < REDRAWS // 2 else child, self.rng)
+            key = assignment_key(child)
+            if key not in self._tried and key not in taken and key not in keys:
+                out.append(child)
+                keys.add(key)
+                if len(out) == self.screen:
+                    break
+        return out or [child]
