@@ -214,6 +214,29 @@ def test_active_cmaes_keeps_its_covariance_positive_definite_and_moves_towards_t
     assert (es.weights[lam // 2:] <= 0).all()
 
 
+def test_cmaes_fits_its_first_distribution_to_the_best_given_results_and_keeps_candidates_inside() -> None:
+    """Thirty results given before the first candidate (a warm start's or added ones): the first generation
+    is centred on the best tenth of them and only as wide as they spread (WS-CMA-ES), not the default step
+    around the best one; a mean at a corner still gives candidates inside the bounds."""
+    space = parse_space(sp.SearchSpace(parameters=[
+        sp.Parameter(name=n, double=sp.DoubleDomain(min=0.0, max=1.0)) for n in ("a", "b")]))
+    rng = np.random.default_rng(5)
+    given = [{"a": float(x), "b": float(y)} for x, y in rng.random((30, 2))]
+    def f(p: dict) -> float:
+        return (p["a"] - 0.8) ** 2 + (p["b"] - 0.3) ** 2
+    history = [Observation(i + 1, p, (f(p),)) for i, p in enumerate(given)]
+    cma = make_sampler("cmaes", space, OBJ, {}, seed=1)
+    cold = make_sampler("cmaes", space, OBJ, {}, seed=1)
+    warm_draws, cold_draws = cma.suggest(20, history, []), cold.suggest(20, [], [])
+    top = sorted(given, key=f)[:3]
+    assert cma.es.mean == pytest.approx([np.mean([p["a"] for p in top]), np.mean([p["b"] for p in top])])
+    assert cma.es.sigma < cold.es.sigma == pytest.approx(1 / 6)
+    assert np.median([f(p) for p in warm_draws]) < 0.5 * np.median([f(p) for p in cold_draws])
+    corner = Strategy(2, 6, 0.5, np.zeros(2))
+    xs = np.asarray([corner.sample(rng) for _ in range(200)])
+    assert ((xs >= 0) & (xs <= 1)).all() and (xs > 0).all()  # drawn again, not clipped onto the bound
+
+
 # --- state and determinism ---------------------------------------------------------------------
 
 

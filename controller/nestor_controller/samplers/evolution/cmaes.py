@@ -8,11 +8,16 @@ better than positive weights alone on bench/samplers.py's development split.
 Unconditional double and int parameters (and ordered categoricals) form the
 search vector, log-scaled ones in log space, integers rounded when
 suggested; unordered categoricals and conditional parameters are drawn at
-random for each candidate. Points outside the cube are reflected back and
-updated from where they were evaluated. When the step size collapses, the
-search restarts from a random mean with twice the population (IPOP), which
-helps on multimodal objectives. Results the study had before the first
-candidate (added or enqueued trials) move the first mean to the best of them.
+random for each candidate. The first mean is the cube's centre and the
+first step 1/6 of each range, as the `cmaes` package starts; a candidate
+outside the cube is drawn again (up to RESAMPLES times, then clipped), which
+measured better than reflecting it back on the development split: a
+reflected point is not a draw from the distribution the update assumes.
+When the step size collapses, the search restarts from a random mean with
+twice the population (IPOP), which helps on multimodal objectives. Results
+the study had before the first candidate (added or enqueued trials, a warm
+start's top_k) place the first distribution on the best of them
+(_warm_start).
 
 Trials are matched to candidates by their parameters; a generation updates
 the distribution once `lambda` of its candidates have finished (more may be
@@ -39,6 +44,9 @@ from nestor_controller.space import ParamDef, Space
 #: Restart when the largest standard deviation left (in the unit cube) is below this.
 CONVERGED = 1e-7
 MAX_POPULATION = 1024
+RESAMPLES = 100
+#: A warm start fits the first distribution to this fraction of the given results, widened by this step.
+WARM_GAMMA, WARM_ALPHA = 0.1, 0.1
 
 
 def numeric_params(space: Space) -> list[ParamDef]:
@@ -93,8 +101,11 @@ class Strategy:
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         D, B = self.eig()
-        x = self.mean + self.sigma * (B @ (D * rng.standard_normal(self.d)))
-        return 1.0 - np.abs(1.0 - np.abs(x) % 2.0)  # reflected into [0, 1]
+        for _ in range(RESAMPLES):
+            x = self.mean + self.sigma * (B @ (D * rng.standard_normal(self.d)))
+            if np.all((x >= 0.0) & (x <= 1.0)):
+                return x
+        return np.clip(x, 0.0, 1.0)
 
     def update(self, xs: np.ndarray, losses: np.ndarray) -> None:
         order = np.argsort(losses, kind="stable")[: self.lam]
@@ -137,7 +148,7 @@ class Strategy:
 class CMAESSampler(Sampler):
     name = "cmaes"
     heavy: ClassVar[bool] = True
-    defaults: Mapping[str, Any] = {"population_size": 0, "sigma0": 0.2, "restarts": True}
+    defaults: Mapping[str, Any] = {"population_size": 0, "sigma0": 1 / 6, "restarts": True}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -193,7 +204,7 @@ class CMAESSampler(Sampler):
     def _tell(self, history: Sequence[Observation]) -> None:
         o = self.objectives[0]
         # Results that were there before the first candidate (added or enqueued trials, a warm start's top_k)
-        # place the first generation: its mean starts at the best of them.
+        # place the first generation (_warm_start).
         fresh = self.es.gen == 0 and not self.outstanding and not self.results
         given = []
         for h in history[self.consumed:]:
@@ -210,9 +221,21 @@ class CMAESSampler(Sampler):
                 self._next_generation()
         self.consumed = len(history)
         if given:
-            best = min(given, key=lambda lp: lp[0])[1]
-            X, act = self.encoder.encode([best])
-            self.es.mean = np.where(self.encoder.col_active(act)[0] > 0, X[0], self.es.mean)
+            self._warm_start(given)
+
+    def _warm_start(self, given: list[tuple[float, Assignment]]) -> None:
+        """The first distribution fitted to the best WARM_GAMMA of the given results (at least one), as
+        WS-CMA-ES does (Nomura et al. 2021): their mean, and their covariance plus WARM_ALPHA^2 I split into a
+        step size and a shape, so the first generation searches where they are and as widely as they spread."""
+        top = sorted(given, key=lambda lp: lp[0])[:max(1, math.ceil(WARM_GAMMA * len(given)))]
+        X, act = self.encoder.encode([params for _, params in top])
+        X = np.where(self.encoder.col_active(act) > 0, X, self.es.mean)  # an absent column keeps the centre
+        self.es.mean = X.mean(axis=0)
+        if len(X) > 1:
+            dev = X - self.es.mean
+            cov = WARM_ALPHA ** 2 * np.eye(self.d) + dev.T @ dev / len(X)
+            sigma = float(np.exp(np.linalg.slogdet(cov)[1] / (2 * self.d)))
+            self.es.sigma, self.es.C = sigma, cov / sigma ** 2
 
     def _next_generation(self) -> None:
         xs = np.asarray([x for x, _ in self.results], dtype=float)
