@@ -320,6 +320,7 @@ def problems() -> list[Problem]:
         ("rastrigin", 5), ("ellipsoid", 10)]]
     dev += [function_problem("levy", 5, "dev", noise=0.1), function_problem("rosenbrock", 6, "dev", ints=3),
             function_problem("ackley", 6, "dev", ints=3), function_problem("styblinski_tang", 5, "dev", ints=5),
+            function_problem("rastrigin", 6, "dev", ints=3), function_problem("ellipsoid", 8, "dev", ints=4),
             categorical_problem("cat-mixed-3x5+3", "dev", cats=3, choices=5, doubles=3, pairwise=0.5),
             categorical_problem("cat-chain-8x4", "dev", cats=8, choices=4, doubles=0, pairwise=1.0),
             categorical_problem("cat-mixed-6x3+2", "dev", cats=6, choices=3, doubles=2, pairwise=0.8),
