@@ -8,12 +8,12 @@ each suggestion samples `sample_size` members, takes the best (the tournament
 winner) and mutates it (mutation.py): one operation, one input or one
 hyperparameter, an ordered one to a nearby value. A child that was tried
 already, or is running, is mutated again from the same parent (up to
-REDRAWS / 2 times): on a small or mostly
-categorical space a repeated evaluation teaches nothing; when every
-neighbour of the parent was tried, the child walks on, one mutation more at a
-time. Of the parent's first `screen` new children, only the one the study's
-results favour is suggested (screening.py); `screen: 1` is Real et al.'s
-evolution. Failed trials never join the population.
+REDRAWS / 2 times): on a small or mostly categorical space a repeated
+evaluation teaches nothing; when every neighbour of the parent was tried, the
+child walks on, one mutation more at a time. Of the parent's first `screen`
+new children, only the one the study's results favour is suggested
+(screening.py); `screen: 1` is Real et al.'s evolution. Failed trials never
+join the population.
 
 The population is read from the history the engine hands over; the only state
 is the random search's (the random generator and the count of suggestions).
@@ -52,7 +52,7 @@ class RegularizedEvolution(RandomSampler):
         # The default tournament shrinks with a small population; an explicit one was checked to fit.
         self.sample_size = min(int(self.settings["sample_size"]), self.population_size)
         self.screen = int(self.settings["screen"])
-        self._screen = DensityRatioScreen(self.space, self.objectives)
+        self._screener = DensityRatioScreen(self.space, self.objectives)
         # Derived from the history alone (and again from it after a restart), so not part of state().
         self._cursor = Appended()
         self._population: list[Observation] = []
@@ -105,7 +105,7 @@ class RegularizedEvolution(RandomSampler):
             else:
                 parent = self.tournament(population).params
                 children = self.children(parent, taken)
-                child = children[self._screen.best(children, history, [*running, *out])]
+                child = children[self._screener.best(children, history, [*running, *out])]
                 taken.add(assignment_key(child))
                 out.append(child)
                 self.suggested += 1
