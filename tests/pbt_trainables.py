@@ -11,12 +11,22 @@ from typing import Any
 from nestor_executor.trainables import pbt_toy
 
 
+def claim(marker: str) -> bool:
+    """True for the one caller that creates `marker`: both members reach the step at once on a loaded machine,
+    and a check-then-write would let each of them kill its executor, leaving the study none."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 def kills_its_executor_after_a_copy(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     """pbt_toy, except that the first run starting from a checkpoint at step `kill_at` or later (its folder was
     just seeded from the one it continues) kills its executor, once: the marker file says it did."""
     saved = ctx.load_checkpoint()
     marker = ctx.config["marker"]
-    if saved and saved["step"] >= int(ctx.config["kill_at"]) and not os.path.exists(marker):
+    if saved and saved["step"] >= int(ctx.config["kill_at"]) and claim(marker):
         with open(marker, "w") as f:
             f.write(f"trial {ctx.trial_id} at step {saved['step']}\n")
         os.kill(os.getppid(), signal.SIGKILL)
