@@ -45,18 +45,16 @@ def mutate_value(p: ParamDef, value: ParamValue, rng: np.random.Generator, scale
     """A nearby value: a Gaussian step of `scale` (a fraction of the range, in log space for log
     parameters) reflected into the bounds; another choice for a categorical; an integer moves at least one."""
     if p.kind == "categorical":
-        if len(p.choices) < 2:
-            return value
-        if p.ordered:  # a step to a neighbouring choice, more often than a jump
-            k = p.choices.index(value)
-            size = max(1, round(abs(float(rng.standard_normal())) * scale * len(p.choices)))
-            step = size if rng.random() < 0.5 else -size
-            j = int(np.clip(k + step, 0, len(p.choices) - 1))
-            if j == k:  # at an end: the other way, where there is room
-                j = int(np.clip(k - step, 0, len(p.choices) - 1))
-            return p.choices[j]
-        others = [c for c in p.choices if c != value]
-        return others[int(rng.integers(len(others)))]
+        if not p.ordered or len(p.choices) < 2:
+            return other_value(p, value, rng)
+        # Ordered: a step to a neighbouring choice, more often than a jump.
+        k = p.choices.index(value)
+        size = max(1, round(abs(float(rng.standard_normal())) * scale * len(p.choices)))
+        step = size if rng.random() < 0.5 else -size
+        j = int(np.clip(k + step, 0, len(p.choices) - 1))
+        if j == k:  # at an end: the other way, where there is room
+            j = int(np.clip(k - step, 0, len(p.choices) - 1))
+        return p.choices[j]
     lo, hi = (math.log(p.low), math.log(p.high)) if p.log else (p.low, p.high)
     if hi <= lo:
         return value
