@@ -34,6 +34,32 @@ def kills_its_executor_after_a_copy(params: Mapping[str, Any], ctx: Any) -> dict
     return pbt_toy.train(params, ctx)
 
 
+class HoldsAfterReport:
+    """A context whose run, the first time each trial reports step `hold_at`, waits there (its checkpoint of that
+    step saved and its report sent) until the file `release` exists or the run is told to stop."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        stop = self._ctx.report(step, metrics)
+        folder = self._ctx.config["hold_dir"]
+        if step == int(self._ctx.config["hold_at"]) and claim(os.path.join(folder, f"held-{self._ctx.trial_id}")):
+            release = os.path.join(folder, "release")
+            deadline = time.monotonic() + 120
+            while not os.path.exists(release) and not self._ctx.should_stop and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return stop
+
+
+def holds_after_a_report(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
+    """pbt_toy, held after its report of step `hold_at` when the study's config names one."""
+    return pbt_toy.train(params, HoldsAfterReport(ctx) if ctx.config.get("hold_at") else ctx)
+
+
 class NoCheckpoints:
     """A context that drops every checkpoint: the trainable resumes nothing and nothing can be copied."""
 

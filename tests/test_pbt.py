@@ -394,26 +394,48 @@ def test_cli_shows_each_members_lineage_and_the_best_schedule(cluster: tuple[Ser
 
 @pytest.mark.parametrize("algorithm", ["pbt", "pb2"])
 def test_killed_controller_continues_the_same_population(tmp_path: Path, algorithm: str) -> None:
+    """The first kill lands where both members have reported the end of an interval (their checkpoints there
+    saved) but not yet ended their runs; the others land wherever the study is."""
+    hold_at = 2 * INTERVAL
     results = []
     for kills in (0, 3):
         tmp = tmp_path / f"kills{kills}"
+        tmp.mkdir()
         ctl = start_controller(tmp)
-        ex = start_executor(tmp, ctl.address, slots=2)
+        ex = start_executor(tmp, ctl.address, slots=2, trainables=["holds=pbt_trainables:holds_after_a_report"])
         try:
             stub = controller_stub(ctl.address)
             wait_for_executors(stub, 1)
-            sid = stub.CreateStudy(c.CreateStudyRequest(spec=toy_spec(algorithm, population_size=2))).id
+            spec = toy_spec(algorithm, trainable="holds", population_size=2)
+            if kills:
+                spec.trainable_config.update({"hold_at": hold_at, "hold_dir": str(tmp)})
+            sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec)).id
             for k in range(kills):
-                time.sleep(0.7 + 0.5 * k)
+                if k == 0:
+                    wait_for_reports(stub, sid, hold_at, members=2)
+                else:
+                    time.sleep(0.2 + 0.5 * k)
                 ctl.kill()
                 ctl = start_controller(tmp, port=ctl.port)
                 stub = controller_stub(ctl.address)
+                (tmp / "release").touch()
             results.append(summary(wait_end(stub, sid)))
         finally:
             ex.stop()
             ctl.stop()
     assert results[1] == results[0]
     assert any(e[2] for t in results[0] for e in t[3])  # some member copied another
+
+
+def wait_for_reports(stub: Any, sid: str, step: int, members: int, timeout: float = 60.0) -> None:
+    """Until `members` trials have a stored measurement at `step`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        trials = stub.ListTrials(c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+        if sum(any(m.step == step for m in t.measurements) for t in trials) >= members:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{members} trials did not report step {step} within {timeout} s")
 
 
 def test_executor_lost_right_after_a_copy_loses_nothing(tmp_path: Path) -> None:

@@ -220,7 +220,13 @@ class WorkerContext:
 
     def load_checkpoint(self) -> Any | None:
         found = self.checkpoints.load()
-        return None if found is None else found.state
+        if found is None:
+            return None
+        # The controller stores the step a folder holds only with the end of a run: a run resumed after the
+        # controller restarted, its checkpoint saved by the run before, says again what the folder holds, or a
+        # population member whose weights are there could no longer be a donor.
+        self.checkpoint_saved(found.step, found.path)
+        return found.state
 
 
 def format_error(e: BaseException) -> str:
