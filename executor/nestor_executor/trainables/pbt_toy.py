@@ -28,6 +28,10 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     steps = int(ctx.budget) if ctx.budget > 0 else int(ctx.config.get("steps", 40))
     saved = ctx.load_checkpoint()
     theta, done = (tuple(saved["theta"]), int(saved["step"])) if saved else (START, 0)
+    if saved and ctx.report(done, {"q": q(theta), "theta0": theta[0], "theta1": theta[1]}):
+        # Reported again: a run cut off between its save and its report would otherwise leave that step
+        # unmeasured (the first report of a step stands, so a repeat changes nothing).
+        return {"q": q(theta), "theta0": theta[0], "theta1": theta[1]}
     for step in range(done + 1, steps + 1):
         if ctx.should_stop:
             break
