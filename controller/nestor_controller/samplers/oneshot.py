@@ -36,7 +36,6 @@ import numpy as np
 from nestor import architecture as arch
 from nestor.v1 import study_pb2
 from nestor.values import ParamValue
-from scipy.stats import kendalltau
 
 from nestor_controller.errors import SpecError
 from nestor_controller.objectives import ObjectiveDef
@@ -335,6 +334,8 @@ class OneShotSampler(Sampler):
                         standalone_value=float(np.mean([o.values[0] for o in runs])),  # type: ignore[index]
                         supernet_rank=rank[eid], reason=reasons.get(eid, ""), trained=len(runs))
         if len(s.pairs) >= MIN_PAIRS:
+            from scipy.stats import kendalltau  # here: loading scipy.stats costs every controller start a second
+
             # Both as "higher is better", so that 1 means the same order whatever the metrics' goals.
             tau = kendalltau([-self.score.loss(p.supernet_score) for p in s.pairs],
                              [-self.objectives[0].loss(p.standalone_value) for p in s.pairs]).statistic
