@@ -64,6 +64,17 @@ def wait_ended(address: str, sid: str, timeout: float = 180.0) -> s.Study:
     raise TimeoutError(f"study {sid} did not end within {timeout} s")
 
 
+def wait_mid_run(address: str, sid: str, steps: int, timeout: float = 60.0) -> None:
+    """Until a trial is part way through its steps, so that a kill now interrupts a run that really began."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        trials = call(address, "ListTrials", c.ListTrialsRequest(study_id=sid, include_measurements=True)).trials
+        if any(t.state == s.TRIAL_RUNNING and 0 < len(t.measurements) < steps for t in trials):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no trial of study {sid} was part way through its steps within {timeout} s")
+
+
 def read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
@@ -108,6 +119,8 @@ def test_controller_sigkilled_ten_times_during_a_managed_study(tmp_path: Path) -
         rng = random.Random(2026)
         for kill in range(kills):
             time.sleep(rng.uniform(0.3, 1.2))
+            if kill == 0:
+                wait_mid_run(address, sid, steps)
             study = call(address, "GetStudy", c.GetStudyRequest(study_id=sid))
             assert study.state == s.STUDY_RUNNING, f"the study ended before kill {kill + 1}: make it longer"
             ctl.kill()

@@ -61,7 +61,7 @@ def test_failing_trainables_fail_only_their_trial(cluster2) -> None:
     _, executors, stub = cluster2
     modes = ["raise", "exit", "hang", "nan", "ok"]
     spec = s.StudySpec(
-        name="flaky", trainable="flaky", trial_timeout_s=4.0,
+        name="flaky", trainable="flaky", trial_timeout_s=8.0,
         space=sp.SearchSpace(parameters=[sp.Parameter(name="mode", categorical=sp.CategoricalDomain(
             choices=[sp.Value(string_value=m) for m in modes]))]),
         objectives=[s.Objective(metric="y", goal=s.GOAL_MINIMIZE)],
