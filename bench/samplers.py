@@ -77,6 +77,9 @@ PAIRS = [("gp", "gp"), ("tpe", "tpe"), ("cmaes", "cmaes"), ("regularized_evoluti
 #: Regularized evolution is for categorical spaces (architectures, tables); CMA-ES for numeric ones.
 EVOLUTION_CLASSES = {"categorical", "table"}
 TIE = 1.05
+#: A regret below this fraction of random search's median regret on the problem counts as solved: two
+#: methods that both got there tie, and an exact zero does not swamp a geometric mean.
+SOLVED = 1e-3
 
 
 def methods_for(problem: Problem, nestor: list[str], optuna: list[str]) -> list[tuple[str, str]]:
@@ -198,9 +201,16 @@ def load_results(path: str) -> dict[tuple, tuple[tuple[float, float], float]]:
     return out
 
 
-def compare(a: float, b: float) -> int:
-    """1: a is better (lower), -1: worse, 0: within TIE of each other (or both at the optimum)."""
-    floor = 1e-12
+def solved_floor(row: dict[str, Any], key: str) -> float:
+    """The regret that counts as solved on this problem (SOLVED times random search's median)."""
+    scale = row[key].get("O:random") or row[key].get("N:random")
+    if not scale:
+        scale = max((v for v in row[key].values() if math.isfinite(v)), default=0.0)
+    return max(SOLVED * scale, 1e-12)
+
+
+def compare(a: float, b: float, floor: float) -> int:
+    """1: a is better (lower), -1: worse, 0: within TIE of each other (or both solved)."""
     a, b = max(a, floor), max(b, floor)
     return 0 if max(a, b) <= TIE * min(a, b) else (1 if a < b else -1)
 
@@ -209,8 +219,9 @@ def pairing(table: dict[str, dict[str, Any]], n: str, o: str, key: str) -> dict[
     rows = [r for r in table.values() if n in r[key] and o in r[key]]
     if not rows:
         return None
-    outcome = [compare(r[key][n], r[key][o]) for r in rows]
-    logs = [math.log(max(r[key][n], 1e-12) / max(r[key][o], 1e-12)) for r in rows]
+    floors = [solved_floor(r, key) for r in rows]
+    outcome = [compare(r[key][n], r[key][o], f) for r, f in zip(rows, floors, strict=True)]
+    logs = [math.log(max(r[key][n], f) / max(r[key][o], f)) for r, f in zip(rows, floors, strict=True)]
     return {"wins": outcome.count(1), "ties": outcome.count(0), "losses": outcome.count(-1), "problems": len(rows),
             "net": outcome.count(1) - outcome.count(-1), "geo_ratio": math.exp(statistics.mean(logs))}
 
@@ -224,12 +235,12 @@ def class_best(table: dict[str, dict[str, Any]], optuna: list[str]) -> dict[str,
         scores = {}
         for a in optuna:
             if all(f"O:{a}" in r["final"] for r in rows) and all("O:random" in r["final"] for r in rows):
-                scores[a] = statistics.mean(math.log(max(r["final"][f"O:{a}"], 1e-12)
+                scores[a] = statistics.mean(math.log(max(r["final"][f"O:{a}"], solved_floor(r, "final"))
                                                      / max(r["final"]["O:random"], 1e-12)) for r in rows)
         if not scores or not all("N:auto" in r["final"] for r in rows):
             continue
         best = min(scores, key=scores.get)
-        outcome = [compare(r["final"]["N:auto"], r["final"][f"O:{best}"]) for r in rows]
+        outcome = [compare(r["final"]["N:auto"], r["final"][f"O:{best}"], solved_floor(r, "final")) for r in rows]
         out[cls] = {"optuna_best": best, "wins": outcome.count(1), "ties": outcome.count(0),
                     "losses": outcome.count(-1), "problems": len(rows)}
     return out
@@ -332,8 +343,9 @@ def print_quality(table: dict, splits: list[dict[str, Any]], args: argparse.Name
               + "".join(x.ljust(width) for x in cells))
     for split in splits:
         print(f"\n{split['split']} split ({split['problems']} problems): problems won / tied (medians within "
-              f"{(TIE - 1) * 100:.0f}%) / lost, final and at a quarter of the budget; geometric mean ratio of "
-              "medians (< 1: Nestor lower)")
+              f"{(TIE - 1) * 100:.0f}%, or both below {SOLVED:g} of random search's: solved) / lost, final and "
+              "at a quarter of the budget; geometric mean ratio of medians, solved ones at that floor "
+              "(< 1: Nestor lower)")
         print("pairing".ljust(34) + "final W/T/L".ljust(14) + "net".ljust(6) + "quarter W/T/L".ljust(15)
               + "net".ljust(6) + "geo ratio".ljust(11) + "target")
         for name, r in split["pairs"].items():
