@@ -34,15 +34,19 @@ def kills_its_executor_after_a_copy(params: Mapping[str, Any], ctx: Any) -> dict
     return pbt_toy.train(params, ctx)
 
 
-class HoldsAfterReport:
-    """A context whose run, the first time each trial reports step `hold_at`, waits there (its checkpoint of that
-    step saved and its report sent) until the file `release` exists or the run is told to stop."""
+class ContextWrapper:
+    """A trainable's context with some of its methods changed: everything else goes to the context it wraps."""
 
     def __init__(self, ctx: Any) -> None:
         self._ctx = ctx
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ctx, name)
+
+
+class HoldsAfterReport(ContextWrapper):
+    """A context whose run, the first time each trial reports step `hold_at`, waits there (its checkpoint of that
+    step saved and its report sent) until the file `release` exists or the run is told to stop."""
 
     def report(self, step: int, metrics: Mapping[str, float]) -> bool:
         stop = self._ctx.report(step, metrics)
@@ -60,14 +64,8 @@ def holds_after_a_report(params: Mapping[str, Any], ctx: Any) -> dict[str, float
     return pbt_toy.train(params, HoldsAfterReport(ctx) if ctx.config.get("hold_at") else ctx)
 
 
-class NoCheckpoints:
+class NoCheckpoints(ContextWrapper):
     """A context that drops every checkpoint: the trainable resumes nothing and nothing can be copied."""
-
-    def __init__(self, ctx: Any) -> None:
-        self._ctx = ctx
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ctx, name)
 
     def save_checkpoint(self, state: Any, step: int) -> bool:
         return True
