@@ -13,6 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 from cluster import controller_stub, start_controller, start_executor, wait_for_executors
+from google.protobuf import json_format
+from nestor import architecture
 from nestor.v1 import controller_pb2 as c
 from nestor.v1 import space_pb2 as sp
 from nestor.v1 import study_pb2 as s
@@ -26,15 +28,21 @@ from scipy.stats import kendalltau
 EVALUATIONS, TOP_K, RANK_CHECK = 10, 2, 2
 
 
-def one_shot_spec(sampler: str = "regularized_evolution", evaluations: int = EVALUATIONS, rounds: int = 1
-                  ) -> s.StudySpec:
+EDGE_CELLS = sp.ArchitectureSpace(edge_cell=sp.EdgeCellSpace(init_channels=4, num_nodes=3))
+#: A chain whose depth, widths and strides are decisions: the supernet slices its weights (nas/sliced.py).
+CHAIN = sp.ArchitectureSpace(chain=sp.ChainSpace(min_layers=1, max_layers=3, filters=[4, 8], strides=[1, 2],
+                                                 operations=["conv_3x3", "sep_conv_3x3", "max_pool_3x3", "identity"]))
+
+
+def one_shot_spec(sampler: str = "regularized_evolution", evaluations: int = EVALUATIONS, rounds: int = 1,
+                  architecture: sp.ArchitectureSpace = EDGE_CELLS) -> s.StudySpec:
     spec = s.StudySpec(
         name="oneshot", trainable="oneshot_supernet", seed=3,
         objectives=[s.Objective(metric="val_accuracy", goal=s.GOAL_MAXIMIZE)],
         space=sp.SearchSpace(
             parameters=[sp.Parameter(name="lr", double=sp.DoubleDomain(min=0.02, max=0.1, scale=sp.SCALE_LOG),
                                     default_value=sp.Value(double_value=0.05))],
-            architecture=sp.ArchitectureSpace(edge_cell=sp.EdgeCellSpace(init_channels=4, num_nodes=3))),
+            architecture=architecture),
         algorithm=s.AlgorithmSpec(name="oneshot"),
         budget=s.Budget(max_trials=rounds + evaluations + TOP_K + RANK_CHECK, max_parallel=2))
     spec.algorithm.settings.update({"evaluations": evaluations, "top_k": TOP_K, "rank_check": RANK_CHECK,
@@ -176,6 +184,31 @@ def test_rounds_alternate_supernet_and_evaluations_and_survive_a_killed_controll
         ctl.stop()
 
 
+def test_a_chain_space_runs_in_rounds_on_paths_its_policy_proposes(tmp_path: Path) -> None:
+    """Beyond edge-op cells: the space travels as arch_space, the second round's supernet trains on the rl
+    policy's paths (conditional decisions and all), and the chosen chains are trained alone."""
+    ctl = start_controller(tmp_path)
+    ex = start_executor(tmp_path, ctl.address, slots=2)
+    try:
+        stub = controller_stub(ctl.address)
+        wait_for_executors(stub, 1)
+        sid = stub.CreateStudy(c.CreateStudyRequest(spec=one_shot_spec("rl", rounds=2, architecture=CHAIN))).id
+        list(stub.WatchStudy(c.WatchStudyRequest(study_id=sid), timeout=240))
+        _, trials = check_finished_study(stub, sid, rounds=2)
+        first, second = (t for t in trials if mode(t) == "train")
+        assert json.loads(first.params["arch_space"].string_value) == json_format.MessageToDict(CHAIN)
+        # Each path lists every decision's value in the space's order: arch.num_layers first, null for the
+        # decisions of layers beyond it.
+        paths = json.loads(second.params["paths"].string_value)
+        assert {len(p) for p in paths} == {len(architecture.decisions(CHAIN))}
+        assert all(p[0] in (1, 2, 3) for p in paths) and all(None in p for p in paths if p[0] < 3)
+        alone = [t for t in trials if mode(t) == "standalone"]
+        assert all(isinstance(architecture.decode(params_from_proto(t.params)), architecture.Chain) for t in alone)
+    finally:
+        ex.stop()
+        ctl.stop()
+
+
 def test_the_spec_is_checked_where_it_enters() -> None:
     def refused(spec: s.StudySpec) -> str:
         with pytest.raises(SpecError) as e:
@@ -187,10 +220,10 @@ def test_the_spec_is_checked_where_it_enters() -> None:
     small = one_shot_spec()
     small.budget.max_trials = 5
     assert "runs 1 supernet trial(s), 10 evaluation(s)" in refused(small)
-    chain = one_shot_spec()
-    chain.space.architecture.CopyFrom(sp.ArchitectureSpace(chain=sp.ChainSpace(
-        min_layers=1, max_layers=2, operations=["conv_3x3"], filters=[8])))
-    assert "edge-op cell spaces" in refused(chain)
+    plain = one_shot_spec()
+    plain.space.ClearField("architecture")
+    assert "searches an architecture space (chain, multi_branch, cell or edge_cell); the space has none" in \
+        refused(plain)
     wrong = one_shot_spec()
     wrong.algorithm.settings.update({"sampler": "cmaes"})
     assert "'cmaes' is not an architecture sampler" in refused(wrong)

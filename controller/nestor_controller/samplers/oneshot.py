@@ -3,8 +3,9 @@ best trained alone.
 
 The study's trials go through three phases, each trial saying its own by the reserved parameter `oneshot_mode`:
 
-1. `train`: a trial trains the supernet of the study's edge-op cell space (the trainable's train mode; its
-   space travels as the `edge_cell` parameter). One that fails is replaced.
+1. `train`: a trial trains the supernet of the study's architecture space (the trainable's train mode; its
+   space travels as the `edge_cell` parameter for an edge-op cell space, else as `arch_space`, the space's
+   JSON). One that fails is replaced.
 2. `evaluate`: architectures proposed by an inner architecture sampler (`sampler`, any that searches
    architectures: random, regularized_evolution, rl, tpe, gp) are each scored with the supernet's weights.
    Each starts from the supernet's checkpoint (Sampler.restores: the executor links it into the trial's own
@@ -33,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from google.protobuf import json_format
 from nestor import architecture as arch
 from nestor.v1 import study_pb2
 from nestor.values import ParamValue
@@ -50,7 +52,8 @@ TRAIN, EVALUATE, STANDALONE = "train", "evaluate", "standalone"
 #: (evaluate, standalone) and the evaluation a standalone trial retrains.
 #: A supernet trial of a later round also carries the round, the epoch it trains to and the paths it trains on.
 #: A standalone trial carries which of the architecture's `standalone_seeds` trainings it is.
-RESERVED = (MODE, "edge_cell", "supernet_trial", "evaluate_trial", "round", "until_epoch", "paths", "repeat")
+RESERVED = (MODE, "edge_cell", "arch_space", "supernet_trial", "evaluate_trial", "round", "until_epoch", "paths",
+            "repeat")
 ARCH_PREFIX = "arch."
 #: Evaluations that must have ended before tau is worth printing.
 MIN_PAIRS = 3
@@ -68,13 +71,19 @@ def arch_key(params: Mapping[str, ParamValue]) -> tuple[tuple[str, ParamValue], 
     return tuple(sorted((k, v) for k, v in params.items() if k.startswith(ARCH_PREFIX)))
 
 
-def edge_cell_space(space: Space) -> dict[str, Any]:
-    """The supernet's space as the trainable's `edge_cell` setting: the study's, defaults filled in."""
-    e = space.architecture.edge_cell  # type: ignore[union-attr]
-    return {"num_nodes": int(e.num_nodes or arch.DEFAULT_NUM_NODES),
-            "operations": list(e.operations or arch.DEFAULT_EDGE_OPS),
-            "num_cells": int(e.num_cells or arch.DEFAULT_NUM_CELLS),
-            "init_channels": int(e.init_channels or arch.DEFAULT_INIT_CHANNELS)}
+def supernet_space(space: Space) -> dict[str, str]:
+    """The supernet's space as the trainable's parameter: an edge-op cell space as `edge_cell` (its settings,
+    defaults filled in), any other as `arch_space` (the space's JSON)."""
+    a = space.architecture
+    assert a is not None
+    if a.HasField("edge_cell"):
+        e = a.edge_cell
+        return {"edge_cell": json.dumps({"num_nodes": int(e.num_nodes or arch.DEFAULT_NUM_NODES),
+                                         "operations": list(e.operations or arch.DEFAULT_EDGE_OPS),
+                                         "num_cells": int(e.num_cells or arch.DEFAULT_NUM_CELLS),
+                                         "init_channels": int(e.init_channels or arch.DEFAULT_INIT_CHANNELS)},
+                                        sort_keys=True)}
+    return {"arch_space": json.dumps(json_format.MessageToDict(a), sort_keys=True)}
 
 
 def score_objective(objective: ObjectiveDef, settings: Mapping[str, Any]) -> ObjectiveDef:
@@ -140,9 +149,9 @@ class OneShotSampler(Sampler):
             raise SpecError(f"spec.algorithm.settings.score_metric: a metric name, got {merged['score_metric']!r:.100}")
         score = score_objective(objectives[0], merged)
         a = space.architecture
-        if a is None or not a.HasField("edge_cell"):
-            raise SpecError("spec.space.architecture: algorithm 'oneshot' has a supernet for edge-op cell spaces "
-                            "(architecture.edge_cell)")
+        if a is None:
+            raise SpecError("spec.space.architecture: algorithm 'oneshot' searches an architecture space (chain, "
+                            "multi_branch, cell or edge_cell); the space has none")
         clash = [p.name for p in space.params if p.name in RESERVED]
         if clash:
             raise SpecError(f"spec.space: parameter {clash[0]!r} is reserved by algorithm 'oneshot'")
@@ -280,7 +289,7 @@ class OneShotSampler(Sampler):
     def next_supernet(self, previous: Observation | None, evaluated: Sequence[Observation]) -> Assignment:
         """The supernet trial of the next round: the first draws the ordinary parameters and trains on uniform
         paths; a later one continues the previous weights on paths the inner sampler proposes."""
-        space = {MODE: TRAIN, "edge_cell": json.dumps(edge_cell_space(self.space), sort_keys=True)}
+        space = {MODE: TRAIN, **supernet_space(self.space)}
         if previous is None:
             fixed = {p.name: p.default for p in self.ordinary.params if p.default is not None}
             self.decision_note = "oneshot: trains the supernet every architecture of the space is a path of"
@@ -288,8 +297,9 @@ class OneShotSampler(Sampler):
                     "until_epoch": self.supernet_epochs // self.rounds}
         r = int(previous.params.get("round", 1)) + 1
         proposed = self.inner.suggest(self.policy_paths, evaluated, [])
-        nodes = edge_cell_space(self.space)["num_nodes"]
-        paths = [[str(a[f"{ARCH_PREFIX}node{j}.edge{i}"]) for j in range(1, nodes) for i in range(j)] for a in proposed]
+        # Each path as the values of the space's decisions in order (null: inactive), far shorter than named.
+        names = [d.name for d in arch.decisions(self.space.architecture)]  # type: ignore[arg-type]
+        paths = [[a.get(n) for n in names] for a in proposed]
         self.decision_note = (f"oneshot: round {r} of {self.rounds}: continues the supernet of trial "
                               f"{previous.trial_id} on {len(paths)} paths proposed by {self.inner.name}")
         inherited = {k: v for k, v in previous.params.items() if k not in RESERVED}

@@ -9,11 +9,14 @@ recalibrated first, since the running statistics a supernet accumulates mix ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from nestor import architecture
 from nestor.architecture import NONE_OP, EdgeCells, reduction_cells
+from nestor.v1 import space_pb2
 from torch import nn
 
 from nestor_executor.nas.edges import EdgeCellNet, Reduction, run_cell
@@ -78,6 +81,26 @@ class EdgeSupernet(nn.Module):
             edges.append(tuple(ops[k:k + j]))
             k += j
         return EdgeCells(self.num_cells, self.init_channels, tuple(edges))
+
+    @property
+    def decisions(self) -> list[architecture.Decision]:
+        """The decisions of the supernet's space, in order (what a path given as values lists)."""
+        return architecture.decisions(space_pb2.ArchitectureSpace(edge_cell=space_pb2.EdgeCellSpace(
+            num_nodes=self.num_nodes, operations=list(self.operations), num_cells=self.num_cells,
+            init_channels=self.init_channels)))
+
+    def arch_of(self, params: Mapping[str, Any]) -> EdgeCells:
+        """The edge-op cell a trial's `arch.` parameters describe, checked to be one of the supernet's (its
+        number of cells and channels are the supernet's whatever the parameters say)."""
+        cell = architecture.decode(params)
+        if not isinstance(cell, EdgeCells) or len(cell.edges) != self.num_nodes - 1 or any(
+                op not in self.operations for ops in cell.edges for op in ops):
+            raise ValueError(f"not an edge-op cell of the supernet's space ({self.num_nodes} nodes, operations "
+                             f"{', '.join(self.operations)})")
+        return EdgeCells(self.num_cells, self.init_channels, cell.edges)
+
+    def recalibrate(self, arch: EdgeCells, batches: Iterable[torch.Tensor]) -> None:
+        recalibrate(self, arch, batches)
 
     def path_modules(self, arch: EdgeCells) -> list[nn.Module]:
         """The modules `arch` runs through: stem, reductions, the chosen edges' operations, classifier."""
