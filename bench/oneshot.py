@@ -1,7 +1,9 @@
 """One-shot NAS against standalone search on the digits images: how well the supernet ranks, and what it saves.
 
-Real processes: one controller and one executor with `--slots` slots. The space is an edge-op cell (NAS-Bench-
-201's 4 nodes, 6 edges, 5 operations: 15,625 cells; `--channels` channels, 3 cells).
+Real processes: one controller and one executor with `--slots` slots. The space (`--space`) is an edge-op cell
+(`edge`, the default: NAS-Bench-201's 4 nodes, 6 edges, 5 operations: 15,625 cells; `--channels` channels, 3
+cells), or a chain (`chain`: 1 to 4 layers, each one of six operations, 1, 2 or 4 times `--channels` filters,
+stride 1 or 2), whose architectures differ by far more than the noise of training them.
 
 1. One study with algorithm `oneshot`: the supernet is trained for `--supernet-epochs` epochs at `--supernet-lr`
    (one uniformly drawn path per batch), `--evaluations` architectures proposed by `--inner` (regularized
@@ -22,7 +24,7 @@ ratio for regularized evolution.
 
     .venv/bin/python bench/oneshot.py [--evaluations 1000] [--top-k 5] [--rank-check 25] [--standalone-seeds 2]
         [--supernet-epochs 20] [--supernet-lr 0.02] [--score loss] [--epochs 10] [--channels 4]
-        [--standalone-trials 60] [--rounds 1] [--slots 2] [--seed 0] [--config JSON] [--json]
+        [--standalone-trials 60] [--rounds 1] [--slots 2] [--seed 0] [--config JSON] [--space edge|chain] [--json]
 """
 
 from __future__ import annotations
@@ -51,6 +53,21 @@ METRIC = "val_accuracy"
 TRAINING = {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "lr_schedule": "cosine"}
 
 
+def space_of(a: argparse.Namespace) -> dict[str, Any]:
+    if a.space == "chain":
+        return {"chain": {"min_layers": 1, "max_layers": 4, "strides": [1, 2],
+                          "filters": [a.channels, 2 * a.channels, 4 * a.channels],
+                          "operations": ["conv_3x3", "conv_5x5", "sep_conv_3x3", "max_pool_3x3", "avg_pool_3x3",
+                                         "identity"]}}
+    return {"edge_cell": {"init_channels": a.channels}}
+
+
+def described(a: argparse.Namespace) -> str:
+    if a.space == "chain":
+        return f"chains of 1 to 4 layers (6 operations, {a.channels} to {4 * a.channels} filters, stride 1 or 2)"
+    return f"edge-op cells (NB201 operations, {a.channels} channels)"
+
+
 def seconds(t: s.Trial) -> float:
     return max(0.0, t.end_time.ToNanoseconds() - t.start_time.ToNanoseconds()) / 1e9
 
@@ -62,7 +79,7 @@ def oneshot_spec(a: argparse.Namespace) -> s.StudySpec:
     return load_spec({
         "name": "oneshot", "trainable": "oneshot_supernet", "seed": a.seed,
         "objective": {"metric": METRIC, "goal": "maximize"},
-        "architecture": {"edge_cell": {"init_channels": a.channels}},
+        "architecture": space_of(a),
         "algorithm": {"name": "oneshot", "settings": {
             "evaluations": a.evaluations, "top_k": a.top_k, "rank_check": a.rank_check, "sampler": a.inner,
             "sampler_settings": inner_settings, "supernet_epochs": a.supernet_epochs, "rounds": a.rounds,
@@ -82,7 +99,7 @@ def standalone_spec(method: str, a: argparse.Namespace) -> s.StudySpec:
     return load_spec({
         "name": f"standalone-{method}", "trainable": "digits_nas", "seed": a.seed,
         "objective": {"metric": METRIC, "goal": "maximize"},
-        "architecture": {"edge_cell": {"init_channels": a.channels}},
+        "architecture": space_of(a),
         "algorithm": algorithm,
         "budget": {"max_trials": a.standalone_trials, "max_parallel": 1, "max_failed": a.standalone_trials},
         "trainable_config": {**TRAINING, "epochs": a.epochs},
@@ -149,6 +166,7 @@ def main() -> None:
     p.add_argument("--slots", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", default="{}", help="more trainable_config for the one-shot study, as JSON")
+    p.add_argument("--space", choices=("edge", "chain"), default="edge", help="the architecture space searched")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nestor-bench-oneshot-"))
@@ -207,8 +225,7 @@ def main() -> None:
     evo_to_oneshot = rows["evolution"][2]
     saving = evo_to_oneshot / oneshot_compute if evo_to_oneshot is not None else None
 
-    print(f"one-shot NAS vs standalone search, edge-op cells (NB201 operations, {a.channels} channels), digits images;"
-          f" seed {a.seed}, {a.slots} slots")
+    print(f"one-shot NAS vs standalone search, {described(a)}, digits images; seed {a.seed}, {a.slots} slots")
     print(f"one-shot study: supernet {a.supernet_epochs} epochs ({spent['train']:.0f} s), {o.evaluated} architectures "
           f"scored by {o.sampler} ({o.distinct} distinct, {spent['evaluate']:.0f} s, "
           f"{spent['evaluate'] / max(1, o.evaluated):.3f} s each), {len(o.pairs)} trained alone "
@@ -238,8 +255,9 @@ def main() -> None:
     print(f"  {'target':<58} {'met' if met else 'UNMET'}: >= 5x less compute than standalone evolution")
     if a.json:
         print(json_line({
-            "seed": a.seed, "channels": a.channels, "evaluations": o.evaluated, "distinct": o.distinct,
-            "score": a.score, "standalone_seeds": a.standalone_seeds, "supernet_lr": a.supernet_lr,
+            "seed": a.seed, "space": a.space, "channels": a.channels, "evaluations": o.evaluated,
+            "distinct": o.distinct, "score": a.score, "standalone_seeds": a.standalone_seeds,
+            "supernet_lr": a.supernet_lr,
             "supernet_epochs": a.supernet_epochs, "standalone_epochs": a.epochs, "pairs": len(o.pairs),
             "kendall_tau": round(tau, 4), "spearman_rho": round(rho, 4),
             "ground_truth_self_tau": None if self_tau != self_tau else round(self_tau, 4),

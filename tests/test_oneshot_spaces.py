@@ -135,3 +135,25 @@ def test_the_trainable_trains_a_sliced_supernet_on_given_paths_and_scores_archit
         oneshot.train(other, LocalContext(config={**config, "mode": "evaluate",
                                                   "supernet": str(tmp_path / "supernet")}))
 
+
+
+def test_the_supernet_anneals_its_learning_rate_over_every_rounds_epochs(tmp_path) -> None:
+    import io
+
+    from nestor.checkpoints import CheckpointDir
+    from nestor_executor.trainables.epochs import lr_schedule
+
+    config = {"arch_space": json_format.MessageToDict(SPACES["chain"]), "supernet_lr": 0.1, "optimizer": "sgd",
+              "lr_schedule": "cosine"}
+    # The first of two rounds: 1 epoch of 4, so its learning rate is that of epoch 1 of a 4-epoch schedule.
+    oneshot.train({"until_epoch": 1, "supernet_epochs": 4},
+                  LocalContext(config=config, checkpoint_dir=str(tmp_path / "s"), seed=1))
+    saved = CheckpointDir(str(tmp_path / "s"), attempt=0).load()
+    assert saved is not None
+    state = torch.load(io.BytesIO(saved.state), weights_only=True)
+    cosine = lr_schedule("cosine", 0.1, 4)
+    assert cosine is not None and state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cosine(1))
+    oneshot.train({"until_epoch": 3, "supernet_epochs": 4},
+                  LocalContext(config=config, checkpoint_dir=str(tmp_path / "s"), seed=1))
+    state = torch.load(io.BytesIO(CheckpointDir(str(tmp_path / "s"), attempt=0).load().state), weights_only=True)
+    assert state["epoch"] == 3 and state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cosine(3))

@@ -50,10 +50,11 @@ MODE = "oneshot_mode"
 TRAIN, EVALUATE, STANDALONE = "train", "evaluate", "standalone"
 #: Parameters the phases add to a trial: its mode, the supernet's space (train), the supernet a score came from
 #: (evaluate, standalone) and the evaluation a standalone trial retrains.
-#: A supernet trial of a later round also carries the round, the epoch it trains to and the paths it trains on.
+#: A supernet trial carries its round, the epoch it trains to and every round's epochs (a learning-rate schedule
+#: spans them all); a later round's, the paths it trains on.
 #: A standalone trial carries which of the architecture's `standalone_seeds` trainings it is.
-RESERVED = (MODE, "edge_cell", "arch_space", "supernet_trial", "evaluate_trial", "round", "until_epoch", "paths",
-            "repeat")
+RESERVED = (MODE, "edge_cell", "arch_space", "supernet_trial", "evaluate_trial", "round", "until_epoch",
+            "supernet_epochs", "paths", "repeat")
 ARCH_PREFIX = "arch."
 #: Evaluations that must have ended before tau is worth printing.
 MIN_PAIRS = 3
@@ -294,7 +295,7 @@ class OneShotSampler(Sampler):
             fixed = {p.name: p.default for p in self.ordinary.params if p.default is not None}
             self.decision_note = "oneshot: trains the supernet every architecture of the space is a path of"
             return {**draw_assignment(self.ordinary, self.rng, fixed), **space, "round": 1,
-                    "until_epoch": self.supernet_epochs // self.rounds}
+                    "until_epoch": self.supernet_epochs // self.rounds, "supernet_epochs": self.supernet_epochs}
         r = int(previous.params.get("round", 1)) + 1
         proposed = self.inner.suggest(self.policy_paths, evaluated, [])
         # Each path as the values of the space's decisions in order (null: inactive), far shorter than named.
@@ -304,6 +305,7 @@ class OneShotSampler(Sampler):
                               f"{previous.trial_id} on {len(paths)} paths proposed by {self.inner.name}")
         inherited = {k: v for k, v in previous.params.items() if k not in RESERVED}
         return {**inherited, **space, "round": r, "until_epoch": self.supernet_epochs * r // self.rounds,
+                "supernet_epochs": self.supernet_epochs,
                 "supernet_trial": previous.trial_id, "paths": json.dumps(paths)}
 
     def exhausted(self) -> bool:

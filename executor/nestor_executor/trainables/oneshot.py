@@ -27,7 +27,9 @@ space), else the same keys in the config (`arch_space`: e.g. {"chain": {"max_lay
 spec; `edge_cell`: {num_nodes, operations, num_cells, init_channels}, the same defaults as space.proto's
 EdgeCellSpace); training hyperparameters as digits_nas's (lr, weight_decay, batch_size, optimizer, momentum
 from the parameters or the config; `supernet_lr` in the config sets the supernet's alone), gradients clipped
-to norm `grad_clip` (5).
+to norm `grad_clip` (5). `lr_schedule` (`constant` or `cosine`, as digits_nas) anneals the supernet's learning
+rate over the `supernet_epochs` parameter (every round's epochs, which the `oneshot` algorithm sends), else
+the config's `supernet_epochs`, else the epochs this trial trains to.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from nestor_executor.nas.supernet import EdgeSupernet
 from nestor_executor.trainables import digits_nas
 from nestor_executor.trainables.digits_mlp import build_optimizer, epochs_of
 from nestor_executor.trainables.digits_nas import CLASSES, images, settings
+from nestor_executor.trainables.epochs import lr_schedule
 
 MODES = ("train", "evaluate", "standalone")
 EDGE_CELL_KEYS = frozenset({"num_nodes", "operations", "num_cells", "init_channels"})
@@ -134,6 +137,9 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         done = int(state["epoch"])
+    # A schedule (lr_schedule in the config) runs over every round's epochs, not this trial's alone.
+    schedule = lr_schedule(str(ctx.config.get("lr_schedule", "constant")), s["lr"],
+                           int(params.get("supernet_epochs") or ctx.config.get("supernet_epochs") or epochs))
     clip = float(ctx.config.get("grad_clip", 5.0))
     probes = [net.sample(np.random.default_rng([ctx.seed, 1, k]))
               for k in range(int(ctx.config.get("eval_paths", 4)))]
@@ -142,6 +148,9 @@ def train(params: Mapping[str, Any], ctx: Any) -> dict[str, float]:
     for epoch in range(done + 1, epochs + 1):
         if ctx.should_stop:
             break
+        if schedule is not None:
+            for group in opt.param_groups:
+                group["lr"] = schedule(epoch)
         net.train()
         rng = np.random.default_rng([ctx.seed, 0, epoch])  # a resumed run draws the same paths
         order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed * 7919 + epoch)).to(x_tr.device)
