@@ -173,8 +173,8 @@ def main() -> None:
     p.add_argument("--space", choices=("chain", "edge"), default="chain", help="the architecture space searched")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     a = p.parse_args()
-    # A sliced supernet trains each path on a small share of its batches: on these chains its ranking went
-    # from tau 0.14 at 20 epochs to about 0.6 at 60 and 0.7 at 200 (docs/nas.md).
+    # A sliced supernet trains each path on a small share of its batches: its ranking of 40 of these chains
+    # went from tau 0.09 at 20 epochs to 0.34-0.58 at 60 and 0.58-0.66 at 200 (bench/oneshot_epochs.py).
     chain = a.space == "chain"
     a.supernet_epochs = a.supernet_epochs or (200 if chain else 20)
     a.supernet_lr = a.supernet_lr or (0.05 if chain else 0.02)
