@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO / "benchlib"))
 
 import grpc  # noqa: E402
 from cluster import controller_stub, start_controller, start_executor, wait_for_executors  # noqa: E402
+from digits_chains import TRAINING, chain_space  # noqa: E402
 from nestor.spec import load_spec  # noqa: E402
 from nestor.v1 import controller_pb2 as c  # noqa: E402
 from nestor.v1 import study_pb2 as s  # noqa: E402
@@ -52,15 +53,11 @@ from saved import json_line  # noqa: E402
 from scipy.stats import kendalltau, spearmanr  # noqa: E402
 
 METRIC = "val_accuracy"
-TRAINING = {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "lr_schedule": "cosine"}
 
 
 def space_of(a: argparse.Namespace) -> dict[str, Any]:
     if a.space == "chain":
-        return {"chain": {"min_layers": 1, "max_layers": 4, "strides": [1, 2],
-                          "filters": [a.channels, 2 * a.channels, 4 * a.channels],
-                          "operations": ["conv_3x3", "conv_5x5", "sep_conv_3x3", "max_pool_3x3", "avg_pool_3x3",
-                                         "identity"]}}
+        return chain_space(a.channels)
     return {"edge_cell": {"init_channels": a.channels}}
 
 

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchlib"))
 
 import numpy as np  # noqa: E402
+from digits_chains import TRAINING, chain_space  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 from nestor.trainable import LocalContext  # noqa: E402
 from nestor.v1 import space_pb2  # noqa: E402
@@ -35,10 +36,7 @@ from nestor_executor.trainables import digits_nas, oneshot  # noqa: E402
 from saved import json_line  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
-SPACE = {"chain": {"min_layers": 1, "max_layers": 4, "strides": [1, 2], "filters": [4, 8, 16],
-                   "operations": ["conv_3x3", "conv_5x5", "sep_conv_3x3", "max_pool_3x3", "avg_pool_3x3",
-                                  "identity"]}}
-TRAINING = {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "lr_schedule": "cosine"}
+SPACE = chain_space(4)
 GOOD = {"arch.num_layers": 3, **{f"arch.layer{i}.{k}": v for i in range(3)
                                  for k, v in (("op", "conv_3x3"), ("filters", 16), ("stride", 1))}}
 
