@@ -1,14 +1,16 @@
 """What the controller costs: Nestor's overhead against Optuna's and Ray Tune's, through real processes over gRPC.
 
 (a) no-op trials of N reports each: managed (controller + executor, durable
-    SQLite), client-driven ask/tell with the report round trip timed, and the
+    SQLite), client-driven ask/tell with the report round trip timed (and with
+    the reports deferred: sent with the result in one call), and the
     same workload in Optuna with its SQLite storage and with its JournalStorage
     file backend (a successive-halving pruner), and in Ray Tune (a function
     trainable under ASHA) when it is installed, as ratios;
 (b) executor utilisation: many slots running trials that each sleep;
 (c) (a) again with durability off, as a ratio;
 (d) --clients ask/tell clients, each its own process, sharing one study (what a
-    user does who runs a tuning loop on several workers), against the same in
+    user does who runs a tuning loop on several workers; with reports each a
+    call, and deferred to the result), against the same in
     Optuna: that many processes on one study in SQLite, and in a journal file;
 (e) a fleet: the load generator (bench/loadgen.py, executors with no worker
     processes) at --fleet-slots slots with --fleet-studies managed studies at once.
@@ -117,8 +119,20 @@ def steady_utilisation(done: list[s.Trial], slots: int) -> float:
     return busy / (slots * (hi - lo))
 
 
-def tell_noop(stub, sid: str, trial_id: int, reports: int, round_trips: list[float]) -> None:
-    """Reports a no-op trial's steps, each report's round trip timed, then completes it."""
+def report_times(round_trips: list[float]) -> dict[str, float]:
+    """Median and 99th percentile of the report round trips (none when the reports were deferred)."""
+    if not round_trips:
+        return {}
+    return {"report_p50_ms": 1e3 * statistics.median(round_trips), "report_p99_ms": 1e3 * percentile(round_trips, 0.99)}
+
+
+def tell_noop(stub, sid: str, trial_id: int, reports: int, round_trips: list[float], deferred: bool = False) -> None:
+    """Reports a no-op trial's steps, each report's round trip timed, then completes it; deferred: the steps
+    go with the result, in the one CompleteTrial call (the SDK's report(..., defer=True))."""
+    if deferred:
+        curve = [s.Measurement(step=step, metrics={"value": step}) for step in range(1, reports + 1)]
+        stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=trial_id, measurements=curve))
+        return
     for step in range(1, reports + 1):
         r0 = time.perf_counter()
         stub.ReportMeasurement(c.ReportMeasurementRequest(
@@ -127,7 +141,7 @@ def tell_noop(stub, sid: str, trial_id: int, reports: int, round_trips: list[flo
     stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=trial_id))
 
 
-def ask_tell_run(work: Path, trials: int, reports: int) -> dict[str, float]:
+def ask_tell_run(work: Path, trials: int, reports: int, deferred: bool = False) -> dict[str, float]:
     ctl = start_controller(work, "--log-level", "WARNING")
     try:
         stub = controller_stub(ctl.address)
@@ -138,11 +152,10 @@ def ask_tell_run(work: Path, trials: int, reports: int) -> dict[str, float]:
             got = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials
             if not got:
                 break
-            tell_noop(stub, sid, got[0].id, reports, round_trips)
+            tell_noop(stub, sid, got[0].id, reports, round_trips, deferred)
         wall = time.perf_counter() - t0
         return {"wall_s": wall, "trials_per_s": trials / wall, "reports_per_s": trials * reports / wall,
-                "report_p50_ms": 1e3 * statistics.median(round_trips),
-                "report_p99_ms": 1e3 * percentile(round_trips, 0.99)}
+                **report_times(round_trips)}
     finally:
         ctl.stop()
 
@@ -195,8 +208,7 @@ def optuna_run(work: Path, trials: int, reports: int, kind: str = "sqlite") -> d
     study.optimize(optuna_objective(reports, round_trips), n_trials=trials)
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "trials_per_s": trials / wall, "reports_per_s": len(round_trips) / wall,
-            "report_p50_ms": 1e3 * statistics.median(round_trips),
-            "report_p99_ms": 1e3 * percentile(round_trips, 0.99)}
+            **report_times(round_trips)}
 
 
 def ray_tune_installed() -> bool:
@@ -248,7 +260,7 @@ def shares(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def nestor_client(address: str, sid: str, reports: int, client: str, barrier, out) -> None:
+def nestor_client(address: str, sid: str, reports: int, client: str, deferred: bool, barrier, out) -> None:
     """One worker of a user's tuning loop: asks for a trial, reports, completes, until the study is done."""
     stub = controller_stub(address)
     stub.GetStudy(c.GetStudyRequest(study_id=sid))  # connected before the clock starts
@@ -261,7 +273,7 @@ def nestor_client(address: str, sid: str, reports: int, client: str, barrier, ou
                 break
             time.sleep(0.005)  # the last trials are other clients': wait for the study to end or need more
             continue
-        tell_noop(stub, sid, got.trials[0].id, reports, round_trips)
+        tell_noop(stub, sid, got.trials[0].id, reports, round_trips, deferred)
         done += 1
     out.put((done, time.time(), round_trips))
 
@@ -292,16 +304,17 @@ def run_clients(target, args_of, clients: int) -> dict[str, float]:
     trials = sum(n for n, _, _ in got)
     round_trips = [x for _, _, rts in got for x in rts]
     return {"wall_s": wall, "trials": trials, "trials_per_s": trials / wall, "reports_per_s": len(round_trips) / wall,
-            "report_p50_ms": 1e3 * statistics.median(round_trips) if round_trips else float("nan"),
-            "report_p99_ms": 1e3 * percentile(round_trips, 0.99) if round_trips else float("nan")}
+            **report_times(round_trips)}
 
 
-def multi_client_run(work: Path, trials: int, reports: int, clients: int) -> dict[str, float]:
+def multi_client_run(work: Path, trials: int, reports: int, clients: int, deferred: bool = False
+                     ) -> dict[str, float]:
     ctl = start_controller(work, "--log-level", "WARNING")
     try:
         stub = controller_stub(ctl.address)
         sid = stub.CreateStudy(c.CreateStudyRequest(spec=noop_spec(trials, reports, clients, managed=False))).id
-        r = run_clients(nestor_client, lambda i: (ctl.address, sid, reports, f"client{i}"), clients)
+        r = run_clients(nestor_client, lambda i: (ctl.address, sid, reports, f"client{i}", deferred), clients)
+        r["reports_per_s"] = trials * reports / r["wall_s"]  # deferred reports have no round trips to count
         study = stub.GetStudy(c.GetStudyRequest(study_id=sid))
         assert study.counts.completed == trials, study.counts
         return r
@@ -429,6 +442,7 @@ def main() -> None:
 
     durable = managed_run(work / "a", a.managed_trials, a.reports, a.slots, 1, durable=True)
     ask_tell = ask_tell_run(work / "a2", a.trials, a.reports)
+    ask_tell_deferred = ask_tell_run(work / "a3", a.trials, a.reports, deferred=True)
     optuna = None if a.skip_optuna else optuna_run(work, a.trials, a.reports)
     optuna_journal = optuna_run(work / "journal", a.trials, a.reports, "journal") if journal else None
     ray = ray_run(work, a.trials, a.reports, a.slots) if ray_ok and not a.skip_ray else None
@@ -437,9 +451,10 @@ def main() -> None:
     if "b" not in skip:
         per = a.util_slots // a.util_executors
         util = managed_run(work / "b", a.util_trials, 1, per, a.util_executors, durable=True, sleep_s=a.sleep)
-    multi = optuna_multi = optuna_multi_journal = None
+    multi = multi_deferred = optuna_multi = optuna_multi_journal = None
     if "d" not in skip:
         multi = multi_client_run(work / "d", a.clients_trials, a.reports, a.clients)
+        multi_deferred = multi_client_run(work / "d2", a.clients_trials, a.reports, a.clients, deferred=True)
         if not a.skip_optuna:
             optuna_multi = optuna_multi_run(work / "d-sqlite", a.clients_trials, a.reports, a.clients, "sqlite")
         if journal:
@@ -450,7 +465,8 @@ def main() -> None:
         fleet = fleet_run(work / "e", a.fleet_studies, a.fleet_trials, a.reports, a.fleet_slots, a.fleet_executors,
                           a.fleet_procs, a.fleet_sleep)
 
-    rows = [("nestor managed, durable SQLite", durable), ("nestor ask/tell, durable SQLite", ask_tell)]
+    rows = [("nestor managed, durable SQLite", durable), ("nestor ask/tell, durable SQLite", ask_tell),
+            ("nestor ask/tell, reports deferred", ask_tell_deferred)]
     if optuna:
         rows.append(("optuna 5, SQLite + SH pruner", optuna))
     if optuna_journal:
@@ -467,6 +483,7 @@ def main() -> None:
         "durable_trials_per_s": durable["trials_per_s"], "durable_reports_per_s": durable["reports_per_s"],
         "ask_tell_trials_per_s": ask_tell["trials_per_s"],
         "ask_tell_report_p50_ms": ask_tell["report_p50_ms"], "ask_tell_report_p99_ms": ask_tell["report_p99_ms"],
+        "ask_tell_deferred_trials_per_s": ask_tell_deferred["trials_per_s"],
         "non_durable_trials_per_s": volatile["trials_per_s"],
         "durable_over_non_durable": durable["trials_per_s"] / volatile["trials_per_s"],
         "ray_tune_installed": ray_ok,
@@ -491,7 +508,8 @@ def main() -> None:
     if multi:
         print(f"(d) {a.clients} client processes sharing one study: {a.clients_trials} no-op trials x "
               f"{a.reports} reports in all")
-        rows = [(f"nestor ask/tell, durable SQLite, {a.clients} clients", multi)]
+        rows = [(f"nestor ask/tell, durable SQLite, {a.clients} clients", multi),
+                (f"nestor ask/tell, reports deferred, {a.clients} clients", multi_deferred)]
         if optuna_multi:
             rows.append((f"optuna 5, SQLite, {a.clients} processes", optuna_multi))
         if optuna_multi_journal:
@@ -499,6 +517,7 @@ def main() -> None:
         print_rows(rows, 44)
         figures.update({"clients": a.clients, "clients_trials": a.clients_trials,
                         "clients_trials_per_s": multi["trials_per_s"],
+                        "clients_deferred_trials_per_s": multi_deferred["trials_per_s"],
                         "clients_report_p50_ms": multi["report_p50_ms"],
                         "clients_report_p99_ms": multi["report_p99_ms"]})
         for key, name, peer in (("optuna", "optuna SQLite", optuna_multi),
@@ -506,7 +525,9 @@ def main() -> None:
             if peer:
                 figures[f"{key}_clients_trials_per_s"] = peer["trials_per_s"]
                 figures[f"clients_over_{key}"] = ratio(multi["trials_per_s"], peer["trials_per_s"])
-                print(f"ratio {a.clients} clients nestor / {name}: {figures[f'clients_over_{key}']:.1f}x trials/s")
+                figures[f"clients_deferred_over_{key}"] = ratio(multi_deferred["trials_per_s"], peer["trials_per_s"])
+                print(f"ratio {a.clients} clients nestor / {name}: {figures[f'clients_over_{key}']:.1f}x trials/s; "
+                      f"reports deferred {figures[f'clients_deferred_over_{key}']:.1f}x")
     if fleet:
         print(f"(e) {a.fleet_studies} managed studies at once, {a.fleet_trials} no-op trials x {a.reports} reports "
               f"in all, on {fleet['slots']} slots ({a.fleet_executors} load-generator executors in "

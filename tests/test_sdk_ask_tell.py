@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import grpc
 import nestor
 import pytest
-from cluster import Server
+from cluster import Server, controller_stub, start_controller
+from nestor.v1 import controller_pb2, study_pb2
 
 
 def quadratic(params: dict) -> float:
@@ -79,3 +82,59 @@ def test_wait_returns_when_another_client_finishes_the_study(controller: Server)
         trials[0].complete({"loss": quadratic(trials[0].params)})
     waiter.join(30)
     assert waited and waited[0].counts.completed == 3
+
+
+def test_deferred_reports_go_with_the_result_in_one_call_and_survive_a_restart(tmp_path: Path) -> None:
+    ctl = start_controller(tmp_path)
+    try:
+        client = nestor.Client(ctl.address)
+        study = client.create_study(dict(SPEC, budget={"max_trials": 2}))
+        trial, failing = study.suggest(2)
+        for step in (1, 2, 3):
+            assert trial.report(step, {"loss": 1.0 / step}, defer=True) is False
+        assert not study.trial(trial.id).measurements  # kept by the client until the result
+        trial.complete()
+        failing.report(1, {"loss": 9.0}, defer=True)
+        failing.fail("diverged")
+    finally:
+        ctl.stop()
+    ctl = start_controller(tmp_path)  # the same store: what the answers said was committed
+    try:
+        study = nestor.Client(ctl.address).study(study.id)
+        done = study.trial(trial.id)
+        assert done.state == nestor.v1.study_pb2.TRIAL_COMPLETED
+        assert [(m.step, m.metrics["loss"]) for m in done.measurements] == [(1, 1.0), (2, 0.5), (3, 1 / 3)]
+        elapsed = [m.elapsed_s for m in done.measurements]
+        assert elapsed == sorted(elapsed) and elapsed[0] >= 0.0  # each taken when it was reported
+        assert done.final_metrics["loss"] == pytest.approx(1 / 3)  # no metrics given: the last report
+        failed = study.trial(failing.id)
+        assert failed.error == "diverged" and [m.step for m in failed.measurements] == [1]
+    finally:
+        ctl.stop()
+
+
+def test_measurements_told_with_the_result_are_checked_whole_first(controller: Server) -> None:
+    client = nestor.Client(controller.address)
+    stub = controller_stub(controller.address)
+    early = client.create_study(dict(SPEC, name="median", scheduler={"name": "median"}))
+    (trial,) = early.suggest(1)
+    trial.report(1, {"loss": 1.0}, defer=True)
+    with pytest.raises(nestor.FailedPrecondition, match=r"stops trials early \(scheduler median\).*ReportMeasurement"):
+        trial.complete()
+    plain = client.create_study(SPEC)
+    (other,) = plain.suggest(1)
+
+    def m(step: int, loss: float) -> study_pb2.Measurement:
+        return study_pb2.Measurement(step=step, metrics={"loss": loss})
+
+    bad = {"steps must increase": [m(2, 1.0), m(1, 0.5)], "'loss' at step 2 is nan": [m(1, 1.0), m(2, float("nan"))]}
+    for message, measurements in bad.items():
+        with pytest.raises(grpc.RpcError) as e:
+            stub.CompleteTrial(controller_pb2.CompleteTrialRequest(study_id=plain.id, trial_id=other.id,
+                                                                   measurements=measurements))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in e.value.details() and f"trial {other.id}" in e.value.details()
+    # A refused call changed nothing: both trials still run, with no measurement.
+    for study, t in ((early, trial), (plain, other)):
+        now = study.trial(t.id)
+        assert now.state == nestor.v1.study_pb2.TRIAL_RUNNING and not now.measurements

@@ -34,6 +34,8 @@ class Trial:
         # Measures elapsed time when the trial carries no start time (older controllers).
         self._t0 = time.monotonic()
         self._last_step = max((m.step for m in proto.measurements), default=0)
+        #: Reports kept to go with complete() or fail() (report(..., defer=True)).
+        self._deferred: list[study_pb2.Measurement] = []
         self.should_stop = False
         self.stop_reason = ""
 
@@ -140,11 +142,20 @@ class Trial:
         checked = check_metrics(metrics, f"trial {self.id}, step {step}")
         return study_pb2.Measurement(step=step, metrics=checked, elapsed_s=self._elapsed())
 
-    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
-        """Sends an intermediate measurement; True means the controller asks the trial to stop."""
+    def report(self, step: int, metrics: Mapping[str, float], *, defer: bool = False) -> bool:
+        """Sends an intermediate measurement; True means the controller asks the trial to stop.
+
+        With ``defer=True`` the measurement (its elapsed time taken now) is kept here and sent with
+        complete() or fail(), in the same call: no round trip per report, but no early stopping either, so
+        only a study without a scheduler takes it; it returns False. Deferred reports are lost if this
+        process dies before the trial ends."""
+        measurement = self._measurement(step, metrics)
+        if defer:
+            self._deferred.append(measurement)
+            self._last_step = max(self._last_step, step)
+            return False
         request = controller_pb2.ReportMeasurementRequest(
-            study_id=self.study_id, trial_id=self.id, measurement=self._measurement(step, metrics),
-            request_id=new_request_id())
+            study_id=self.study_id, trial_id=self.id, measurement=measurement, request_id=new_request_id())
         answer = self._conn.call("ReportMeasurement", request)
         self._last_step = max(self._last_step, step)
         if answer.decision == study_pb2.DECISION_STOP:
@@ -174,10 +185,15 @@ class Trial:
                                                       request_id=new_request_id())
         if metrics is not None:
             request.final_measurement.CopyFrom(self._measurement(self._last_step, metrics))
-        return self._replace(self._conn.call("CompleteTrial", request))
+        return self._end(request)
 
     def fail(self, reason: str) -> Trial:
         """Tells that the trial failed, and why."""
-        request = controller_pb2.CompleteTrialRequest(study_id=self.study_id, trial_id=self.id,
-                                                      error=reason or "failed", request_id=new_request_id())
-        return self._replace(self._conn.call("CompleteTrial", request))
+        return self._end(controller_pb2.CompleteTrialRequest(study_id=self.study_id, trial_id=self.id,
+                                                             error=reason or "failed", request_id=new_request_id()))
+
+    def _end(self, request: controller_pb2.CompleteTrialRequest) -> Trial:
+        request.measurements.extend(self._deferred)
+        ended = self._replace(self._conn.call("CompleteTrial", request))
+        self._deferred.clear()
+        return ended

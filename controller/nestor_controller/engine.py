@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import shutil
 import time
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -30,7 +31,8 @@ from nestor_controller.addresses import check_executor_address
 from nestor_controller.bilevel import runtime as bilevel
 from nestor_controller.errors import NotFoundError, PreconditionError, SpecError, StoreUnavailable
 from nestor_controller.expiry import CHECK_EVERY_S, expire_stale, hand_out_pending, heard, watched
-from nestor_controller.model import ADDED, ENQUEUED, WARM_START, QueuedSet, TrialRecord
+from nestor_controller.limits import MAX_ADDED_MEASUREMENTS, check_count
+from nestor_controller.model import ADDED, ENQUEUED, WARM_START, MeasurementRecord, QueuedSet, TrialRecord
 from nestor_controller.pool import ExecutorHandle, ExecutorPool
 from nestor_controller.requests import RequestKey, RequestTag, current_request, note_request
 from nestor_controller.samplers import DEFAULT_ALGORITHM
@@ -461,24 +463,45 @@ class Engine:
         return await rt.record_measurement(t, m)
 
     async def complete(self, study_id: str, trial_id: int, final: study_pb2.Measurement | None,
-                       error: str) -> TrialRecord:
+                       error: str, measurements: Sequence[study_pb2.Measurement] = ()) -> TrialRecord:
         rt = self.get(study_id)
         t = rt.running_trial(trial_id)
         if rt.managed:
             raise PreconditionError(f"{t.where()} runs on executor {t.executor}; its result comes over RunTrial")
+        curve = self._told_curve(rt, t, measurements)
         self.store.check_writable()
         heard(rt, t.id)
         if error:
-            await rt.finish_trial(t, error=error)
+            await rt.finish_trial(t, error=error, measurements=curve)
             return t
         record = None
         if final is not None:
             record = check_measurement(final, f"final measurement of {t.where()}", final=True)
-        _, problem = rt.final_for(t, record)
+        told = record if record is not None and record.metrics else curve[-1] if curve else None
+        _, problem = rt.final_for(t, told)
         if problem:
             raise SpecError(problem)
-        await rt.finish_trial(t, final=record, stopped=bool(t.stop_reason))
+        await rt.finish_trial(t, final=record, stopped=bool(t.stop_reason), measurements=curve)
         return t
+
+    @staticmethod
+    def _told_curve(rt: StudyRuntime, t: TrialRecord,
+                    measurements: Sequence[study_pb2.Measurement]) -> list[MeasurementRecord]:
+        """The measurements a CompleteTrial carries, checked whole before anything is recorded."""
+        if not measurements:
+            return []
+        check_count(measurements, "measurements", MAX_ADDED_MEASUREMENTS, "measurements")
+        if rt.scheduler.stops_early:
+            raise PreconditionError(
+                f"measurements: study {rt.id} stops trials early (scheduler {rt.scheduler.name}), so it decides on "
+                "each measurement as it comes: report them with ReportMeasurement, not with the result")
+        steps = [m.step for m in measurements]
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise SpecError(f"measurements of {t.where()}: steps must increase, got {steps[:10]}")
+        curve, problem = rt.new_measurements(t, measurements)
+        if problem:
+            raise SpecError(problem)
+        return curve
 
     # --- executors --------------------------------------------------------------
 

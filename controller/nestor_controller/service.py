@@ -185,7 +185,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         async def complete() -> study_pb2.Trial:
             final = request.final_measurement if request.HasField("final_measurement") else None
             t = await self.engine.complete(require_id(request.study_id, "study_id"), request.trial_id, final,
-                                           request.error)
+                                           request.error, request.measurements)
             return t.to_proto()
 
         def rebuild(note: dict[str, Any]) -> study_pb2.Trial:

@@ -579,9 +579,12 @@ class StudyRuntime:
         return final, ""
 
     async def finish_trial(self, t: TrialRecord, *, final: MeasurementRecord | None = None, error: str = "",
-                           stopped: bool = False) -> None:
+                           stopped: bool = False, measurements: Sequence[MeasurementRecord] = ()) -> None:
+        """Ends the trial, after recording `measurements` (told with its result), in one commit."""
         ops: list[Op] = []
         evs: list[controller_pb2.StudyEvent] = []
+        if measurements:
+            _, ops, evs = self._record_measurements(t, measurements)
         self._end_trial(t, ops, evs, final=final, error=error, stopped=stopped)
         self._check_end(ops, evs, t)
         note_request(trial=t.id)

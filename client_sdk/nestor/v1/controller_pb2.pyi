@@ -203,18 +203,20 @@ class ReportMeasurementResponse(_message.Message):
     def __init__(self, decision: _Optional[_Union[_study_pb2.Decision, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CompleteTrialRequest(_message.Message):
-    __slots__ = ("study_id", "trial_id", "final_measurement", "error", "request_id")
+    __slots__ = ("study_id", "trial_id", "final_measurement", "error", "request_id", "measurements")
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
     TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
     FINAL_MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     study_id: str
     trial_id: int
     final_measurement: _study_pb2.Measurement
     error: str
     request_id: str
-    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., final_measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., error: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    measurements: _containers.RepeatedCompositeFieldContainer[_study_pb2.Measurement]
+    def __init__(self, study_id: _Optional[str] = ..., trial_id: _Optional[int] = ..., final_measurement: _Optional[_Union[_study_pb2.Measurement, _Mapping]] = ..., error: _Optional[str] = ..., request_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[_study_pb2.Measurement, _Mapping]]] = ...) -> None: ...
 
 class GetTrialRequest(_message.Message):
     __slots__ = ("study_id", "trial_id")

@@ -110,6 +110,9 @@ class Scheduler(ABC):
     name: ClassVar[str]
     defaults: ClassVar[Mapping[str, Any]] = {}
     needs_fidelity: ClassVar[bool] = False
+    #: Decides on a trial's reports as they come (stops it, pauses it at a rung): its measurements must then
+    #: come one report at a time, not all with the result.
+    stops_early: ClassVar[bool] = True
     #: Trials pause at rungs and may be promoted (the study then calls run_ended and plan).
     multi_fidelity: ClassVar[bool] = False
     #: Compares running trials with the curves of ended ones (view.finished_curves()); the study keeps those

@@ -7,6 +7,7 @@ from nestor_controller.schedulers.base import CONTINUE, CurveView, Scheduler, Ve
 
 class NoScheduler(Scheduler):
     name = "none"
+    stops_early = False
 
     def decide(self, trial_id: int, view: CurveView) -> Verdict:
         return CONTINUE
