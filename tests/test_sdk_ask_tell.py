@@ -118,9 +118,13 @@ def test_measurements_told_with_the_result_are_checked_whole_first(controller: S
     stub = controller_stub(controller.address)
     early = client.create_study(dict(SPEC, name="median", scheduler={"name": "median"}))
     (trial,) = early.suggest(1)
-    trial.report(1, {"loss": 1.0}, defer=True)
-    with pytest.raises(nestor.FailedPrecondition, match=r"stops trials early \(scheduler median\).*ReportMeasurement"):
-        trial.complete()
+    with pytest.raises(nestor.FailedPrecondition, match=r"stops trials early \(scheduler median\)"):
+        trial.report(1, {"loss": 1.0}, defer=True)  # the SDK knows from the spec: nothing is kept
+    with pytest.raises(grpc.RpcError) as e:  # and the controller refuses it from any client
+        stub.CompleteTrial(controller_pb2.CompleteTrialRequest(study_id=early.id, trial_id=trial.id,
+                                                               measurements=[study_pb2.Measurement(step=1)]))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "stops trials early (scheduler median)" in e.value.details() and "ReportMeasurement" in e.value.details()
     plain = client.create_study(SPEC)
     (other,) = plain.suggest(1)
 

@@ -87,7 +87,7 @@ class Study:
         return [p.name for p in self.proto.spec.space.parameters]
 
     def _trial(self, proto: study_pb2.Trial) -> Trial:
-        return Trial(self._conn, proto, self._order())
+        return Trial(self._conn, proto, self._order(), self.proto.spec.scheduler.name)
 
     # --- ask/tell --------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import json_format, struct_pb2
 
 from nestor.connection import new_request_id
+from nestor.errors import FailedPrecondition
 from nestor.lineage import Interval, intervals
 from nestor.outer import tensor, values_dict
 from nestor.trainable import check_metrics
@@ -25,9 +26,12 @@ TRIAL_STATE_NAMES[study_pb2.TRIAL_STATE_UNSPECIFIED] = "UNSPECIFIED"
 class Trial:
     """A trial of a study. ``report``/``complete``/``fail`` are for client-driven (ask/tell) studies."""
 
-    def __init__(self, connection: Connection, proto: study_pb2.Trial, order: Sequence[str] = ()) -> None:
+    def __init__(self, connection: Connection, proto: study_pb2.Trial, order: Sequence[str] = (),
+                 scheduler: str = "") -> None:
         self._conn = connection
         self.proto = proto
+        #: The scheduler the study's spec names ("" for none named: the controller decides, and checks).
+        self._scheduler = scheduler
         #: The space's parameter names in declared order: ``params`` follows it (a proto map has no order).
         self._order = order
         self._params: dict[str, ParamValue] | None = None
@@ -149,6 +153,10 @@ class Trial:
         complete() or fail(), in the same call: no round trip per report, but no early stopping either, so
         only a study without a scheduler takes it; it returns False. Deferred reports are lost if this
         process dies before the trial ends."""
+        if defer and self._scheduler not in ("", "none"):
+            # Refused here, before a measurement is kept that neither complete() nor fail() could then send.
+            raise FailedPrecondition(f"trial {self.id}: study {self.study_id} stops trials early (scheduler "
+                                     f"{self._scheduler}); report without defer so that it sees each measurement")
         measurement = self._measurement(step, metrics)
         if defer:
             self._deferred.append(measurement)
