@@ -458,7 +458,10 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 
 def main(parts: tuple[str, ...] = ("quality", "latency"), doc: str = __doc__ or "") -> None:
-    args = parser(doc).parse_args()
+    p = parser(doc)
+    args = p.parse_args()
+    if args.repeats < 2:
+        p.error("--repeats: at least 2 (the first suggestion is the cold one, the others the steady ones)")
     out: dict[str, Any] = {}
     if "quality" in parts:
         out["quality"] = quality(args)
