@@ -132,7 +132,8 @@ def test_measurements_told_with_the_result_are_checked_whole_first(controller: S
         return study_pb2.Measurement(step=step, metrics={"loss": loss})
 
     bad = {"steps must increase": [m(2, 1.0), m(1, 0.5)], "'loss' at step 2 is nan": [m(1, 1.0), m(2, float("nan"))],
-           "10001 measurements exceed the limit of 10000": [m(i, 1.0) for i in range(1, 10_002)]}
+           "10001 measurements exceed the limit of 10000": [m(i, 1.0) for i in range(1, 10_002)],
+           "lacks objective metric 'loss'": [study_pb2.Measurement(step=1, metrics={"acc": 0.9})]}
     for message, measurements in bad.items():
         with pytest.raises(grpc.RpcError) as e:
             stub.CompleteTrial(controller_pb2.CompleteTrialRequest(study_id=plain.id, trial_id=other.id,
