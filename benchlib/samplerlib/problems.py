@@ -197,16 +197,20 @@ def _median_gap(f: Function, d: int) -> float:
     return float(np.median(_sample(f, d)) - f.optimum(d)) or 1.0
 
 
-def function_problem(fname: str, d: int, split: str, noise: float = 0.0, ints: int = 0) -> Problem:
+def function_problem(fname: str, d: int, split: str, noise: float = 0.0, ints: int = 0, unused: int = 0) -> Problem:
+    """`d` parameters the function reads (the first `ints` integers) and `unused` more in [0, 1] that it does
+    not: real searches often tune parameters that barely matter, and a model must learn to ignore them."""
     f = FUNCTIONS[fname]
     lo, hi = _bounds(f, d)
     params = tuple(Param(f"x{i}", "int" if i < ints else "double", math.ceil(lo[i]) if i < ints else lo[i],
                          math.floor(hi[i]) if i < ints else hi[i]) for i in range(d))
+    params += tuple(Param(f"x{i}", "double", 0.0, 1.0) for i in range(d, d + unused))
     cls = "noisy" if noise else "mixed" if ints else "continuous"
-    name = f"{fname}-{d}" + (f"-noise{noise:g}" if noise else "") + (f"-int{ints}" if ints else "")
+    name = (f"{fname}-{d}" + (f"-noise{noise:g}" if noise else "") + (f"-int{ints}" if ints else "")
+            + (f"-unused{unused}" if unused else ""))
     return Problem(name, split, cls, params,
                    lambda seed: Instance(_function_instance(fname, d, seed, noise, ints), FUNCTIONS[fname].optimum(d)),
-                   budget=min(100, 20 + 8 * d))
+                   budget=min(100, 20 + 8 * (d + unused)))
 
 
 # --- categorical landscapes ---------------------------------------------------------------------------------
@@ -321,6 +325,9 @@ def problems() -> list[Problem]:
     dev += [function_problem("levy", 5, "dev", noise=0.1), function_problem("rosenbrock", 6, "dev", ints=3),
             function_problem("ackley", 6, "dev", ints=3), function_problem("styblinski_tang", 5, "dev", ints=5),
             function_problem("rastrigin", 6, "dev", ints=3), function_problem("ellipsoid", 8, "dev", ints=4),
+            function_problem("levy", 8, "dev", ints=4), function_problem("levy", 5, "dev", ints=2),
+            function_problem("branin", 2, "dev", unused=6), function_problem("hartmann6", 6, "dev", unused=6),
+            function_problem("rosenbrock", 3, "dev", ints=1, unused=5),
             categorical_problem("cat-mixed-3x5+3", "dev", cats=3, choices=5, doubles=3, pairwise=0.5),
             categorical_problem("cat-chain-8x4", "dev", cats=8, choices=4, doubles=0, pairwise=1.0),
             categorical_problem("cat-mixed-6x3+2", "dev", cats=6, choices=3, doubles=2, pairwise=0.8),
