@@ -167,7 +167,7 @@ def test_gp_gradients_match_finite_differences() -> None:
     model.set_targets(y)
     Z, za = enc.from_cube(rng.random((4, enc.n_params)))
     Za = enc.col_active(za)
-    cols = enc.continuous_cols
+    cols = enc.numeric_cols
     _, _, dmu, dvar = model.predict(Z, Za, cols)
     for k, col in enumerate(cols):
         Zp, Zm = Z.copy(), Z.copy()

@@ -79,8 +79,8 @@ class Encoder:
         self.n_cols = len(cols)
         #: Column index of each numeric parameter (its only column).
         self.numeric_col = {i: int(np.flatnonzero(self.col_param == i)[0]) for i in self.numeric}
-        #: Columns that an optimiser may move continuously (numeric ones; integers are snapped afterwards).
-        self.continuous_cols = np.asarray(sorted(self.numeric_col.values()), dtype=int)
+        #: Every numeric column, integers and cells among them (a perturbation jitters them all, then snaps).
+        self.numeric_cols = np.asarray(sorted(self.numeric_col.values()), dtype=int)
         #: Parameters with a finite set of values on a grid (categoricals, integers, stepped values), in order.
         self.discrete_params = [i for i in range(self.n_params) if i in self.onehot or self.numeric[i].cells > 1]
         #: Numeric columns with no steps (log-scaled integers among them: their values are not evenly spaced).

@@ -49,8 +49,6 @@ def warp(y: np.ndarray) -> np.ndarray:
     z = standardize(y)
     if len(z) < 3 or float(z.std()) == 0.0:
         return z
-    from scipy import stats  # here: loading scipy.stats costs every controller start a second
-
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -2,12 +2,17 @@
 
 Many cheap candidates first (uniform draws, and perturbations of the best
 observed points, where improvement usually is), scored in one batch; the
-best few are refined together by L-BFGS-B on their numeric columns (one
+best few are refined together by L-BFGS-B on their continuous columns (one
 problem whose variables are all the starts: the sum separates, and one
-batched evaluation replaces many small ones); integers and cells are then
-snapped, and a local search over one-coordinate discrete moves (another
-choice, another integer) alternates with L-BFGS-B on the continuous columns
-until no move helps. Categorical columns never move continuously.
+batched evaluation replaces many small ones), and a local search over
+one-coordinate discrete moves (another choice, another integer) alternates
+with L-BFGS-B on the continuous columns until no move helps. Integers, stepped
+values and categoricals never move continuously: every candidate sits on
+their grid from its draw on. Relaxing integers (refined with the rest, then
+snapped) ended the search where the smooth surrogate peaks, whose nearest
+integer is often not where the acquisition does; on the development split's
+problems with integers it left final regret 1.2 times higher (geometric
+mean, 20 seeds), 1.9 times on levy-5-int2.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def perturb(enc: Encoder, centers: np.ndarray, count: int, rng: np.random.Genera
         return np.zeros((0, enc.n_cols)), np.zeros((0, enc.n_params), dtype=bool)
     X = np.repeat(centers, count, axis=0)
     scale = rng.choice(np.asarray(scales), size=(len(X), 1))
-    cc = enc.continuous_cols
+    cc = enc.numeric_cols
     X[:, cc] = np.clip(X[:, cc] + scale * rng.standard_normal((len(X), len(cc))), 0.0, 1.0)
     flip = 1.0 / max(1, enc.n_params)
     for sl in enc.onehot.values():
@@ -140,7 +145,7 @@ def local_search(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray,
             break
         rows = np.flatnonzero(moved)
         if len(enc.free_cols):
-            Xr, Ar = enc.repair(refine(enc, acq, X[rows], act[rows], maxiter, enc.free_cols))
+            Xr, Ar = enc.repair(refine(enc, acq, X[rows], act[rows], maxiter))
             vr = acq(Xr, enc.col_active(Ar), None)[0]
             up = vr > value[rows]
             X[rows[up]], act[rows[up]], value[rows[up]] = Xr[up], Ar[up], vr[up]
@@ -149,12 +154,11 @@ def local_search(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray,
                       np.concatenate([c.value for c in seen])).sorted()
 
 
-def refine(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray, maxiter: int,
-           cols: np.ndarray | None = None) -> np.ndarray:
-    """L-BFGS-B on the numeric columns (or `cols`) of all rows at once; inactive columns stay fixed."""
+def refine(enc: Encoder, acq: Acquisition, X: np.ndarray, act: np.ndarray, maxiter: int) -> np.ndarray:
+    """L-BFGS-B on the continuous columns of all rows at once; inactive columns stay fixed."""
     from scipy import optimize  # here, not at import: it would slow every controller start
 
-    cc = enc.continuous_cols if cols is None else cols
+    cc = enc.free_cols
     if not len(cc) or not len(X):
         return X
     colact = enc.col_active(act)
