@@ -314,7 +314,8 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
             row["quarter"][m] = float(np.median([q for _, q in regrets[(p.name, m)]]))
         for key in ("final", "quarter"):
             optuna_side = [v for m, v in row[key].items() if m.startswith("O:")]
-            row[key]["best"] = min(optuna_side) if optuna_side else math.inf
+            if optuna_side:  # a run of Nestor's methods alone (--optuna "") has no pairing with it
+                row[key]["best"] = min(optuna_side)
         table[p.name] = row
     splits = [summarise(split, {k: r for k, r in table.items() if r["split"] == split}, peers)
               for split in ("dev", "held") if any(r["split"] == split for r in table.values())]
