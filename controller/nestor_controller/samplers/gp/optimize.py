@@ -8,7 +8,8 @@ batched evaluation replaces many small ones), and a local search over
 one-coordinate discrete moves (another choice, another integer) alternates
 with L-BFGS-B on the continuous columns until no move helps. Integers, stepped
 values and categoricals never move continuously: every candidate sits on
-their grid from its draw on. Relaxing integers (refined with the rest, then
+their grid from its draw on (a log-scaled integer, whose values are not
+evenly spaced, is refined and rounded). Relaxing integers (refined with the rest, then
 snapped) ended the search where the smooth surrogate peaks, whose nearest
 integer is often not where the acquisition does; on the development split's
 problems with integers it left final regret 1.2 times higher (geometric
