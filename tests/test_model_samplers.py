@@ -390,6 +390,31 @@ def test_discrete_local_search_reaches_the_acquisitions_best_grid_point_from_a_f
     assert len(np.unique(found.X, axis=0)) > 10  # the moves tried are candidates too
 
 
+def test_acquisition_refinement_moves_only_continuous_columns() -> None:
+    """Refined by L-BFGS-B, an integer stays on its grid value however steep the acquisition's slope along
+    it (it moves by coordinate moves alone); the double climbs to its optimum."""
+    from nestor_controller.samplers.gp.optimize import refine
+
+    space = parse_space(sp.SearchSpace(parameters=[sp.Parameter(name="n", int=sp.IntDomain(min=0, max=40)),
+                                                   double("x", 0.0, 1.0)]))
+    enc = Encoder(space)
+    xn, xx = enc.numeric_col[0], enc.numeric_col[1]
+
+    def acq(Z: np.ndarray, colact: np.ndarray, cols: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        v = -(Z[:, xn] - 0.9) ** 2 - (Z[:, xx] - 0.3) ** 2
+        if cols is None:
+            return (v,)
+        g = np.zeros((len(Z), len(cols)))
+        for k, col in enumerate(cols):
+            g[:, k] = -2 * (Z[:, col] - (0.9 if col == xn else 0.3))
+        return v, g
+
+    X, act = enc.encode([{"n": 3, "x": 0.8}, {"n": 20, "x": 0.1}])
+    out = refine(enc, acq, X, act, maxiter=40)
+    assert np.array_equal(out[:, xn], X[:, xn])
+    assert np.allclose(out[:, xx], 0.3, atol=1e-4)
+
+
 # --- settings over gRPC ----------------------------------------------------------------------------------
 
 
