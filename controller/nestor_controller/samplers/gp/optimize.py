@@ -9,11 +9,11 @@ one-coordinate discrete moves (another choice, another integer) alternates
 with L-BFGS-B on the continuous columns until no move helps. Integers, stepped
 values and categoricals never move continuously: every candidate sits on
 their grid from its draw on (a log-scaled integer, whose values are not
-evenly spaced, is refined and rounded). Relaxing integers (refined with the rest, then
-snapped) ended the search where the smooth surrogate peaks, whose nearest
-integer is often not where the acquisition does; on the development split's
-problems with integers it left final regret 1.2 times higher (geometric
-mean, 20 seeds), 1.9 times on levy-5-int2.
+evenly spaced, is refined and rounded). Relaxing integers (refined with the
+rest, then snapped) ended the search where the smooth surrogate peaks, whose
+nearest integer is often not where the acquisition does; on the development
+split's problems with integers it left final regret 1.2 times higher
+(geometric mean, 20 seeds), 1.9 times on levy-5-int2.
 """
 
 from __future__ import annotations
