@@ -88,6 +88,18 @@ class Server:
         return self.proc.returncode
 
 
+def nestor_cli_with_ctrl_c(*args: str) -> list[str]:
+    """The command line of `python -m nestor ARGS` that takes Ctrl-C as a KeyboardInterrupt even when the tests
+    run in the background (`nohup make test &`), where SIGINT is ignored and a child would inherit that.
+
+    The child restores the handler itself after exec: a preexec_fn would run between fork and exec, and with
+    the test process holding gRPC channels, gRPC's fork handlers sometimes abort that child (epoll_wait:
+    Bad file descriptor, grpc/grpc#43055), as client_sdk/nestor/processes.py notes for the executors."""
+    restore = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "sys.argv[0] = 'nestor'; runpy.run_module('nestor', run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", restore, *args]
+
+
 def start_controller(workdir: Path, *args: str, store: str | None = None, port: int = 0) -> Server:
     store = store or f"sqlite:///{workdir / 'nestor.db'}"
     cmd = [sys.executable, "-m", "nestor_controller", "--port", str(port), "--store", store,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster import Server, start_controller, start_executor
+from cluster import Server, nestor_cli_with_ctrl_c, start_controller, start_executor
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,11 +59,9 @@ def test_demo_runs_a_search_and_leaves_no_process(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_demo_and_every_process(tmp_path: Path) -> None:
-    # Ctrl-C's default disposition even when the tests run in the background (`nohup make test &`), where
-    # SIGINT is ignored and the demo, like any program, would inherit that and never see it.
-    proc = subprocess.Popen([sys.executable, "-m", "nestor", "demo", "--trials", "500"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(nestor_cli_with_ctrl_c("demo", "--trials", "500"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=demo_env(tmp_path), cwd=REPO,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            start_new_session=True)
     assert proc.stdout is not None
     seen = []
     deadline = time.monotonic() + 180

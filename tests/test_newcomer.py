@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nestor
 import pytest
-from cluster import Server, start_controller, start_executor
+from cluster import Server, nestor_cli_with_ctrl_c, start_controller, start_executor
 from nestor.v1 import study_pb2
 from test_sdk_cli import REPO, assert_error
 from test_sdk_cli import nestor as run_nestor
@@ -134,11 +134,8 @@ def test_exit_status_says_how_the_watched_study_ended(controller: Server) -> Non
 
 
 def watch_then_interrupt(address: str, study_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    # Ctrl-C's default disposition even when the tests run in the background, where SIGINT is ignored and the
-    # command would inherit that and never see it.
-    proc = subprocess.Popen([sys.executable, "-m", "nestor", "study", "watch", study_id, "--controller", address,
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(nestor_cli_with_ctrl_c("study", "watch", study_id, "--controller", address, *extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     assert proc.stdout is not None
     proc.stdout.readline()  # it follows the study now (a line per finished trial)
     proc.send_signal(signal.SIGINT)
