@@ -12,9 +12,11 @@
     regularized_evolution/TPE, auto/Optuna's default (TPE) and auto/the best
     Optuna sampler of each problem) it counts the problems won, tied (medians
     within 5%) and lost on the median over seeds of the final regret and of the
-    regret at a quarter of the budget, beside the same count for Nestor's random
-    search against Optuna's: two samplers that are the same in distribution,
-    so that count is the noise of the comparison;
+    regret at a quarter of the budget, and how many of the final wins and losses
+    a Wilcoxon signed-rank test over the seeds (paired: a seed is the same
+    instance on both sides) finds significant, beside the same counts for
+    Nestor's random search against Optuna's: two samplers that are the same in
+    distribution, so those counts are the noise of the comparison;
 (b) latency: time per GP suggestion at 50 ... 1,000 observations in 6 and 20
     dimensions, Nestor's GPSampler (the code the controller runs, in process)
     and Optuna's GPSampler, in the same run. "cold" is a suggestion with a
@@ -80,6 +82,10 @@ TIE = 1.05
 #: A regret below this fraction of random search's median regret on the problem counts as solved: two
 #: methods that both got there tie, and an exact zero does not swamp a geometric mean.
 SOLVED = 1e-3
+#: A win or loss is significant when the Wilcoxon signed-rank test over the seeds (each seed is the same instance
+#: for both sides) rejects "no difference" at this level, two-sided: at 10 seeds medians move by up to 3x with
+#: no change of method, so a count of median wins alone says little.
+SIGNIFICANCE = 0.05
 
 
 def methods_for(problem: Problem, nestor: list[str], optuna: list[str]) -> list[tuple[str, str]]:
@@ -215,15 +221,40 @@ def compare(a: float, b: float, floor: float) -> int:
     return 0 if max(a, b) <= TIE * min(a, b) else (1 if a < b else -1)
 
 
+def paired_p(row: dict[str, Any], n: str, o: str, floor: float) -> float:
+    """Two-sided p of the Wilcoxon signed-rank test on the log final regrets of n and o, paired by seed (1.0 when
+    they never differ); o "best" is the Optuna method with the lowest median on this problem."""
+    from scipy import stats  # here: only the summary needs it
+
+    if o == "best":
+        o = min((m for m in row["final"] if m.startswith("O:")), key=lambda m: row["final"][m])
+    a, b = row["runs"].get(n, {}), row["runs"].get(o, {})
+    d = [math.log(max(a[k], floor) / max(b[k], floor)) for k in sorted(a.keys() & b.keys())]
+    if not any(d):
+        return 1.0
+    return float(stats.wilcoxon(d).pvalue)
+
+
+def outcomes(rows: list[dict[str, Any]], n: str, o: str, key: str) -> dict[str, int]:
+    """Problems won, tied and lost on the median, and (final regret only) won and lost significantly."""
+    floors = [solved_floor(r, key) for r in rows]
+    outcome = [compare(r[key][n], r[key][o], f) for r, f in zip(rows, floors, strict=True)]
+    out = {"wins": outcome.count(1), "ties": outcome.count(0), "losses": outcome.count(-1), "problems": len(rows),
+           "net": outcome.count(1) - outcome.count(-1)}
+    if key == "final" and all("runs" in r for r in rows):
+        sig = [x for x, r, f in zip(outcome, rows, floors, strict=True)
+               if x and paired_p(r, n, o, f) < SIGNIFICANCE]
+        out["sig_wins"], out["sig_losses"] = sig.count(1), sig.count(-1)
+    return out
+
+
 def pairing(table: dict[str, dict[str, Any]], n: str, o: str, key: str) -> dict[str, Any] | None:
     rows = [r for r in table.values() if n in r[key] and o in r[key]]
     if not rows:
         return None
     floors = [solved_floor(r, key) for r in rows]
-    outcome = [compare(r[key][n], r[key][o], f) for r, f in zip(rows, floors, strict=True)]
     logs = [math.log(max(r[key][n], f) / max(r[key][o], f)) for r, f in zip(rows, floors, strict=True)]
-    return {"wins": outcome.count(1), "ties": outcome.count(0), "losses": outcome.count(-1), "problems": len(rows),
-            "net": outcome.count(1) - outcome.count(-1), "geo_ratio": math.exp(statistics.mean(logs))}
+    return {**outcomes(rows, n, o, key), "geo_ratio": math.exp(statistics.mean(logs))}
 
 
 def class_best(table: dict[str, dict[str, Any]], optuna: list[str]) -> dict[str, dict[str, Any]]:
@@ -240,9 +271,7 @@ def class_best(table: dict[str, dict[str, Any]], optuna: list[str]) -> dict[str,
         if not scores or not all("N:auto" in r["final"] for r in rows):
             continue
         best = min(scores, key=scores.get)
-        outcome = [compare(r["final"]["N:auto"], r["final"][f"O:{best}"], solved_floor(r, "final")) for r in rows]
-        out[cls] = {"optuna_best": best, "wins": outcome.count(1), "ties": outcome.count(0),
-                    "losses": outcome.count(-1), "problems": len(rows)}
+        out[cls] = {"optuna_best": best, **outcomes(rows, "N:auto", f"O:{best}", "final")}
     return out
 
 
@@ -274,14 +303,14 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
     try:
         tasks = [(impl, alg, p.name, seed, ctl.address) for p in chosen for impl, alg in methods_for(p, nestor, peers)
                  for seed in range(args.seeds)]
-        regrets: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        regrets: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
         seconds: dict[str, list[float]] = {}
         done = load_results(args.results)
         t0 = time.perf_counter()
 
         def record(task: tuple, result: tuple[float, float], took: float) -> None:
-            impl, alg, pname = task[:3]
-            regrets.setdefault((pname, label(impl, alg)), []).append(tuple(result))
+            impl, alg, pname, seed = task[:4]
+            regrets.setdefault((pname, label(impl, alg)), {})[seed] = tuple(result)
             seconds.setdefault(label(impl, alg), []).append(took)
 
         todo = []
@@ -306,12 +335,13 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
     table: dict[str, dict[str, Any]] = {}
     for p in chosen:
         row: dict[str, Any] = {"split": p.split, "cls": p.cls, "budget": p.budget, "final": {}, "quarter": {},
-                               "q1": {}, "q3": {}}
+                               "q1": {}, "q3": {}, "runs": {}}
         for impl, alg in methods_for(p, nestor, peers):
             m = label(impl, alg)
-            finals = [r for r, _ in regrets[(p.name, m)]]
-            row["q1"][m], row["final"][m], row["q3"][m] = quartiles(finals)
-            row["quarter"][m] = float(np.median([q for _, q in regrets[(p.name, m)]]))
+            runs = regrets[(p.name, m)]
+            row["runs"][m] = {seed: r for seed, (r, _) in runs.items()}
+            row["q1"][m], row["final"][m], row["q3"][m] = quartiles(list(row["runs"][m].values()))
+            row["quarter"][m] = float(np.median([q for _, q in runs.values()]))
         for key in ("final", "quarter"):
             optuna_side = [v for m, v in row[key].items() if m.startswith("O:")]
             if optuna_side:  # a run of Nestor's methods alone (--optuna "") has no pairing with it
@@ -347,23 +377,31 @@ def print_quality(table: dict, splits: list[dict[str, Any]], args: argparse.Name
               f"{(TIE - 1) * 100:.0f}%, or both below {SOLVED:g} of random search's: solved) / lost, final and "
               "at a quarter of the budget; geometric mean ratio of medians, solved ones at that floor "
               "(< 1: Nestor lower)")
-        print("pairing".ljust(34) + "final W/T/L".ljust(14) + "net".ljust(6) + "quarter W/T/L".ljust(15)
-              + "net".ljust(6) + "geo ratio".ljust(11) + "target")
+        print("pairing".ljust(34) + "final W/T/L".ljust(14) + "net".ljust(6) + "sig W/L".ljust(9)
+              + "quarter W/T/L".ljust(15) + "net".ljust(6) + "geo ratio".ljust(11) + "target")
         for name, r in split["pairs"].items():
             f, q = r["final"], r.get("quarter", r["final"])
             target = ("noise check" if name == "random/random" else
                       "met" if split["targets"].get(name) else "UNMET")
             print(f"N:{name.split('/')[0]} / O:{name.split('/')[1]}".ljust(34)
                   + f"{f['wins']}/{f['ties']}/{f['losses']}".ljust(14) + f"{f['net']:+d}".ljust(6)
-                  + f"{q['wins']}/{q['ties']}/{q['losses']}".ljust(15) + f"{q['net']:+d}".ljust(6)
+                  + significant(f).ljust(9) + f"{q['wins']}/{q['ties']}/{q['losses']}".ljust(15)
+                  + f"{q['net']:+d}".ljust(6)
                   + f"{f['geo_ratio']:.3g}".ljust(11) + target)
         for cls, r in split["by_class"].items():
             print(f"  auto against Optuna's best single sampler on {cls} ({r['optuna_best']}): "
-                  f"{r['wins']}/{r['ties']}/{r['losses']} of {r['problems']}")
+                  f"{r['wins']}/{r['ties']}/{r['losses']} of {r['problems']}; significant W/L {significant(r)}")
     print("\nseconds per run: " + ", ".join(f"{m} {v:.2f}" for m, v in sorted(per_run.items()))
           + f"; wall {wall:.0f} s")
     print("target: a pairing is met when its net (wins - losses) on the final regret is no further below zero "
           "than random/random's net is from zero")
+    print(f"sig W/L: of those wins and losses, the ones a Wilcoxon signed-rank test over the seeds (paired: each "
+          f"seed is the same instance on both sides) finds at p < {SIGNIFICANCE:g}; random/random's are the test's "
+          "false alarms")
+
+
+def significant(r: Mapping[str, Any]) -> str:
+    return f"{r['sig_wins']}/{r['sig_losses']}" if "sig_wins" in r else "-"
 
 
 # --- latency ----------------------------------------------------------------------------
