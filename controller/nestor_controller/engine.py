@@ -441,7 +441,10 @@ class Engine:
                 made += await rt.new_trials(n, ops, evs, client=client)
             note_request(trials=[t.id for t in made])
             rt._check_end(ops, evs, None)
-            await rt.commit(ops, evs)
+            # Memory holds the change already and the store keeps the order of commits, so the next client's
+            # suggestion is computed while this one is written (and fails with it: the study is fenced).
+            committed = rt.commit_soon(ops, evs, read_earlier=True)
+        await committed
         return made, self.suggest_done(rt)
 
     @staticmethod

@@ -119,6 +119,8 @@ class StudyRuntime:
         self.subscribers: set[asyncio.Queue[study_pb2.Study | controller_pb2.StudyEvent | None]] = set()
         #: [events, done] of each commit in submit order, until watchers have been given them.
         self._outbox: deque[list[Any]] = deque()
+        #: The last commit submitted, durable or not yet: what an answer read from memory may depend on.
+        self._tail: asyncio.Future[None] | None = None
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.runner: asyncio.Task[None] | None = None
@@ -355,16 +357,22 @@ class StudyRuntime:
     async def commit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> None:
         await self._publish_when_committed(*self._submit(ops, evs))
 
-    def commit_soon(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]) -> asyncio.Task[None]:
+    def commit_soon(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], *,
+                    read_earlier: bool = False) -> asyncio.Task[None]:
         """Queues the commit now, so that it keeps its place in the store's order before any later one; the
-        task ends when it is done.
+        task ends when it is done. With `read_earlier` (an answer computed from memory, which may hold changes
+        not written yet), a commit with nothing to write ends when the last one submitted before it does, and
+        fails with it.
 
-        Nobody may await a failed one (the store already fenced the study and the engine rebuilds it)."""
+        Only the caller that answers for it may await a failed one (the store already fenced the study and the
+        engine rebuilds it)."""
         try:
             committed, outgoing = self._submit(ops, evs)
         except StoreUnavailable as e:
             task = asyncio.ensure_future(raise_later(e))
         else:
+            if committed is None and read_earlier and self._tail is not None and not self._tail.done():
+                committed = asyncio.shield(self._tail)  # shared: a cancelled reader must not cancel the write
             task = asyncio.ensure_future(self._publish_when_committed(committed, outgoing))
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return task
@@ -377,6 +385,8 @@ class StudyRuntime:
         if answer is not None:
             ops.append(answer)
         committed = self.store.submit(ops, self.fence)
+        if committed is not None:
+            self._tail = committed
         # Its events take their place among the watchers' now, in the store's order, committed or not yet.
         outgoing = [evs, False]
         self._outbox.append(outgoing)
