@@ -422,6 +422,7 @@ class Engine:
         if not 1 <= count <= MAX_SUGGEST:
             raise SpecError(f"count: must be between 1 and {MAX_SUGGEST}, got {count}")
         if not rt.running:
+            await rt.settled()  # the change that ended it may still be on its way to the store
             return [], True  # the natural end of an ask/tell loop, not an error
         self.store.check_writable()
         async with rt.lock:

@@ -372,10 +372,16 @@ class StudyRuntime:
             task = asyncio.ensure_future(raise_later(e))
         else:
             if committed is None and read_earlier and self._tail is not None and not self._tail.done():
-                committed = asyncio.shield(self._tail)  # shared: a cancelled reader must not cancel the write
+                committed = asyncio.shield(self._tail)
             task = asyncio.ensure_future(self._publish_when_committed(committed, outgoing))
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return task
+
+    async def settled(self) -> None:
+        """Returns once every change submitted so far is written, and raises as the first that failed did: an
+        answer read from memory alone (the study has ended) may rest on a change that is not durable yet."""
+        if self._tail is not None:
+            await asyncio.shield(self._tail)
 
     def _submit(self, ops: list[Op], evs: list[controller_pb2.StudyEvent]
                 ) -> tuple[asyncio.Future[None] | None, list[Any]]:
@@ -386,7 +392,9 @@ class StudyRuntime:
             ops.append(answer)
         committed = self.store.submit(ops, self.fence)
         if committed is not None:
-            self._tail = committed
+            # Later answers may wait on it too: a cancelled caller must not cancel the outcome they wait for.
+            committed.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._tail, committed = committed, asyncio.shield(committed)
         # Its events take their place among the watchers' now, in the store's order, committed or not yet.
         outgoing = [evs, False]
         self._outbox.append(outgoing)
