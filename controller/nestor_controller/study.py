@@ -330,15 +330,19 @@ class StudyRuntime:
 
     def event(self, ops: list[Op], evs: list[controller_pb2.StudyEvent], type_: int, trial: TrialRecord | None = None,
               measurement: MeasurementRecord | None = None, message: str = "",
-              outer: controller_pb2.OuterStep | None = None) -> None:
+              outer: controller_pb2.OuterStep | None = None, *,
+              unchanged: tuple[study_pb2.Trial, study_pb2.TrialCounts] | None = None) -> None:
+        """`unchanged`: the trial's proto (without measurements) and the counts, built once for a run of events
+        that changes neither (a batch of measurements)."""
         self.last_seq += 1
+        trial_proto, counts = unchanged if unchanged is not None else (None, self.counts_proto())
         ev = controller_pb2.StudyEvent(
             seq=self.last_seq, study_id=self.id, type=type_, time=timestamp(time.time()),  # type: ignore[arg-type]
-            study_state=self.state, counts=self.counts_proto(), message=message,  # type: ignore[arg-type]
+            study_state=self.state, counts=counts, message=message,  # type: ignore[arg-type]
         )
         if trial is not None:
             ev.trial_id = trial.id
-            ev.trial.CopyFrom(trial.to_proto(measurements=False))
+            ev.trial.CopyFrom(trial_proto if trial_proto is not None else trial.to_proto(measurements=False))
             summary = self.front.summary(self.history) if trial.finished else None
             if summary is not None:
                 ev.hypervolume = summary[0]
@@ -536,10 +540,12 @@ class StudyRuntime:
         ops: list[Op] = []
         evs: list[controller_pb2.StudyEvent] = []
         verdicts = []
+        unchanged = None
         for m in ms:
             t.measurements.append(m)
             ops.append(self.measurement_row(t, m))
-            self.event(ops, evs, E.STUDY_EVENT_TRIAL_MEASUREMENT, t, m)
+            unchanged = unchanged or (t.to_proto(measurements=False), self.counts_proto())
+            self.event(ops, evs, E.STUDY_EVENT_TRIAL_MEASUREMENT, t, m, unchanged=unchanged)
             verdict = CONTINUE
             if t.stop_reason:
                 verdict = Verdict(True, t.stop_reason)
@@ -551,6 +557,7 @@ class StudyRuntime:
                     ops.append(self.trial_row(t))
                     ops.append(self.study_row())
                     self.event(ops, evs, E.STUDY_EVENT_TRIAL_DECISION, t, message=verdict.reason)
+                    unchanged = None  # the trial has its decision now
             verdicts.append(verdict)
         return verdicts, ops, evs
 
