@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -92,51 +93,58 @@ def tell_until_done(address: str, sid: str, count: int) -> None:
             call(address, "CompleteTrial", c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
 
 
-def test_full_disk_ask_tell_changes_nothing_and_the_study_ends_with_its_budget(tmp_path: Path) -> None:
-    trials = 20
+@contextlib.contextmanager
+def ask_tell_study_on_a_small_disk(tmp_path: Path, trials: int) -> Iterator[tuple[Server, Any, str, Path, Path]]:
+    """(controller, stub, study id, database, disk): a client-driven study whose SQLite store is on a tmpfs."""
     with small_tmpfs(tmp_path / "disk") as disk:
         db = disk / "nestor.db"
         ctl = start_controller(tmp_path, store=f"sqlite:///{db}")
         try:
             stub = controller_stub(ctl.address)
-            sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(trials))).id
-
-            def one_trial() -> None:
-                t = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials[0]
-                stub.ReportMeasurement(c.ReportMeasurementRequest(
-                    study_id=sid, trial_id=t.id, measurement=s.Measurement(step=1, metrics={"loss": t.id})))
-                stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
-
-            for _ in range(5):
-                one_trial()
-            filler = fill(disk)
-            refused = []
-            for _ in range(30):  # a WAL with room left takes a few writes more before the disk refuses one
-                try:
-                    one_trial()
-                except grpc.RpcError as e:
-                    refused.append(e)
-                    if len(refused) >= 5:
-                        break
-            assert refused, "the full disk never refused a write: the tmpfs is too large"
-            for e in refused:
-                assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
-            # Each names the store; the first says why (a refusal while the study is read back says that).
-            assert all(str(db) in e.details() for e in refused), [e.details() for e in refused]
-            assert "refuses writes" in refused[0].details(), refused[0].details()
-            # What the controller says is what the store holds: no phantom RUNNING trial from a refused suggest.
-            study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
-            assert counts_of(study) == stored_counts(db, sid)
-            filler.unlink()
-            # The same loop goes on without a restart and ends with the budget.
-            tell_until_done(ctl.address, sid, 1)
-            study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
-            assert study.state == s.STUDY_COMPLETED, study.reason
-            assert counts_of(study) == stored_counts(db, sid) == {s.TRIAL_COMPLETED: trials}
-            ids = [t.id for t in stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials]
-            assert sorted(ids) == list(range(1, trials + 1))  # no id skipped by a change the store refused
+            yield ctl, stub, stub.CreateStudy(c.CreateStudyRequest(spec=spec(trials))).id, db, disk
         finally:
             ctl.stop()
+
+
+def test_full_disk_ask_tell_changes_nothing_and_the_study_ends_with_its_budget(tmp_path: Path) -> None:
+    trials = 20
+    with ask_tell_study_on_a_small_disk(tmp_path, trials) as (ctl, stub, sid, db, disk):
+
+        def one_trial() -> None:
+            t = stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1)).trials[0]
+            stub.ReportMeasurement(c.ReportMeasurementRequest(
+                study_id=sid, trial_id=t.id, measurement=s.Measurement(step=1, metrics={"loss": t.id})))
+            stub.CompleteTrial(c.CompleteTrialRequest(study_id=sid, trial_id=t.id))
+
+        for _ in range(5):
+            one_trial()
+        filler = fill(disk)
+        refused = []
+        for _ in range(30):  # a WAL with room left takes a few writes more before the disk refuses one
+            try:
+                one_trial()
+            except grpc.RpcError as e:
+                refused.append(e)
+                if len(refused) >= 5:
+                    break
+        assert refused, "the full disk never refused a write: the tmpfs is too large"
+        for e in refused:
+            assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+        # Each names the store; the first says why (a refusal while the study is read back says that).
+        assert all(str(db) in e.details() for e in refused), [e.details() for e in refused]
+        assert "refuses writes" in refused[0].details(), refused[0].details()
+        # What the controller says is what the store holds: no phantom RUNNING trial from a refused suggest.
+        study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
+        assert counts_of(study) == stored_counts(db, sid)
+        filler.unlink()
+        # The same loop goes on without a restart and ends with the budget.
+        tell_until_done(ctl.address, sid, 1)
+        study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
+        assert study.state == s.STUDY_COMPLETED, study.reason
+        assert counts_of(study) == stored_counts(db, sid) == {s.TRIAL_COMPLETED: trials}
+        ids = [t.id for t in stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials]
+        assert sorted(ids) == list(range(1, trials + 1))  # no id skipped by a change the store refused
+
 
 
 def test_concurrent_suggestions_are_written_in_order_and_fail_together_on_a_full_disk(tmp_path: Path) -> None:
@@ -144,54 +152,48 @@ def test_concurrent_suggestions_are_written_in_order_and_fail_together_on_a_full
     the store keeps the order): distinct trials, each durable before it is answered; on a full disk, those
     computed on top of a refused one are refused with it, and memory rolls back to what the store holds."""
     trials, clients = 40, 8
-    with small_tmpfs(tmp_path / "disk") as disk:
-        db = disk / "nestor.db"
-        ctl = start_controller(tmp_path, store=f"sqlite:///{db}")
-        try:
-            stub = controller_stub(ctl.address)
-            sid = stub.CreateStudy(c.CreateStudyRequest(spec=spec(trials))).id
+    with ask_tell_study_on_a_small_disk(tmp_path, trials) as (ctl, stub, sid, db, disk):
 
-            def ask(_: int) -> s.Trial | grpc.RpcError:
-                try:
-                    return stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1), timeout=60).trials[0]
-                except grpc.RpcError as e:
-                    return e
+        def ask(_: int) -> s.Trial | grpc.RpcError:
+            try:
+                return stub.SuggestTrials(c.SuggestTrialsRequest(study_id=sid, count=1), timeout=60).trials[0]
+            except grpc.RpcError as e:
+                return e
 
-            def complete(t: s.Trial) -> None:
-                call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
-                    study_id=sid, trial_id=t.id, final_measurement=s.Measurement(metrics={"loss": t.id})))
+        def complete(t: s.Trial) -> None:
+            call(ctl.address, "CompleteTrial", c.CompleteTrialRequest(
+                study_id=sid, trial_id=t.id, final_measurement=s.Measurement(metrics={"loss": t.id})))
 
-            with ThreadPoolExecutor(clients) as pool:
-                first = list(pool.map(ask, range(clients)))
-                assert all(isinstance(t, s.Trial) for t in first), first
-                assert sorted(t.id for t in first) == list(range(1, clients + 1))
-                assert stored_counts(db, sid) == {s.TRIAL_RUNNING: clients}
-                for t in first:
-                    complete(t)
-                filler = fill(disk)
-                answered: list[s.Trial] = []
-                refused: list[grpc.RpcError] = []
-                for _ in range(10):  # a WAL with room left takes a few writes more before the disk refuses one
-                    for got in pool.map(ask, range(clients)):
-                        (answered if isinstance(got, s.Trial) else refused).append(got)
-                    if refused:
-                        break
-            assert refused, "the full disk never refused a write: the tmpfs is too large"
-            assert all(e.code() == grpc.StatusCode.UNAVAILABLE for e in refused), [e.details() for e in refused]
-            # Every trial a client was given is in the store; none that a client was refused is anywhere.
-            study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
-            assert counts_of(study) == stored_counts(db, sid)
-            assert stored_counts(db, sid).get(s.TRIAL_RUNNING, 0) == len(answered)
-            filler.unlink()
-            for t in answered:
+        with ThreadPoolExecutor(clients) as pool:
+            first = list(pool.map(ask, range(clients)))
+            assert all(isinstance(t, s.Trial) for t in first), first
+            assert sorted(t.id for t in first) == list(range(1, clients + 1))
+            assert stored_counts(db, sid) == {s.TRIAL_RUNNING: clients}
+            for t in first:
                 complete(t)
-            tell_until_done(ctl.address, sid, 1)
-            study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
-            assert study.state == s.STUDY_COMPLETED, study.reason
-            ids = [t.id for t in stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials]
-            assert sorted(ids) == list(range(1, trials + 1))  # no id taken by a suggestion the store refused
-        finally:
-            ctl.stop()
+            filler = fill(disk)
+            answered: list[s.Trial] = []
+            refused: list[grpc.RpcError] = []
+            for _ in range(10):  # a WAL with room left takes a few writes more before the disk refuses one
+                for got in pool.map(ask, range(clients)):
+                    (answered if isinstance(got, s.Trial) else refused).append(got)
+                if refused:
+                    break
+        assert refused, "the full disk never refused a write: the tmpfs is too large"
+        assert all(e.code() == grpc.StatusCode.UNAVAILABLE for e in refused), [e.details() for e in refused]
+        # Every trial a client was given is in the store; none that a client was refused is anywhere.
+        study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
+        assert counts_of(study) == stored_counts(db, sid)
+        assert stored_counts(db, sid).get(s.TRIAL_RUNNING, 0) == len(answered)
+        filler.unlink()
+        for t in answered:
+            complete(t)
+        tell_until_done(ctl.address, sid, 1)
+        study = call(ctl.address, "GetStudy", c.GetStudyRequest(study_id=sid))
+        assert study.state == s.STUDY_COMPLETED, study.reason
+        ids = [t.id for t in stub.ListTrials(c.ListTrialsRequest(study_id=sid)).trials]
+        assert sorted(ids) == list(range(1, trials + 1))  # no id taken by a suggestion the store refused
+
 
 
 def managed_study_underway(tmp_path: Path, ctl: Server, trials: int, steps: int) -> str:
