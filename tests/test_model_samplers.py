@@ -25,6 +25,7 @@ from nestor_controller.samplers.gp.acquisition import log_h
 from nestor_controller.samplers.gp.fit import Prior, neg_log_posterior
 from nestor_controller.samplers.gp.kernel import Geometry
 from nestor_controller.samplers.gp.model import GPModel
+from nestor_controller.samplers.model_based import standardize, warp_with_log_jacobian
 from nestor_controller.space import Space, parse_space
 
 OBJ = [ObjectiveDef("y", maximize=False)]
@@ -177,6 +178,43 @@ def test_gp_gradients_match_finite_differences() -> None:
         active = Za[:, col] > 0
         assert np.allclose(((mp - mm) / 2e-6)[active], dmu[active, k], atol=1e-5)
         assert np.allclose(((vp - vm) / 2e-6)[active], dvar[active, k], atol=1e-5)
+
+
+def test_warp_log_slopes_are_the_derivative_of_the_warp_at_its_fitted_power() -> None:
+    from scipy import stats
+
+    y = np.exp(3 * np.random.default_rng(4).random(25))
+    t, log_slope = warp_with_log_jacobian(y)
+    z = standardize(y)
+    lam = stats.yeojohnson(z)[1]
+    raw = stats.yeojohnson(z, lmbda=lam)
+
+    def warped_at(i: int, v: float) -> float:
+        zi = z.copy()
+        zi[i] = v
+        return float((stats.yeojohnson(zi, lmbda=lam)[i] - raw.mean()) / raw.std())
+
+    for i in (0, 7, 19):
+        h = 1e-6
+        slope = (warped_at(i, z[i] + h) - warped_at(i, z[i] - h)) / (2 * h)
+        assert math.isclose(math.log(slope), log_slope[i], rel_tol=1e-5, abs_tol=1e-6)
+    assert np.allclose(t, (raw - raw.mean()) / raw.std())
+
+
+def test_gp_warps_its_outputs_only_where_the_evidence_favours_it() -> None:
+    """A loss that explodes at one edge is modelled warped; a smooth wave is not (warping it only distorts)."""
+    rng = np.random.default_rng(0)
+    points = [{"x0": float(u), "x1": float(v)} for u, v in rng.random((30, 2))]
+    chosen = {}
+    for name, f in (("explodes", lambda a: math.exp(8 * a["x0"]) + a["x1"]),
+                    ("wave", lambda a: math.sin(6 * a["x0"]) + a["x1"])):
+        sampler = make_sampler("gp", box(2), OBJ, {}, 1)
+        sampler.suggest(1, [Observation(i + 1, a, (f(a),)) for i, a in enumerate(points)], [])
+        chosen[name] = sampler.warped
+    assert chosen == {"explodes": True, "wave": False}
+    off = make_sampler("gp", box(2), OBJ, {"warp_outputs": False}, 1)
+    off.suggest(1, [Observation(i + 1, a, (math.exp(8 * a["x0"]),)) for i, a in enumerate(points)], [])
+    assert off.warped is False
 
 
 def test_gp_factor_grown_row_by_row_equals_a_fresh_one() -> None:

@@ -46,18 +46,31 @@ def warp(y: np.ndarray) -> np.ndarray:
     Objectives with a heavy upper tail (a loss that explodes in part of the space) leave the interesting
     low values squeezed together after plain standardisation; the power transform spreads them out and
     compresses the tail, keeping the order. Nothing changes when the values are already near-normal."""
+    return warp_with_log_jacobian(y)[0]
+
+
+def warp_with_log_jacobian(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """warp(y), and per value the log of the warp's slope there against standardize(y) (zeros when it leaves
+    the standardised values as they are): their sum is what a model's log likelihood of the warped values
+    needs added to be compared with its log likelihood of the plain ones."""
     z = standardize(y)
+    flat = np.zeros(len(z))
     if len(z) < 3 or float(z.std()) == 0.0:
-        return z
+        return z, flat
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             from scipy import stats  # here: scipy.stats takes a second to import at every start
 
-            t, _ = stats.yeojohnson(z)
+            t, lam = stats.yeojohnson(z)
         except (ValueError, FloatingPointError, OverflowError):
-            return z
-    return standardize(t) if np.isfinite(t).all() and float(t.std()) > 0 else z
+            return z, flat
+        sd = float(t.std())
+        if not np.isfinite(t).all() or not sd > 0:
+            return z, flat
+        # d/dz of Yeo-Johnson: (1 + z)^(lambda - 1) above zero, (1 - z)^(1 - lambda) below.
+        log_slope = np.where(z >= 0, lam - 1.0, 1.0 - lam) * np.log1p(np.abs(z)) - np.log(sd)
+    return (t - t.mean()) / sd, log_slope if np.isfinite(log_slope).all() else flat
 
 
 def distinct_pick(X: np.ndarray, taken: np.ndarray, tol: float = 1e-9, *,

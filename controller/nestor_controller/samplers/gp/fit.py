@@ -81,6 +81,12 @@ def neg_log_posterior(theta: np.ndarray, S: np.ndarray, y: np.ndarray, prior: Pr
 def fit_map(S: np.ndarray, y: np.ndarray, starts: Sequence[np.ndarray], prior: Prior,
             maxiter: int = 200) -> np.ndarray:
     """The best of L-BFGS-B runs from each start (deterministic for given inputs)."""
+    return fit_map_value(S, y, starts, prior, maxiter)[0]
+
+
+def fit_map_value(S: np.ndarray, y: np.ndarray, starts: Sequence[np.ndarray], prior: Prior,
+                  maxiter: int = 200) -> tuple[np.ndarray, float]:
+    """fit_map's hyperparameters and the negative log posterior there."""
     from scipy import optimize  # here, not at import: it would slow every controller start
 
     P = S.shape[0]
@@ -94,4 +100,4 @@ def fit_map(S: np.ndarray, y: np.ndarray, starts: Sequence[np.ndarray], prior: P
         if res.fun < best_value:
             best, best_value = np.clip(res.x, lo, hi), float(res.fun)
     assert best is not None
-    return best
+    return best, best_value

@@ -42,7 +42,7 @@ from nestor_controller.samplers.base import Assignment, Observation, setting
 from nestor_controller.samplers.blas import single_threaded
 from nestor_controller.samplers.encoding import Encoder
 from nestor_controller.samplers.gp.acquisition import log_ei
-from nestor_controller.samplers.gp.fit import Prior, fit_map
+from nestor_controller.samplers.gp.fit import Prior, fit_map_value
 from nestor_controller.samplers.gp.kernel import Geometry
 from nestor_controller.samplers.gp.many import ManyOutputs
 from nestor_controller.samplers.gp.model import GPModel
@@ -58,6 +58,7 @@ from nestor_controller.samplers.model_based import (
     smallest,
     standardize,
     warp,
+    warp_with_log_jacobian,
 )
 from nestor_controller.samplers.priors import TOP_K, TRANSFER
 from nestor_controller.space import Space
@@ -124,6 +125,8 @@ class GPSampler(ManyOutputs, DesignedSampler):
         self.prior = Prior.for_dimension(self.encoder.n_params)
         self.theta: np.ndarray | None = None
         self.n_fit = 0
+        #: Whether theta was fitted to the warped outputs (or to them standardised alone).
+        self.warped = self.warp_outputs
         # The fits of the path for several outputs (objectives and constraints), one per output.
         self.thetas: list[np.ndarray] | None = None
         self.n_fit_many = 0
@@ -227,10 +230,11 @@ class GPSampler(ManyOutputs, DesignedSampler):
         else:
             X, act, y_raw, ids = h.X[idx], h.act[idx], h.y[idx], h.trial_ids[idx]
         colact = enc.col_active(act)
-        y = warp(y_raw) if self.warp_outputs else standardize(y_raw)
         if self._needs_fit(h.n_valid):
             # Fitted on the rows the GP conditions on; n_fit counts every result (the count the 5% rule reads).
-            self._fit(X, colact, y, h.n_valid)
+            y = self._fit_outputs(X, colact, y_raw, h.n_valid)
+        else:
+            y = warp(y_raw) if self.warped else standardize(y_raw)
         model = self._base_model(tuple(ids.tolist()), X, colact, self._factor_base(n_sub))
         n_obs = len(X)
         fantasy = model.fork(len(running) + count)
@@ -427,8 +431,33 @@ class GPSampler(ManyOutputs, DesignedSampler):
     def _needs_fit(self, n: int) -> bool:
         return self.theta is None or n - self.n_fit >= max(1, self.n_fit // 20) or n < self.n_fit
 
-    def _fit(self, X: np.ndarray, colact: np.ndarray, y: np.ndarray, n_results: int | None = None) -> None:
-        """Hyperparameters by MAP on rows X; n_fit becomes n_results (default: every row of X)."""
+    def _fit_outputs(self, X: np.ndarray, colact: np.ndarray, y_raw: np.ndarray, n_results: int) -> np.ndarray:
+        """Fits the GP to the losses y_raw standardised and, with warp_outputs, warped too, keeps the one of
+        the two with the higher evidence (the warped one's posterior times its Jacobian), and returns its
+        targets: a warp spreads out the low values of a loss with a heavy upper tail, and on a rippled one
+        (Levy's, Rastrigin's) it makes the ripples near the best values look like the whole landscape."""
+        z = standardize(y_raw)
+        if not self.warp_outputs:
+            self.warped = False
+            self._fit(X, colact, z, n_results)
+            return z
+        t, log_slope = warp_with_log_jacobian(y_raw)
+        if np.array_equal(t, z):
+            self._fit(X, colact, z, n_results)
+            return z
+        before, fits = self.theta, {}
+        for warped, y in ((True, t), (False, z)):
+            self.theta = before
+            value, idx = self._fit(X, colact, y, n_results)
+            fits[warped] = (value - float(log_slope[idx].sum()) if warped else value, self.theta, y)
+        self.warped = fits[True][0] < fits[False][0]
+        self.theta = fits[self.warped][1]
+        return fits[self.warped][2]
+
+    def _fit(self, X: np.ndarray, colact: np.ndarray, y: np.ndarray,
+             n_results: int | None = None) -> tuple[float, np.ndarray]:
+        """Hyperparameters by MAP on rows X; n_fit becomes n_results (default: every row of X). Returns the
+        negative log posterior and the rows it was fitted on."""
         n = len(X)
         idx = np.arange(n)
         if n > FIT_MAX:
@@ -438,8 +467,9 @@ class GPSampler(ManyOutputs, DesignedSampler):
         starts = [self.prior.mode(self.encoder.n_params)]
         if self.theta is not None:
             starts = [self.theta, *starts] if len(idx) <= 150 else [self.theta]
-        self.theta = fit_map(S, y[idx], starts, self.prior)
+        self.theta, value = fit_map_value(S, y[idx], starts, self.prior)
         self.n_fit = n if n_results is None else n_results
+        return value, idx
 
     def _base_model(self, ids: tuple[int, ...], X: np.ndarray, colact: np.ndarray, base: int) -> GPModel:
         """The factor of the observations (trial ids `ids`, rows X): the cached one extended, or rebuilt the
@@ -460,12 +490,13 @@ class GPSampler(ManyOutputs, DesignedSampler):
         many = {"thetas": [t.tolist() for t in self.thetas], "n_fit_many": self.n_fit_many} if self.thetas else {}
         off = {"transfer_off": True} if self.transfer_off else {}
         return {**super().state(), "theta": None if self.theta is None else self.theta.tolist(), "n_fit": self.n_fit,
-                **many, **off}
+                "warped": self.warped, **many, **off}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         super().load_state(state)
         self.theta = None if state["theta"] is None else np.asarray(state["theta"], dtype=float)
         self.n_fit = int(state["n_fit"])
+        self.warped = bool(state.get("warped", self.warp_outputs))
         self._model = None
         thetas = state.get("thetas")
         self.thetas = None if thetas is None else [np.asarray(t, dtype=float) for t in thetas]
