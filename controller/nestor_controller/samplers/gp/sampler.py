@@ -437,8 +437,7 @@ class GPSampler(ManyOutputs, DesignedSampler):
         targets: a warp spreads out the low values of a loss with a heavy upper tail, and on a rippled one
         (Levy's, Rastrigin's) it makes the ripples near the best values look like the whole landscape."""
         z = standardize(y_raw)
-        if not self.warp_outputs:
-            self.warped = False
+        if not self.warp_outputs:  # then warped is False from the start
             self._fit(X, colact, z, n_results)
             return z
         t, log_slope = warp_with_log_jacobian(y_raw)
