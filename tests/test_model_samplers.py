@@ -275,6 +275,30 @@ def test_cmaes_fits_its_first_distribution_to_the_best_given_results_and_keeps_c
     assert ((xs >= 0) & (xs <= 1)).all() and (xs > 0).all()  # drawn again, not clipped onto the bound
 
 
+def test_cmaes_restarts_with_a_larger_population_when_a_generation_scores_flat() -> None:
+    """On integers a converged CMA-ES draws one point again and again while its step size shrinks far too
+    slowly to reach the collapse test: a generation whose best 70% tie ends the run and restarts it (IPOP);
+    a generation that tells its points apart does not."""
+    space = parse_space(sp.SearchSpace(parameters=[
+        sp.Parameter(name=n, int=sp.IntDomain(min=0, max=20)) for n in ("a", "b")]))
+
+    def one_generation(cma, loss: Callable[[dict], float]) -> None:
+        draws = cma.suggest(cma.es.lam, [], [])
+        history = [Observation(i + 1, p, (loss(p),)) for i, p in enumerate(draws)]
+        cma.suggest(1, history, [])
+
+    varied = make_sampler("cmaes", space, OBJ, {}, seed=3)
+    lam = varied.es.lam
+    one_generation(varied, lambda p: (p["a"] - 4) ** 2 + (p["b"] - 15) ** 2 + 0.01 * p["a"])
+    assert varied.es.lam == lam and varied.es.gen == 1
+    flat = make_sampler("cmaes", space, OBJ, {}, seed=3)
+    one_generation(flat, lambda p: 1.0)
+    assert flat.es.lam == 2 * lam and flat.es.gen == 0
+    kept = make_sampler("cmaes", space, OBJ, {"restarts": False}, seed=3)
+    one_generation(kept, lambda p: 1.0)
+    assert kept.es.lam == lam and kept.es.gen == 1
+
+
 # --- state and determinism ---------------------------------------------------------------------
 
 

@@ -13,8 +13,10 @@ first step 1/6 of each range, as the `cmaes` package starts; a candidate
 outside the cube is drawn again (up to RESAMPLES times, then clipped), which
 measured better than reflecting it back on the development split: a
 reflected point is not a draw from the distribution the update assumes.
-When the step size collapses, the search restarts from a random mean with
-twice the population (IPOP), which helps on multimodal objectives. Results
+When the step size collapses, or the best 70% of a generation scored the
+same (flat fitness: on integer spaces a converged search draws one point
+again and again), the search restarts from a random mean with twice the
+population (IPOP), which helps on multimodal objectives. Results
 the study had before the first candidate (added or enqueued trials, a warm
 start's top_k) place the first distribution on the best of them
 (_warm_start).
@@ -51,6 +53,14 @@ WARM_GAMMA, WARM_ALPHA = 0.1, 0.1
 
 def numeric_params(space: Space) -> list[ParamDef]:
     return [p for p in space.params if not p.conditions and (p.kind != "categorical" or p.ordered)]
+
+
+def flat_fitness(losses: np.ndarray) -> bool:
+    """Whether the best 70% of a generation scored the same (Hansen's flat-fitness test): on integer and
+    stepped spaces a converged search draws one point over and over, its step size shrinking too slowly to
+    reach CONVERGED within any budget, so only this ends it."""
+    ranked = np.sort(losses)
+    return bool(ranked[0] == ranked[math.ceil(0.7 * len(ranked)) - 1])
 
 
 def default_population(d: int) -> int:
@@ -242,7 +252,7 @@ class CMAESSampler(Sampler):
         losses = np.asarray([loss for _, loss in self.results], dtype=float)
         self.es.update(xs, losses)
         self.outstanding, self.results = [], []
-        if self.restarts and self.es.converged():
+        if self.restarts and (self.es.converged() or flat_fitness(losses)):
             lam = min(MAX_POPULATION, 2 * self.es.lam)
             self.es = Strategy(self.d, lam, self.sigma0, self.rng.random(self.d))
 
