@@ -488,7 +488,9 @@ def oracle_ranks(table: Mapping[str, Mapping[str, float]], last: int) -> dict[st
         return out
     tables = {d: hpolib_bench(d, 0)._dataset for d in HPOLIB}
     keys = sorted(tables[HPOLIB[0]])
-    means = {d: np.asarray([np.mean(tables[d][k]["val_loss"]) for k in keys]) for d in HPOLIB}
+    # Each table's configurations, best mean first, and each configuration's place in that order.
+    orders = {d: np.argsort([np.mean(tables[d][k]["val_loss"]) for k in keys], kind="stable") for d in HPOLIB}
+    places = {d: np.argsort(order, kind="stable") for d, order in orders.items()}
 
     def first_rank(order: np.ndarray, hits: np.ndarray) -> int | None:
         found = np.flatnonzero(hits[order])
@@ -496,10 +498,10 @@ def oracle_ranks(table: Mapping[str, Mapping[str, float]], last: int) -> dict[st
 
     for task in tasks:
         others = [d for d in HPOLIB if d != task]
-        rank = sum(np.argsort(np.argsort(means[d], kind="stable"), kind="stable") for d in others)
+        rank = sum(places[d] for d in others)
         bar = hpolib_minimum(task) + table[f"hpolib:{task}"][f"N:gp@{last}"]
         hits = np.asarray([min(tables[task][k]["val_loss"]) <= bar for k in keys])
-        singles = [r for d in others if (r := first_rank(np.argsort(means[d], kind="stable"), hits)) is not None]
+        singles = [r for d in others if (r := first_rank(orders[d], hits)) is not None]
         out[task] = {"mean_rank": first_rank(np.argsort(rank, kind="stable"), hits),
                      "best_single_rank": min(singles) if singles else None, "qualifying": int(hits.sum()),
                      "configurations": len(keys)}
