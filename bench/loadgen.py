@@ -3,7 +3,9 @@
 Each simulated executor is its own gRPC server on its own port, registers with the
 controller the way `nestor_executor` does (RegisterExecutor, again every
 --register-interval seconds), answers Describe with its slots, backlog and runs,
-and answers each RunTrial assignment at once: started, N measurements and a
+serves RunTrials as the executor does (every trial over one stream; RunTrial alone, a
+stream per trial, with --run-trial-streams, as an older executor), and answers each
+assignment at once: started, N measurements and a
 result, like the built-in `noop` trainable (a value of base + 1/step, where base
 is the sum of the numeric parameters); to a controller that takes measurement
 batches, a trial that does not sleep sends its measurements as one batch, as the
@@ -36,6 +38,7 @@ from typing import Any
 
 import grpc
 from nestor.v1 import controller_pb2, controller_pb2_grpc, executor_pb2, executor_pb2_grpc, study_pb2
+from nestor_executor.multiplex import serve_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchlib"))
 from saved import json_line
@@ -68,6 +71,7 @@ class Stats:
     busy_area: float = 0.0   # slot-seconds held by started trials
     peak_busy: int = 0
     peak_held: int = 0       # runs held, in slots and backlog
+    run_trials_streams: int = 0  # RunTrials streams served (each carries many trials)
 
 
 @dataclass
@@ -81,6 +85,7 @@ class LoadExecutor(executor_pb2_grpc.ExecutorServicer):
     sleep_s: float
     trainables: tuple[str, ...]
     batches: bool = True  # send a trial's measurements as one batch when the controller takes batches
+    together: bool = True  # serve RunTrials (every trial over one stream), as nestor-executor does
     stats: Stats = field(default_factory=Stats)
     runs: dict[RunKey, bool] = field(default_factory=dict)  # -> started (holds a slot)
     busy: int = 0
@@ -103,10 +108,16 @@ class LoadExecutor(executor_pb2_grpc.ExecutorServicer):
             devices=[executor_pb2.Device(name="cpu", kind="cpu")], trainables=list(self.trainables),
             version="loadgen", queue_capacity=self.queue, queued=len(self.runs) - self.busy,
             running=[executor_pb2.RunningTrial(study_id=k[0], trial_id=k[1], attempt=k[2], started=started)
-                     for k, started in self.runs.items()])
+                     for k, started in self.runs.items()],
+            runs_trials_together=self.together)
 
     async def Describe(self, request: executor_pb2.DescribeRequest, context: Any) -> executor_pb2.ExecutorInfo:
         return self.info()
+
+    async def RunTrials(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        # The executor's own multiplexing: each run is served by RunTrial below, as nestor-executor's are.
+        self.stats.run_trials_streams += 1
+        await serve_runs(self.RunTrial, context, "/nestor.v1.Executor/RunTrials")
 
     async def RunTrial(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
         first = await context.read()
@@ -200,12 +211,12 @@ class LoadGen:
     def __init__(self, controller: str, *, executors: int = 10, slots: int = 100, queue: int = -1,
                  reports: int = 10, sleep_s: float = 0.0, trainables: tuple[str, ...] = ("noop",),
                  host: str = "127.0.0.1", register_interval: float = 10.0, name: str = "loadgen",
-                 batches: bool = True) -> None:
+                 batches: bool = True, together: bool = True) -> None:
         self.controller = controller
         self.host = host
         self.register_interval = register_interval
         self.executors = [LoadExecutor(f"{name}-{i}", slots, slots if queue < 0 else queue, reports, sleep_s,
-                                       trainables, batches) for i in range(executors)]
+                                       trainables, batches, together) for i in range(executors)]
         self.servers: list[grpc.aio.Server] = []
         self.addresses: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -266,7 +277,7 @@ async def serve(args: argparse.Namespace) -> None:
     gen = LoadGen(args.controller, executors=args.executors, slots=args.slots, queue=args.queue,
                   reports=args.reports, sleep_s=args.sleep, trainables=tuple(args.trainable or ["noop"]),
                   host=args.host, register_interval=args.register_interval, name=args.name,
-                  batches=not args.one_per_message)
+                  batches=not args.one_per_message, together=not args.run_trial_streams)
     await gen.start()
     for address in gen.addresses[1:]:
         print(f"loadgen: executor at {address}", file=sys.stderr, flush=True)
@@ -304,6 +315,8 @@ def main() -> None:
     p.add_argument("--name", default="loadgen", help="prefix of the executors' ids")
     p.add_argument("--one-per-message", action="store_true",
                    help="one message per measurement even to a controller that takes batches")
+    p.add_argument("--run-trial-streams", action="store_true",
+                   help="serve only RunTrial, a stream per trial, as an executor older than RunTrials")
     p.add_argument("--stats", default="", help="write what was served as JSON to this file on exit")
     p.add_argument("--json", action="store_true",
                    help="on exit, print what was served as one JSON object on the last line")

@@ -46,6 +46,12 @@ def run_trial_call(stub: executor_pb2_grpc.ExecutorStub, metadata: tuple[tuple[s
     list(stub.RunTrial(iter([first]), metadata=metadata, timeout=TIMEOUT))
 
 
+def run_trials_call(stub: executor_pb2_grpc.ExecutorStub, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+    first = executor_pb2.ControllerMessage(assignment=assignment("noop", {"steps": 1}))
+    controls = executor_pb2.RunControls(items=[executor_pb2.RunControl(run=1, message=first)])
+    list(stub.RunTrials(iter([controls]), metadata=metadata, timeout=TIMEOUT))
+
+
 def refused(call: object, code: grpc.StatusCode) -> str:
     """The details of the RpcError `call()` raised; fails unless it raised one with `code`."""
     with pytest.raises(grpc.RpcError) as e:
@@ -105,6 +111,8 @@ def test_a_certificate_of_the_same_ca_that_is_not_the_controller_is_refused(tls_
         # What was presented, and what is required.
         assert f"CN '{who}'" in details and "'nestor-controller'" in details, details
         assert "'standby.nestor.internal'" in details and "--controller-identity" in details, details
+        details = refused(lambda stub=stub: run_trials_call(stub), grpc.StatusCode.PERMISSION_DENIED)
+        assert "RunTrials" in details and f"CN '{who}'" in details, details
         refused(lambda stub=stub: stub.Describe(executor_pb2.DescribeRequest(), timeout=TIMEOUT),
                 grpc.StatusCode.PERMISSION_DENIED)
     # Health stays open to any certificate the handshake accepts: probes run no trial.
@@ -159,6 +167,8 @@ def test_calls_without_the_controller_token_are_refused(token_cluster: tuple[Ser
     for what, (metadata, says) in cases.items():
         details = refused(lambda md=metadata: run_trial_call(stub, md), grpc.StatusCode.UNAUTHENTICATED)
         assert says in details and "RunTrial" in details, (what, details)
+        details = refused(lambda md=metadata: run_trials_call(stub, md), grpc.StatusCode.UNAUTHENTICATED)
+        assert says in details and "RunTrials" in details, (what, details)
         refused(lambda md=metadata: stub.Describe(executor_pb2.DescribeRequest(), metadata=md, timeout=TIMEOUT),
                 grpc.StatusCode.UNAUTHENTICATED)
     health = health_pb2_grpc.HealthStub(grpc.insecure_channel(executor.address))

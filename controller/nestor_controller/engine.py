@@ -574,8 +574,8 @@ class Engine:
         parallel = rt.spec.budget.max_parallel
         if parallel:
             allowed = min(allowed, parallel - rt.counts[study_pb2.TRIAL_RUNNING])
-        if allowed <= 0:
-            return False
+        if allowed <= 0 or rt.broken:
+            return False  # broken: it is being read back from the store after a failed write
         slots = self.pool.places(rt.spec.trainable, allowed)
         ops: list[Op] = []
         evs: list[controller_pb2.StudyEvent] = []
@@ -597,14 +597,12 @@ class Engine:
             batch.append((t, handle))
         if not ops:
             return False
-        try:
-            await rt.commit(ops, evs)
-        except BaseException:
-            for t, handle in batch:
-                self.pool.release(handle, (rt.id, t.id, t.attempt))
-            raise
+        # Each run waits for this commit before its assignment goes, not the dispatch: the next batch is
+        # computed meanwhile and may share its transaction. Should it fail, so do the later ones (the study is
+        # fenced) and the study is read back from the store.
+        committed = rt.commit_soon(ops, evs)
         for t, handle in batch:
-            self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle),
+            self.runs[(rt.id, t.id)] = asyncio.create_task(self._run_trial(rt, t, handle, committed),
                                                            name=f"trial-{rt.id}-{t.id}")
             self.run_executor[(rt.id, t.id)] = handle.address
         if self.artifact_dir:
@@ -643,8 +641,9 @@ class Engine:
         source = rt.sampler.restores(t.params)
         return rt.trials[source].checkpoint if source in rt.trials else ""
 
-    async def _run_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle) -> None:
-        call = handle.stub.RunTrial()
+    async def _run_trial(self, rt: StudyRuntime, t: TrialRecord, handle: ExecutorHandle,
+                         committed: asyncio.Future[None]) -> None:
+        call: Any = None
         finished = False
         attempt = t.attempt
 
@@ -655,8 +654,8 @@ class Engine:
         held = True
 
         def free_slot() -> None:
-            # Once the stream is over the slot is free, before the trial is queued again: no reader (a
-            # dispatch, a metrics scrape) sees the trial both queued and holding the slot.
+            # Once the run has ended (its result came, or its stream is over) the slot is free, before the trial
+            # is queued again: no reader (a dispatch, a metrics scrape) sees the trial both queued and holding it.
             nonlocal held
             if held:
                 held = False
@@ -664,6 +663,8 @@ class Engine:
 
         refused = False  # a stop the stream refused: the run had ended, its result unread
         try:
+            await asyncio.shield(committed)  # its start is durable before the executor hears of it
+            call = handle.open_run()
             await call.write(executor_pb2.ControllerMessage(assignment=self._assignment(rt, t)))
             stop_sent = False
             async for msg in call:
@@ -695,6 +696,9 @@ class Engine:
                 elif kind == "checkpoint":
                     rt.checkpoint_saved(t, msg.checkpoint.step)
                 elif kind == "result":
+                    # The executor's slot is free now. The next dispatch may be computed while this end is
+                    # committed (it is already in memory: the coroutine below runs up to its commit first).
+                    free_slot()
                     await self._finish_from_result(rt, t, msg.result)
                     finished = True
                     await call.done_writing()
@@ -717,7 +721,8 @@ class Engine:
                 free_slot()
                 await self._lost(rt, t, handle, f"executor {handle.address} ended the trial's stream without a result")
         except asyncio.CancelledError:
-            call.cancel()  # the study ended the trial, or its executor was lost: the executor stops it
+            if call is not None:
+                call.cancel()  # the study ended the trial, or its executor was lost: the executor stops it
             free_slot()
             if current():
                 await rt.requeue(t, f"executor {handle.address} was lost")
@@ -738,7 +743,8 @@ class Engine:
                 else:
                     await self._lost(rt, t, handle, why)
         except StoreUnavailable:
-            call.cancel()  # the study is rebuilt from the store; the trial runs again from its checkpoint
+            if call is not None:
+                call.cancel()  # the study is rebuilt from the store; the trial runs again from its checkpoint
         except Exception as e:
             log.exception("trial %s of study %s", t.id, rt.id)
             if current():

@@ -15,11 +15,14 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from nestor.tls import ClientTLS, aio_channel
 from nestor.tokens import bearer_interceptors
 from nestor.v1 import controller_pb2, executor_pb2, executor_pb2_grpc
+
+from nestor_controller.multiplex import RunStream
 
 log = logging.getLogger(__name__)
 #: One run of a trial: (study id, trial id, attempt).
@@ -55,6 +58,8 @@ class ExecutorHandle:
     foreign: int = 0
     #: After a refusal: no dispatch to it before this (monotonic) time, unless a probe finds room first.
     cool_until: float = 0.0
+    #: Its RunTrials stream, when it serves one: every trial we run there goes over it.
+    stream: RunStream | None = None
 
     @property
     def running(self) -> int:
@@ -66,6 +71,15 @@ class ExecutorHandle:
             return 0
         # Its backlog too: a trial waiting there starts the instant a slot frees, with no round trip to us.
         return max(0, self.info.slots + self.info.queue_capacity - self.running - self.foreign)
+
+    def open_run(self) -> Any:
+        """A new run's call: a run on its shared RunTrials stream, or a RunTrial stream of its own from an executor
+        that does not serve RunTrials (an older one)."""
+        if self.info is None or not self.info.runs_trials_together:
+            return self.stub.RunTrial()
+        if self.stream is None or self.stream.broken:
+            self.stream = RunStream(self.stub, self.address)
+        return self.stream.open()
 
     def status(self) -> controller_pb2.ExecutorStatus:
         s = controller_pb2.ExecutorStatus(address=self.address, healthy=self.healthy, running_trials=self.running)
@@ -117,6 +131,8 @@ class ExecutorPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for h in self.handles.values():
+            if h.stream is not None:
+                await h.stream.close()
             await h.channel.close()
 
     def add(self, address: str, info: executor_pb2.ExecutorInfo | None = None, *,

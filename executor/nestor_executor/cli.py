@@ -63,15 +63,17 @@ def add_security_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--controller-identity", action="append", metavar="NAME",
                    default=[n.strip() for n in os.environ.get("NESTOR_CONTROLLER_IDENTITY", "").split(",")
                             if n.strip()],
-                   help="with --tls-client-ca: run trials (RunTrial, Describe) only for a caller whose certificate "
-                        "carries NAME as its subject CN or a subject alternative name (DNS, URI, IP): the "
-                        "controller's. Any other certificate the CA signed (a user's, another executor's) gets "
-                        "PERMISSION_DENIED. Repeatable (env NESTOR_CONTROLLER_IDENTITY, comma-separated)")
+                   help="with --tls-client-ca: run trials (RunTrial, RunTrials, Describe) only for a caller "
+                        "whose certificate carries NAME as its subject CN or a subject alternative name (DNS, URI, "
+                        "IP): the controller's. Any other certificate the CA signed (a user's, another "
+                        "executor's) gets PERMISSION_DENIED. Repeatable (env NESTOR_CONTROLLER_IDENTITY, "
+                        "comma-separated)")
     g.add_argument("--controller-token-file", default=os.environ.get("NESTOR_CONTROLLER_TOKEN_FILE", ""),
                    metavar="FILE",
-                   help="run trials (RunTrial, Describe) only for calls carrying 'authorization: Bearer <token>' "
-                        "with a token listed in FILE (one per line, re-read when it changes): the one the "
-                        "controller sends from its --executor-token-file; others get UNAUTHENTICATED")
+                   help="run trials (RunTrial, RunTrials, Describe) only for calls carrying "
+                        "'authorization: Bearer <token>' with a token listed in FILE (one per line, re-read when "
+                        "it changes): the one the controller sends from its --executor-token-file; others get "
+                        "UNAUTHENTICATED")
 
 
 def security_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The executor's gRPC server: `Executor.Describe`, `Executor.RunTrial`, health and reflection."""
+"""The executor's gRPC server: `Executor.Describe`, `Executor.RunTrial` and `RunTrials`, health and reflection."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from nestor.tokens import TokenFile
 from nestor.v1 import executor_pb2, executor_pb2_grpc, study_pb2
 from nestor.values import params_from_proto
 
-from nestor_executor import paths, wire
+from nestor_executor import multiplex, paths, wire
 from nestor_executor.devices import Device, slot_devices
 from nestor_executor.registration import register_forever
 from nestor_executor.slots import SlotPool, TrialRun
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SERVICE = executor_pb2.DESCRIPTOR.services_by_name["Executor"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 RUN_TRIAL = f"/{SERVICE}/RunTrial"
+RUN_TRIALS = f"/{SERVICE}/RunTrials"
 #: Measurements in one message at most: a bounded message even for a trainable that reports in a tight loop.
 MAX_MEASUREMENT_BATCH = 256
 #: Put in a run's output by the stream's reader when the controller's messages stop decoding; no slot sends it.
@@ -107,7 +108,8 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
             version=version(), queue_capacity=self.pool.queue_capacity, queued=self.pool.queued,
             running=[executor_pb2.RunningTrial(study_id=r.assignment["study_id"], trial_id=r.assignment["trial_id"],
                                                attempt=r.assignment["attempt"], started=r.slot is not None)
-                     for r in self.pool.runs()])
+                     for r in self.pool.runs()],
+            runs_trials_together=True)
 
     async def Describe(self, request: executor_pb2.DescribeRequest,
                        context: Any) -> executor_pb2.ExecutorInfo:
@@ -178,6 +180,9 @@ class ExecutorService(executor_pb2_grpc.ExecutorServicer):
         why = await control
         self._let_go(run, why or "the controller's stream was refused")
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why or "")
+
+    async def RunTrials(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        await multiplex.serve_runs(self.RunTrial, context, RUN_TRIALS)
 
     def _let_go(self, run: TrialRun, unstarted: str) -> None:
         """The trial leaves its slot (stopped, its worker replaced after the grace) or the backlog."""

@@ -2,7 +2,7 @@
 
 Mutual TLS alone (`--tls-client-ca`) lets in any certificate the CA signed: a
 user's, another executor's. With `--controller-identity NAME` the Executor
-service (RunTrial, Describe) also requires the caller's certificate to carry
+service (RunTrial, RunTrials, Describe) also requires the caller's certificate to carry
 NAME as its subject CN or as one of its subject alternative names (DNS, URI,
 IP, e-mail), read from the TLS handshake gRPC already checked. With
 `--controller-token-file FILE` it requires `authorization: Bearer <token>` with

@@ -24,7 +24,7 @@ class Device(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class ExecutorInfo(_message.Message):
-    __slots__ = ("executor_id", "slots", "busy_slots", "devices", "trainables", "version", "queue_capacity", "queued", "running")
+    __slots__ = ("executor_id", "slots", "busy_slots", "devices", "trainables", "version", "queue_capacity", "queued", "running", "runs_trials_together")
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     BUSY_SLOTS_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class ExecutorInfo(_message.Message):
     QUEUE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
+    RUNS_TRIALS_TOGETHER_FIELD_NUMBER: _ClassVar[int]
     executor_id: str
     slots: int
     busy_slots: int
@@ -43,7 +44,8 @@ class ExecutorInfo(_message.Message):
     queue_capacity: int
     queued: int
     running: _containers.RepeatedCompositeFieldContainer[RunningTrial]
-    def __init__(self, executor_id: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., trainables: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., queue_capacity: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningTrial, _Mapping]]] = ...) -> None: ...
+    runs_trials_together: bool
+    def __init__(self, executor_id: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., trainables: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., queue_capacity: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningTrial, _Mapping]]] = ..., runs_trials_together: _Optional[bool] = ...) -> None: ...
 
 class RunningTrial(_message.Message):
     __slots__ = ("study_id", "trial_id", "attempt", "started")
@@ -222,3 +224,45 @@ class MeasurementBatch(_message.Message):
     MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     measurements: _containers.RepeatedCompositeFieldContainer[_study_pb2.Measurement]
     def __init__(self, measurements: _Optional[_Iterable[_Union[_study_pb2.Measurement, _Mapping]]] = ...) -> None: ...
+
+class RunControls(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[RunControl]
+    def __init__(self, items: _Optional[_Iterable[_Union[RunControl, _Mapping]]] = ...) -> None: ...
+
+class RunControl(_message.Message):
+    __slots__ = ("run", "message", "done_writing", "cancel")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DONE_WRITING_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    run: int
+    message: ControllerMessage
+    done_writing: bool
+    cancel: bool
+    def __init__(self, run: _Optional[int] = ..., message: _Optional[_Union[ControllerMessage, _Mapping]] = ..., done_writing: _Optional[bool] = ..., cancel: _Optional[bool] = ...) -> None: ...
+
+class RunReplies(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[RunReply]
+    def __init__(self, items: _Optional[_Iterable[_Union[RunReply, _Mapping]]] = ...) -> None: ...
+
+class RunReply(_message.Message):
+    __slots__ = ("run", "message", "end")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    run: int
+    message: ExecutorMessage
+    end: RunEnd
+    def __init__(self, run: _Optional[int] = ..., message: _Optional[_Union[ExecutorMessage, _Mapping]] = ..., end: _Optional[_Union[RunEnd, _Mapping]] = ...) -> None: ...
+
+class RunEnd(_message.Message):
+    __slots__ = ("code", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    details: str
+    def __init__(self, code: _Optional[int] = ..., details: _Optional[str] = ...) -> None: ...

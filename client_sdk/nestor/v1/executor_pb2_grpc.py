@@ -44,6 +44,11 @@ class ExecutorStub:
                 request_serializer=nestor_dot_v1_dot_executor__pb2.ControllerMessage.SerializeToString,
                 response_deserializer=nestor_dot_v1_dot_executor__pb2.ExecutorMessage.FromString,
                 _registered_method=True)
+        self.RunTrials = channel.stream_stream(
+                '/nestor.v1.Executor/RunTrials',
+                request_serializer=nestor_dot_v1_dot_executor__pb2.RunControls.SerializeToString,
+                response_deserializer=nestor_dot_v1_dot_executor__pb2.RunReplies.FromString,
+                _registered_method=True)
 
 
 class ExecutorServicer:
@@ -64,6 +69,16 @@ class ExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunTrials(self, request_iterator, context):
+        """Many trials over one stream, for an executor whose ExecutorInfo sets runs_trials_together: each item
+        names its run by a number the controller chose, and each run carries RunTrial's messages in RunTrial's
+        order. A message holds whatever is ready on its side, so a busy executor's trials share messages
+        instead of each opening a stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +91,11 @@ def add_ExecutorServicer_to_server(servicer, server):
                     servicer.RunTrial,
                     request_deserializer=nestor_dot_v1_dot_executor__pb2.ControllerMessage.FromString,
                     response_serializer=nestor_dot_v1_dot_executor__pb2.ExecutorMessage.SerializeToString,
+            ),
+            'RunTrials': grpc.stream_stream_rpc_method_handler(
+                    servicer.RunTrials,
+                    request_deserializer=nestor_dot_v1_dot_executor__pb2.RunControls.FromString,
+                    response_serializer=nestor_dot_v1_dot_executor__pb2.RunReplies.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +152,33 @@ class Executor:
             '/nestor.v1.Executor/RunTrial',
             nestor_dot_v1_dot_executor__pb2.ControllerMessage.SerializeToString,
             nestor_dot_v1_dot_executor__pb2.ExecutorMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunTrials(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/nestor.v1.Executor/RunTrials',
+            nestor_dot_v1_dot_executor__pb2.RunControls.SerializeToString,
+            nestor_dot_v1_dot_executor__pb2.RunReplies.FromString,
             options,
             channel_credentials,
             insecure,
