@@ -89,7 +89,12 @@ class RunStream:
         return run
 
     async def send(self, control: executor_pb2.RunControl) -> None:
-        await self._controls.put(control)
+        try:
+            await self._controls.put(control)
+        except grpc.aio.AioRpcError:
+            raise
+        except Exception as e:  # the call was over (InvalidStateError) or closed: to a run, the stream failed
+            raise run_error(grpc.StatusCode.UNAVAILABLE, f"the executor's RunTrials stream failed: {e!r}") from e
 
     def send_soon(self, control: executor_pb2.RunControl) -> None:
         if not self.broken:
