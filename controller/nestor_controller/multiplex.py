@@ -43,7 +43,7 @@ class MultiplexedRun:
         await self._stream.send(executor_pb2.RunControl(run=self.number, message=message))
 
     async def done_writing(self) -> None:
-        # Not waited for: the run's end comes anyway, and the slot is freed when it does.
+        # Not waited for: the executor ends a run after its result whatever else we send.
         if not self._ended:
             self._stream.send_soon(executor_pb2.RunControl(run=self.number, done_writing=True))
 
