@@ -1,8 +1,8 @@
 """One stream's writes gathered into few messages: what is queued while a message is on its way goes in the next.
 
 The controller and the executor carry many trials over one `RunTrials` stream. A message per trial message
-would cost a gRPC write each; gathering them costs one write for all that is ready, and a writer still waits
-until its item is on the wire, so the stream's flow control holds each side back as it did per trial.
+would cost a gRPC write each; gathering them costs one write for all that is ready. Each item's future says
+when the message holding it was written, so a writer that must respect the stream's flow control can wait.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ MAX_ITEMS = 512
 MAX_BYTES = 16 * 1024 * 1024
 
 
-def envelopes(make: Callable[[Sequence[Any]], Any], items: Sequence[Any], limit: int = MAX_BYTES) -> list[Any]:
-    """`make(items)` as few messages as keep each under `limit` bytes (a single larger item goes alone)."""
-    message = make(items)
+def envelopes(envelope: Callable[..., Any], items: Sequence[Any], limit: int = MAX_BYTES) -> list[Any]:
+    """`envelope(items=items)` as few messages as keep each under `limit` bytes (a larger item goes alone)."""
+    message = envelope(items=items)
     if len(items) == 1 or message.ByteSize() <= limit:
         return [message]
     half = len(items) // 2
-    return envelopes(make, items[:half], limit) + envelopes(make, items[half:], limit)
+    return envelopes(envelope, items[:half], limit) + envelopes(envelope, items[half:], limit)
 
 
 def _seen(future: asyncio.Future[None]) -> None:
@@ -33,10 +33,12 @@ def _seen(future: asyncio.Future[None]) -> None:
 
 
 class Coalescer(Generic[T]):
-    """Writes queued items with `write(items)`, one call at a time, each with everything queued meanwhile."""
+    """Writes queued items with `send(envelope(items=...))`, one message at a time, each with everything queued
+    meanwhile (`MAX_ITEMS` and `MAX_BYTES` at most)."""
 
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]], name: str) -> None:
-        self._write = write
+    def __init__(self, send: Callable[[Any], Awaitable[Any]], envelope: Callable[..., Any], name: str) -> None:
+        self._send = send
+        self._envelope = envelope
         self._items: list[T] = []
         self._sent: asyncio.Future[None] | None = None
         self._in_flight: asyncio.Future[None] | None = None
@@ -85,7 +87,8 @@ class Coalescer(Generic[T]):
                 self._items, self._sent, self._in_flight = [], None, sent
                 try:
                     for start in range(0, len(items), MAX_ITEMS):
-                        await self._write(items[start:start + MAX_ITEMS])
+                        for message in envelopes(self._envelope, items[start:start + MAX_ITEMS]):
+                            await self._send(message)
                 except BaseException as e:
                     self.failed = e if isinstance(e, Exception) else ConnectionError("the stream was closed")
                     for future in (sent, self._sent):

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
 from typing import Any
 
 import grpc
-from nestor.coalesce import Coalescer, envelopes
+from nestor.coalesce import Coalescer
 from nestor.v1 import executor_pb2, executor_pb2_grpc
 
 STATUS = {code.value[0]: code for code in grpc.StatusCode}
-
-
-def _controls(items: Sequence[executor_pb2.RunControl]) -> executor_pb2.RunControls:
-    return executor_pb2.RunControls(items=items)
 
 
 def run_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
@@ -77,7 +72,8 @@ class RunStream:
         self._call = stub.RunTrials()
         self._runs: dict[int, MultiplexedRun] = {}
         self._numbered = 0
-        self._controls: Coalescer[executor_pb2.RunControl] = Coalescer(self._write, f"run-trials-{address}")
+        self._controls: Coalescer[executor_pb2.RunControl] = Coalescer(self._call.write, executor_pb2.RunControls,
+                                                                       f"run-trials-{address}")
         self._reader = asyncio.create_task(self._read(), name=f"run-trials-reader-{address}")
         #: Set once the stream has failed: new runs need a new stream.
         self.broken = False
@@ -104,10 +100,6 @@ class RunStream:
         """The engine cancelled `run`: the executor lets it go, and nothing more of it is read."""
         if self._runs.pop(run.number, None) is not None:
             self.send_soon(executor_pb2.RunControl(run=run.number, cancel=True))
-
-    async def _write(self, items: list[executor_pb2.RunControl]) -> None:
-        for message in envelopes(_controls, items):
-            await self._call.write(message)
 
     async def _read(self) -> None:
         error: BaseException

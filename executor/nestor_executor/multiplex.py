@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import grpc
-from nestor.coalesce import Coalescer, envelopes
+from nestor.coalesce import Coalescer
 from nestor.serving import read_request
 from nestor.v1 import executor_pb2
 
@@ -58,20 +58,11 @@ class RunContext:
 RunHandler = Callable[[Any, Any], Awaitable[None]]
 
 
-def _replies(items: Sequence[executor_pb2.RunReply]) -> executor_pb2.RunReplies:
-    return executor_pb2.RunReplies(items=items)
-
-
 async def serve_runs(run_trial: RunHandler, context: grpc.aio.ServicerContext, method: str) -> None:
     """Serves one `RunTrials` stream until the controller half-closes it and its runs have ended."""
-
-    async def write(items: list[executor_pb2.RunReply]) -> None:
-        for message in envelopes(_replies, items):
-            await context.write(message)
-
-    replies: Coalescer[executor_pb2.RunReply] = Coalescer(write, "run-trials-replies")
-    handlers: dict[int, asyncio.Task[None]] = {}
-    inboxes: dict[int, asyncio.Queue[Any]] = {}
+    replies: Coalescer[executor_pb2.RunReply] = Coalescer(context.write, executor_pb2.RunReplies,
+                                                          "run-trials-replies")
+    runs: dict[int, tuple[asyncio.Queue[Any], asyncio.Task[None]]] = {}  # the runs going: inbox, handler
     newest = 0  # runs are numbered upwards: an item for an older number that is not running is for one that ended
 
     async def run(ctx: RunContext) -> None:
@@ -86,8 +77,7 @@ async def serve_runs(run_trial: RunHandler, context: grpc.aio.ServicerContext, m
             log.exception("run %d of a RunTrials stream", ctx.number)
             code, details = grpc.StatusCode.UNKNOWN, f"{type(e).__name__}: {e}"
         finally:
-            handlers.pop(ctx.number, None)
-            inboxes.pop(ctx.number, None)
+            runs.pop(ctx.number, None)
         replies.put(executor_pb2.RunReply(run=ctx.number, end=executor_pb2.RunEnd(code=code.value[0],
                                                                                  details=details)))
 
@@ -101,27 +91,28 @@ async def serve_runs(run_trial: RunHandler, context: grpc.aio.ServicerContext, m
                 if body is None:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                         f"{method}: the item for run {item.run} has no body")
-                inbox = inboxes.get(item.run)
-                if inbox is None:
+                going = runs.get(item.run)
+                if going is None:
                     if item.run <= newest or body != "message":
                         continue  # a run that has ended: a stop or cancellation that crossed its end
                     newest = item.run
                     ctx = RunContext(item.run, replies)
-                    inbox = inboxes[item.run] = ctx.inbox
-                    handlers[item.run] = asyncio.create_task(run(ctx), name=f"run-{item.run}")
+                    going = runs[item.run] = ctx.inbox, asyncio.create_task(run(ctx), name=f"run-{item.run}")
+                inbox, task = going
                 if body == "message":
                     inbox.put_nowait(item.message)
                 elif body == "done_writing":
                     inbox.put_nowait(grpc.aio.EOF)
                 else:
-                    handlers[item.run].cancel()
+                    task.cancel()
         # The controller sends nothing more: the runs still going end first, then their last replies go.
-        await asyncio.gather(*handlers.values(), return_exceptions=True)
+        await asyncio.gather(*(task for _, task in runs.values()), return_exceptions=True)
         await replies.flush()
     finally:
-        for task in handlers.values():
+        tasks = [task for _, task in runs.values()]
+        for task in tasks:
             task.cancel()
-        for task in list(handlers.values()):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         replies.close()
